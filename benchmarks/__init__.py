@@ -1,0 +1,1 @@
+"""Performance benchmarks of latent-transforms; results land in ``benchmarks/results/``."""

@@ -1,0 +1,32 @@
+"""Exceptions raised by latent-transforms.
+
+Every message says what was expected, what was given and how to fix it (DESIGN §9).
+All errors derive from :class:`LatentTransformsError`, so ``except LatentTransformsError``
+catches anything the library raises on purpose.
+"""
+
+from __future__ import annotations
+
+
+class LatentTransformsError(Exception):
+    """Base class of every error raised on purpose by latent-transforms."""
+
+
+class ConfigError(LatentTransformsError, ValueError):
+    """A configuration value is invalid (e.g. a resolution that is not a power of two)."""
+
+
+class BundleNotFoundError(LatentTransformsError, FileNotFoundError):
+    """A GAN bundle could not be found: not a folder, not cached, Hub unreachable or offline."""
+
+
+class WeightMismatchError(LatentTransformsError, ValueError):
+    """The weights in a bundle do not match the architecture its ``config.json`` describes."""
+
+
+class UnsafePickleError(LatentTransformsError, ValueError):
+    """A pickle holds something other than the persisted state of a StyleGAN2 checkpoint."""
+
+
+class ConversionError(LatentTransformsError, ValueError):
+    """A checkpoint was read safely but cannot be turned into a GAN bundle."""
