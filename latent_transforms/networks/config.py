@@ -63,16 +63,20 @@ class GanConfig:
     Args:
         resolution: output size, a power of two in ``[16, 1024]``.
         modalities: channel names and windows, in channel order.
-        z_dim, w_dim: latent sizes of Z and W.
+        z_dim: size of the latent z.
+        w_dim: size of the intermediate latent w.
         c_dim: number of classes for conditioning (0 = unconditional).
         mapping_layers: depth of the mapping network.
         mapping_lr_multiplier: equalised-lr multiplier of the mapping layers (StyleGAN2: 0.01).
         w_avg_beta: decay of the tracked ``w_avg`` during training.
-        channel_base, channel_max: generator feature-map counts.
-        d_channel_base, d_channel_max: discriminator feature-map counts (``None`` = the generator's).
+        channel_base: generator feature maps at resolution r are ``min(channel_base // r, channel_max)``.
+        channel_max: cap on the generator's feature maps.
+        d_channel_base: the discriminator's ``channel_base`` (``None`` = the generator's).
+        d_channel_max: the discriminator's ``channel_max`` (``None`` = the generator's).
         d_mapping_layers: depth of the discriminator's label-embedding network (conditional only).
         conv_clamp: clamp activations to ``±conv_clamp`` (``None`` = no clamp; StyleGAN2-ADA uses 256).
-        mbstd_group_size, mbstd_channels: minibatch-standard-deviation layer of the discriminator.
+        mbstd_group_size: group size of the discriminator's minibatch-standard-deviation layer.
+        mbstd_channels: channels that layer appends (0 = no minibatch std).
         training: free-form summary of how the GAN was trained (data, kimg, FID...), shown in the card.
 
     Example:

@@ -100,12 +100,21 @@ def _numpy_dtype(name: str, align: bool = False, copy: bool = False) -> np.dtype
     return dtype
 
 
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    # Protocol-2 pickles spell bytes as _codecs.encode(text, 'latin1'); nothing else is accepted.
+    if encoding.lower().replace("-", "") not in ("latin1", "iso88591") or not isinstance(text, str):
+        raise UnsafePickleError(f"refusing _codecs.encode with encoding {encoding!r} (only latin-1 bytes).")
+    return text.encode("latin-1")
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent,
     ("dnnlib.util", "EasyDict"): _EasyDict,
     ("dnnlib", "EasyDict"): _EasyDict,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
+    ("__builtin__", "set"): set,
+    ("_codecs", "encode"): _latin1_encode,
     ("builtins", "frozenset"): frozenset,
     ("builtins", "dict"): dict,
     ("builtins", "list"): list,
@@ -224,31 +233,54 @@ def _lr_multiplier(fc: PersistedObject) -> float:
     return float(gain)
 
 
+def _channel_layout(channels: dict[int, int], what: str) -> tuple[int, int]:
+    """``(channel_base, channel_max)`` reproducing ``channels[r] == min(base // r, max)`` for every r."""
+    cmax = max(channels.values())
+    below = [r for r, ch in channels.items() if ch < cmax]
+    base = channels[below[0]] * below[0] if below else cmax * max(channels)
+    if any(min(base // r, cmax) != ch for r, ch in channels.items()):
+        raise ConversionError(
+            f"the {what} has a non-standard channel layout {dict(sorted(channels.items()))}; only "
+            "min(channel_base // resolution, channel_max) layouts are supported."
+        )
+    return base, cmax
+
+
+def _clamp(layer: PersistedObject) -> float | None:
+    value = layer.attr("conv_clamp")
+    return None if value is None else float(value)
+
+
 def config_from_snapshot(
     g: PersistedObject,
     d: PersistedObject | None,
     modalities: tuple[Modality, ...] | None = None,
 ) -> GanConfig:
-    """Derive a :class:`GanConfig` from the persisted generator (and discriminator)."""
+    """Derive a :class:`GanConfig` from the persisted generator (and discriminator).
+
+    Sizes come from the networks' attributes and weight shapes, not from constructor keyword
+    arguments, which differ between the code bases.
+    """
     if g.class_name != "Generator":
         raise ConversionError(f"G_ema is a {g.class_name!r}, expected 'Generator'.")
     synth = _child(g, "synthesis")
     mapping = _child(g, "mapping")
     res = int(g.attr("img_resolution"))
     img_channels = int(g.attr("img_channels"))
-    blocks = [_child(synth, f"b{2**i}") for i in range(2, int(math.log2(res)) + 1)]
-    for block in blocks:
-        arch = block.attr("architecture", "skip")
-        if arch != "skip":
+    resolutions = [2**i for i in range(2, int(math.log2(res)) + 1)]
+    g_channels = {}
+    for r in resolutions:
+        block = _child(synth, f"b{r}")
+        if block.attr("architecture", "skip") != "skip":
             raise ConversionError(
-                f"synthesis architecture {arch!r} is not supported (only 'skip', StyleGAN2's)."
+                f"synthesis architecture {block.attr('architecture')!r} is not supported "
+                "(only StyleGAN2's 'skip')."
             )
-    layer = _child(synth, "b4", "conv1")
-    if not layer.attr("use_noise", True) or layer.attr("activation", "lrelu") != "lrelu":
-        raise ConversionError("only synthesis layers with noise inputs and leaky ReLU are supported.")
-    skw = dict(g.init_kwargs().get("synthesis_kwargs") or {})
-    mkw = dict(g.init_kwargs().get("mapping_kwargs") or {})
-    num_layers = int(mapping.attr("num_layers", mkw.get("num_layers", 8)))
+        conv1 = _child(block, "conv1")
+        if not conv1.attr("use_noise", True) or conv1.attr("activation", "lrelu") != "lrelu":
+            raise ConversionError("only synthesis layers with noise inputs and leaky ReLU are supported.")
+        g_channels[r] = int(conv1.state["_parameters"]["weight"].shape[0])
+    channel_base, channel_max = _channel_layout(g_channels, "generator")
 
     if modalities is None:
         modalities = tuple(Modality(f"ch{i}") for i in range(img_channels))
@@ -257,38 +289,51 @@ def config_from_snapshot(
             f"the snapshot has {img_channels} image channels but {len(modalities)} modality names were "
             "given; pass one name per channel, e.g. --modalities mri,ct."
         )
+    conv_clamp = _clamp(_child(synth, "b4", "conv1"))
     d_kwargs: dict[str, Any] = {}
     if d is not None:
         if d.class_name != "Discriminator":
             raise ConversionError(f"D is a {d.class_name!r}, expected 'Discriminator'.")
-        dkw = d.init_kwargs()
-        if dkw.get("architecture", "resnet") != "resnet":
-            raise ConversionError(f"discriminator architecture {dkw.get('architecture')!r} is not supported.")
+        d_channels = {}
+        for r in resolutions[1:]:
+            block = _child(d, f"b{r}")
+            if block.attr("architecture", "resnet") != "resnet":
+                raise ConversionError(
+                    f"discriminator architecture {block.attr('architecture')!r} is not supported."
+                )
+            conv0 = _child(block, "conv0")
+            weight = (conv0.state.get("_parameters") or {}).get("weight")
+            weight = weight if weight is not None else (conv0.state.get("_buffers") or {})["weight"]
+            d_channels[r] = int(weight.shape[0])
         epi = _child(d, "b4")
+        d_channels[4] = int(_child(epi, "fc").state["_parameters"]["weight"].shape[0])
+        d_base, d_max = _channel_layout(d_channels, "discriminator")
         mbstd = epi.modules().get("mbstd")
         d_kwargs = {
-            "d_channel_base": int(dkw.get("channel_base", 32768)),
-            "d_channel_max": int(dkw.get("channel_max", 512)),
+            "d_channel_base": d_base,
+            "d_channel_max": d_max,
             "mbstd_group_size": int(mbstd.attr("group_size", 4)) if isinstance(mbstd, PersistedObject) else 4,
             "mbstd_channels": int(mbstd.attr("num_channels", 1)) if isinstance(mbstd, PersistedObject) else 0,
         }
         if isinstance(d.modules().get("mapping"), PersistedObject):
             d_kwargs["d_mapping_layers"] = int(_child(d, "mapping").attr("num_layers", 8))
-        d_clamp = dkw.get("conv_clamp")
-        if d_clamp != skw.get("conv_clamp"):
-            raise ConversionError(f"G and D use different conv_clamp ({skw.get('conv_clamp')} vs {d_clamp}).")
+        d_clamp = _clamp(_child(d, f"b{res}", "conv0"))
+        if d_clamp != conv_clamp:
+            raise ConversionError(
+                f"G and D use different conv_clamp ({conv_clamp} vs {d_clamp}); not supported."
+            )
     return GanConfig(
         resolution=res,
         modalities=modalities,
         z_dim=int(g.attr("z_dim")),
         w_dim=int(g.attr("w_dim")),
         c_dim=int(g.attr("c_dim", 0)),
-        mapping_layers=num_layers,
+        mapping_layers=int(mapping.attr("num_layers")),
         mapping_lr_multiplier=_lr_multiplier(_child(mapping, "fc0")),
         w_avg_beta=float(mapping.attr("w_avg_beta", 0.995)),
-        channel_base=int(skw.get("channel_base", 32768)),
-        channel_max=int(skw.get("channel_max", 512)),
-        conv_clamp=None if skw.get("conv_clamp") is None else float(skw["conv_clamp"]),
+        channel_base=channel_base,
+        channel_max=channel_max,
+        conv_clamp=conv_clamp,
         **d_kwargs,
     )
 

@@ -119,8 +119,9 @@ class Discriminator(nn.Module):
         >>> D = Discriminator(cfg).eval()
         >>> D(torch.zeros(4, 2, 16, 16)).shape
         torch.Size([4, 1])
-        >>> [tuple(f.shape[1:]) for f in D.features(torch.zeros(4, 2, 16, 16))]
-        [(32, 8, 8), (32, 4, 4), (32, 4, 4)]
+        >>> feats = D.features(torch.zeros(4, 2, 16, 16))
+        >>> len(feats), tuple(feats[0].shape)
+        (3, (4, 32, 8, 8))
     """
 
     def __init__(self, config: GanConfig) -> None:
