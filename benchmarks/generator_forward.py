@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        "| dtype | modulation | channels_last | median ms | images/s | speed-up vs row 1 | max abs diff vs row 1 |",
+        "| dtype | modulation | channels_last | median ms | images/s | speed-up vs row 1 "
+        "| max abs diff vs row 1 |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
@@ -124,12 +125,21 @@ def main() -> None:
         help="comma-separated subset of contiguous,channels_last",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    parser.add_argument("--tag", default="", help="suffix of the result file name")
     parser.add_argument("--no-write", action="store_true", help="print only, do not write results/")
     args = parser.parse_args()
     result = run(args)
     print(markdown(result))
     if not args.no_write:
-        print("wrote", write_result("generator_forward", result, torch.device(args.device), __spec__.name))
+        print(
+            "wrote",
+            write_result(
+                "generator_forward" + (f"-{args.tag}" if args.tag else ""),
+                result,
+                torch.device(args.device),
+                __spec__.name,
+            ),
+        )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,11 @@ from latent_transforms.networks.resample import blur
 ModulationPath = Literal["auto", "grouped", "nonfused"]
 MODULATION_PATHS: tuple[str, ...] = ("auto", "grouped", "nonfused")
 
-#: Path used by ``"auto"`` per device type, from ``benchmarks/modconv.py`` (see benchmarks/results/).
-DEFAULT_PATH: dict[str, str] = {"cpu": "grouped", "cuda": "nonfused"}
+#: Path used by ``"auto"`` per device type. CPU: measured by ``benchmarks/generator_forward.py``
+#: (non-fused 1.2-1.5x faster at 256 px batch 4 and 4-5x at 64 px batch 16; benchmarks/results/).
+#: CUDA: non-fused provisionally (it keeps one shared cuDNN convolution per layer); the H100
+#: measurement is pending, see benchmarks/results/README.md.
+DEFAULT_PATH: dict[str, str] = {"cpu": "nonfused", "cuda": "nonfused"}
 
 
 def resolve_path(path: str, device: torch.device) -> str:
