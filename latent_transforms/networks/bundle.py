@@ -110,6 +110,12 @@ class GanBundle(nn.Module):
             bundle._check_w_stats()
         return bundle.to(device)
 
+    def _apply(self, fn: Any, recurse: bool = True) -> GanBundle:
+        # ``to()``, ``cuda()``, ``half()`` ... also move the W statistics, which are not buffers.
+        super()._apply(fn, recurse)
+        self.w_stats = {k: fn(v) for k, v in self.w_stats.items()}
+        return self
+
     # -- properties ----------------------------------------------------------------------------
     @property
     def modalities(self) -> list[str]:
@@ -126,7 +132,10 @@ class GanBundle(nn.Module):
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """SHA-256 of the generator weights (see :func:`latent_transforms.networks.weights.fingerprint`)."""
+        """SHA-256 of the generator weights (see :func:`latent_transforms.networks.weights.fingerprint`).
+
+        Computed once per bundle object: a bundle's networks are frozen.
+        """
         return fingerprint(self.generator)
 
     # -- use -----------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ class Generator(nn.Module):
 
     def sample_z(
         self, n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
-    ):
+    ) -> torch.Tensor:
         """``n`` standard-normal latents [n, z_dim] from ``generator``."""
         device = device if device is not None else self.mapping.fc0.weight.device
         return torch.randn(n, self.z_dim, generator=generator, device=device)

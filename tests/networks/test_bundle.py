@@ -241,3 +241,9 @@ def test_push_to_hub_uploads_a_saved_bundle(tmp_path):
         "w_stats.safetensors",
     }
     assert b'load_gan("me/gan")' in uploaded["README.md"]
+
+
+def test_moving_a_bundle_moves_its_w_statistics():
+    bundle = _bundle().to(torch.float64)
+    assert bundle.generator.mapping.fc0.weight.dtype == torch.float64
+    assert all(v.dtype == torch.float64 for v in bundle.w_stats.values())

@@ -1,0 +1,36 @@
+"""The benchmark scripts run (smoke mode: tiny sizes), so they cannot rot between GPU sessions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_generator_forward_benchmark_smoke():
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.generator_forward",
+        "--device",
+        "cpu",
+        "--resolution",
+        "16",
+        "--channel-base",
+        "256",
+        "--batch",
+        "2",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+        "--no-write",
+    ]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    table = [
+        line for line in run.stdout.splitlines() if line.startswith("| fp32") or line.startswith("| bf16")
+    ]
+    assert len(table) == 8  # 2 dtypes x 2 paths x 2 memory formats
