@@ -16,7 +16,7 @@ import hashlib
 import io
 import math
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -47,16 +47,12 @@ class PersistedObject:
     state: dict[str, Any]
     module_sha256: str
     source_size: int = 0
-    children: dict[str, PersistedObject] = field(default_factory=dict, repr=False)
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.state.get(name, default)
 
     def modules(self) -> dict[str, Any]:
         return dict(self.state.get("_modules") or {})
-
-    def init_kwargs(self) -> dict[str, Any]:
-        return dict(self.state.get("_init_kwargs") or {})
 
 
 class _EasyDict(dict):
