@@ -54,6 +54,14 @@ class PersistedObject:
     def modules(self) -> dict[str, Any]:
         return dict(self.state.get("_modules") or {})
 
+    def tensor(self, name: str) -> torch.Tensor:
+        """A parameter or buffer (frozen layers, e.g. Freeze-D, keep their weights as buffers)."""
+        for group in ("_parameters", "_buffers"):
+            value = (self.state.get(group) or {}).get(name)
+            if isinstance(value, torch.Tensor):
+                return value
+        raise ConversionError(f"a persisted {self.class_name} has no tensor {name!r}; unsupported network.")
+
 
 class _EasyDict(dict):
     """Plain stand-in for ``dnnlib.EasyDict`` (a dict with attribute access)."""
@@ -275,7 +283,7 @@ def config_from_snapshot(
         conv1 = _child(block, "conv1")
         if not conv1.attr("use_noise", True) or conv1.attr("activation", "lrelu") != "lrelu":
             raise ConversionError("only synthesis layers with noise inputs and leaky ReLU are supported.")
-        g_channels[r] = int(conv1.state["_parameters"]["weight"].shape[0])
+        g_channels[r] = int(conv1.tensor("weight").shape[0])
     channel_base, channel_max = _channel_layout(g_channels, "generator")
 
     if modalities is None:
@@ -297,12 +305,9 @@ def config_from_snapshot(
                 raise ConversionError(
                     f"discriminator architecture {block.attr('architecture')!r} is not supported."
                 )
-            conv0 = _child(block, "conv0")
-            weight = (conv0.state.get("_parameters") or {}).get("weight")
-            weight = weight if weight is not None else (conv0.state.get("_buffers") or {})["weight"]
-            d_channels[r] = int(weight.shape[0])
+            d_channels[r] = int(_child(block, "conv0").tensor("weight").shape[0])
         epi = _child(d, "b4")
-        d_channels[4] = int(_child(epi, "fc").state["_parameters"]["weight"].shape[0])
+        d_channels[4] = int(_child(epi, "fc").tensor("weight").shape[0])
         d_base, d_max = _channel_layout(d_channels, "discriminator")
         mbstd = epi.modules().get("mbstd")
         d_kwargs = {
