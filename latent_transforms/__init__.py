@@ -1,7 +1,8 @@
 """latent-transforms: GAN-based data augmentation for medical imaging.
 
-Public API (this release): GAN bundles and the StyleGAN2 networks they hold. The transforms
-(LatentAugment, SG2Sample, StandardDA, SelectiveFilter), inversion and the latent cache build on these.
+Public API (this release): GAN bundles and the StyleGAN2 networks they hold, paired MRI/CT datasets
+and the built-in pelvis phantom, and the StyleGAN2-ADA trainer. The transforms (LatentAugment,
+SG2Sample, StandardDA, SelectiveFilter), inversion and the latent cache build on these.
 
 Example:
     >>> import latent_transforms as lt
@@ -12,15 +13,28 @@ Example:
 """
 
 from latent_transforms._version import __version__
-from latent_transforms.data.windows import IntensityWindow
+from latent_transforms.data import (
+    IntensityWindow,
+    PairedSliceFolder,
+    PairedVolumeDataset,
+    PatientSubset,
+    PelvisPhantom,
+    patient_split,
+    split_dataset,
+    subset_by_patients,
+)
 from latent_transforms.errors import (
     BundleNotFoundError,
     ConfigError,
     ConversionError,
+    FeatureNetworkUnavailableError,
     LatentTransformsError,
+    MissingDependencyError,
     UnsafePickleError,
     WeightMismatchError,
 )
+from latent_transforms.features import DEFAULT_FEATURE_NETWORK, FeatureExtractor, feature_network
+from latent_transforms.metrics import FID, FeatureStatistics, fid, frechet_distance, precision_recall
 from latent_transforms.networks import (
     Discriminator,
     GanBundle,
@@ -30,21 +44,42 @@ from latent_transforms.networks import (
     convert_stylegan2_pickle,
     load_gan,
 )
+from latent_transforms.training import Trainer, TrainingOptions, train
 
 __all__ = [
+    "DEFAULT_FEATURE_NETWORK",
+    "FID",
     "BundleNotFoundError",
     "ConfigError",
     "ConversionError",
     "Discriminator",
+    "FeatureExtractor",
+    "FeatureNetworkUnavailableError",
+    "FeatureStatistics",
     "GanBundle",
     "GanConfig",
     "Generator",
     "IntensityWindow",
     "LatentTransformsError",
+    "MissingDependencyError",
     "Modality",
+    "PairedSliceFolder",
+    "PairedVolumeDataset",
+    "PatientSubset",
+    "PelvisPhantom",
+    "Trainer",
+    "TrainingOptions",
     "UnsafePickleError",
     "WeightMismatchError",
     "__version__",
     "convert_stylegan2_pickle",
+    "feature_network",
+    "fid",
+    "frechet_distance",
     "load_gan",
+    "patient_split",
+    "precision_recall",
+    "split_dataset",
+    "subset_by_patients",
+    "train",
 ]

@@ -30,3 +30,19 @@ class UnsafePickleError(LatentTransformsError, ValueError):
 
 class ConversionError(LatentTransformsError, ValueError):
     """A checkpoint was read safely but cannot be turned into a GAN bundle."""
+
+
+class FeatureNetworkUnavailableError(LatentTransformsError, RuntimeError):
+    """A feature network cannot be built here: its package is not installed or its weights file is absent.
+
+    The message names the file to place (and where) or the package to install. The offline options,
+    ``"efficientnet-lite0"`` (weights shipped in a package), ``"discriminator"`` and ``"random"``, never
+    need the network.
+    """
+
+
+class MissingDependencyError(LatentTransformsError, ImportError):
+    """An optional dependency that the requested feature needs is not installed.
+
+    The message names the ``pip install`` command that adds it.
+    """

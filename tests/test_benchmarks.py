@@ -34,3 +34,28 @@ def test_generator_forward_benchmark_smoke():
         line for line in run.stdout.splitlines() if line.startswith("| fp32") or line.startswith("| bf16")
     ]
     assert len(table) == 8  # 2 dtypes x 2 paths x 2 memory formats
+
+
+def test_training_throughput_benchmark_smoke():
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.training_throughput",
+        "--device",
+        "cpu",
+        "--resolution",
+        "16",
+        "--channel-base",
+        "128",
+        "--batch",
+        "4",
+        "--warmup",
+        "1",
+        "--repeats",
+        "1",
+        "--no-write",
+    ]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    table = [line for line in run.stdout.splitlines() if line.startswith(("| fp32", "| bf16"))]
+    assert len(table) == 2

@@ -1,8 +1,33 @@
-"""Data layer: intensity windows (and, in later releases, paired datasets and the phantom).
+"""Data layer: intensity windows, paired MRI/CT datasets, patient-level splits and the pelvis phantom.
 
 This layer imports nothing from the rest of the library, so every other layer may use it.
 """
 
+from latent_transforms.data.items import body_mask, stack_modalities
+from latent_transforms.data.open import open_paired_dataset
+from latent_transforms.data.phantom import PelvisPhantom
+from latent_transforms.data.slice_folder import PairedSliceFolder
+from latent_transforms.data.splits import (
+    PatientIndexed,
+    PatientSubset,
+    patient_split,
+    split_dataset,
+    subset_by_patients,
+)
+from latent_transforms.data.volumes import PairedVolumeDataset
 from latent_transforms.data.windows import IntensityWindow
 
-__all__ = ["IntensityWindow"]
+__all__ = [
+    "IntensityWindow",
+    "PairedSliceFolder",
+    "PairedVolumeDataset",
+    "PatientIndexed",
+    "PatientSubset",
+    "PelvisPhantom",
+    "body_mask",
+    "open_paired_dataset",
+    "patient_split",
+    "split_dataset",
+    "stack_modalities",
+    "subset_by_patients",
+]

@@ -62,10 +62,10 @@ def stack_modalities(
         windows: one :class:`IntensityWindow` per modality, same order.
 
     Example:
-        >>> item = {"mri": torch.full((1, 2, 2), 950.0), "ct": torch.full((1, 2, 2), -1000.0)}
+        >>> item = {"mri": torch.full((1, 2, 2), 1900.0), "ct": torch.full((1, 2, 2), -1000.0)}
         >>> w = [IntensityWindow(0, 1900), IntensityWindow(-1000, 2000, "HU")]
-        >>> stack_modalities(item, ["mri", "ct"], w)[:, 0, 0]
-        tensor([ 0., -1.])
+        >>> stack_modalities(item, ["mri", "ct"], w)[:, 0, 0].round(decimals=4).tolist()
+        [1.0, -1.0]
     """
     if len(modalities) != len(windows):
         raise ConfigError(f"{len(modalities)} modalities but {len(windows)} windows; give one window each.")

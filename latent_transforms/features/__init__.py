@@ -1,0 +1,46 @@
+"""Features layer: frozen feature networks for metrics and perceptual losses, offline-aware (DESIGN §8).
+
+Every metric takes a :class:`FeatureExtractor`; :func:`feature_network` builds one by name. The default,
+``"efficientnet-lite0"``, has real ImageNet weights that ship in a package and so works offline;
+``"inception-v3"`` and ``"vgg16"`` use weights already in the local torch hub cache; ``"discriminator"``
+uses the GAN's own discriminator; ``"random"`` is for tests.
+"""
+
+from latent_transforms.features.efficientnet_lite import (
+    EfficientNetLite0,
+    convert_lite0_state_dict,
+    efficientnet_lite0,
+    lite0_weights_path,
+)
+from latent_transforms.features.extractor import FeatureExtractor, pool_features
+from latent_transforms.features.registry import (
+    DEFAULT_FEATURE_NETWORK,
+    FEATURE_NETWORKS,
+    DiscriminatorFeatures,
+    RandomFeatureNet,
+    feature_network,
+)
+from latent_transforms.features.torchvision_nets import (
+    TORCHVISION_NETWORKS,
+    TorchvisionNetwork,
+    hub_checkpoint_path,
+    load_torchvision_network,
+)
+
+__all__ = [
+    "DEFAULT_FEATURE_NETWORK",
+    "FEATURE_NETWORKS",
+    "TORCHVISION_NETWORKS",
+    "DiscriminatorFeatures",
+    "EfficientNetLite0",
+    "FeatureExtractor",
+    "RandomFeatureNet",
+    "TorchvisionNetwork",
+    "convert_lite0_state_dict",
+    "efficientnet_lite0",
+    "feature_network",
+    "hub_checkpoint_path",
+    "lite0_weights_path",
+    "load_torchvision_network",
+    "pool_features",
+]

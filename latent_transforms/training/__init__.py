@@ -1,0 +1,24 @@
+"""StyleGAN2-ADA training on paired images: the loop, ADA, losses, checkpoints, scoring and selection."""
+
+from latent_transforms.training.augment import PRESETS, TRANSFORM_NAMES, AdaController, AugmentPipe
+from latent_transforms.training.data import GanImages
+from latent_transforms.training.options import TrainingOptions, r1_gamma_rule
+from latent_transforms.training.scoring import FidScorer, evaluate_generator
+from latent_transforms.training.selection import SmoothedSelection
+from latent_transforms.training.trainer import Trainer, annotate_bundle, train
+
+__all__ = [
+    "PRESETS",
+    "TRANSFORM_NAMES",
+    "AdaController",
+    "AugmentPipe",
+    "FidScorer",
+    "GanImages",
+    "SmoothedSelection",
+    "Trainer",
+    "TrainingOptions",
+    "annotate_bundle",
+    "evaluate_generator",
+    "r1_gamma_rule",
+    "train",
+]
