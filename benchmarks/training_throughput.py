@@ -7,7 +7,8 @@ lazy rate, averaged by timing a whole number of intervals). On a GPU for absolut
 for the fp32/bf16 ratio measured side by side::
 
     python -m benchmarks.training_throughput --device cuda
-    python -m benchmarks.training_throughput --device cpu --resolution 32 --channel-base 1024 --batch 8
+    python -m benchmarks.training_throughput --device cpu --resolution 64 --channel-base 2048 \
+        --channel-max 64 --z-dim 64 --threads 1 --warmup 4 --repeats 2
 
 Writes ``benchmarks/results/training_throughput-<device>.json`` and prints a Markdown table.
 """
@@ -31,7 +32,14 @@ from latent_transforms.training.trainer import Trainer
 
 def measure(args: argparse.Namespace, precision: str, out: str) -> dict[str, Any]:
     device = torch.device(args.device)
-    cfg = GanConfig(resolution=args.resolution, channel_base=args.channel_base, mapping_layers=2)
+    cfg = GanConfig(
+        resolution=args.resolution,
+        channel_base=args.channel_base,
+        channel_max=args.channel_max,
+        z_dim=args.z_dim,
+        w_dim=args.z_dim,
+        mapping_layers=2,
+    )
     n = max(args.batch * 4, 64)
     gen = torch.Generator().manual_seed(0)
     data = TensorImages(
@@ -97,6 +105,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "resolution": args.resolution,
             "channels": 2,
             "channel_base": args.channel_base,
+            "channel_max": args.channel_max,
+            "z_dim": args.z_dim,
             "mapping_layers": 2,
             "batch": args.batch,
             "augment": "geom at p=0.2",
@@ -127,6 +137,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--channel-base", type=int, default=16384)
+    parser.add_argument("--channel-max", type=int, default=512)
+    parser.add_argument("--z-dim", type=int, default=512, help="z and w size")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)

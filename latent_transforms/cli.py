@@ -164,6 +164,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         augment=args.augment,
         augment_p=args.p,
         ada_target=None if args.target <= 0 else args.target,
+        ada_kimg=args.ada_kimg,
         precision=args.precision,
         snapshot_kimg=args.snap,
         metric_kimg=args.metric_kimg,
@@ -341,6 +342,7 @@ Examples:
     p.add_argument("--augment", default="geom", help="blit | geom | all | none | comma list of transforms")
     p.add_argument("--p", type=float, default=0.0, help="initial ADA probability")
     p.add_argument("--target", type=float, default=0.6, help="ADA target (0 = fixed --p)")
+    p.add_argument("--ada-kimg", type=float, default=500, help="ADA speed: kimg for p to go 0 -> 1")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--snap", type=float, default=50, help="checkpoint every this many kimg")
     p.add_argument("--metric-kimg", type=float, default=50, help="score every this many kimg (0: at the end)")

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -222,13 +223,22 @@ class Trainer:
             "augment": self.augment_pipe.state_dict() if self.augment_pipe is not None else {},
             "ada": self.ada.state_dict() if self.ada is not None else {},
             "pl_mean": self.pl_mean.detach().cpu(),
-            "rng": self.gen.get_state(),
+            "rng": self._rng_states(),
             "cur_nimg": self.cur_nimg,
             "step": self.step,
             "elapsed": self.elapsed,
             "selection": self.selection.state_dict(),
             "last_scores": dict(self.last_scores),
         }
+
+    def _rng_states(self) -> list[torch.Tensor]:
+        # every rank draws its own z, noise and augmentation: keep all their states for an exact resume
+        state = self.gen.get_state()
+        if self.world_size == 1:
+            return [state]
+        states: list[Any] = [None] * self.world_size
+        dist.all_gather_object(states, state)
+        return states
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state saved by :meth:`state_dict`; the config must match."""
@@ -259,7 +269,16 @@ class Trainer:
         if self.ada is not None:
             self.ada.load_state_dict(state["ada"])
         self.pl_mean.copy_(state["pl_mean"])
-        self.gen.set_state(state["rng"])
+        rng = state["rng"]
+        if len(rng) == self.world_size:
+            self.gen.set_state(rng[self.rank])
+        else:  # resumed with another number of ranks: the run goes on, with fresh random streams
+            warnings.warn(
+                f"the checkpoint was written by {len(rng)} process(es) and is resumed by {self.world_size}; "
+                "training continues, but not bit-identically to an uninterrupted run.",
+                stacklevel=2,
+            )
+            self.gen.manual_seed(self.options.seed * 1009 + self.rank + 7919 * int(state["step"]))
         self.cur_nimg = int(state["cur_nimg"])
         self.step = int(state["step"])
         self.elapsed = float(state["elapsed"])
@@ -313,6 +332,9 @@ class Trainer:
         loss_g.float().backward()
         _sync_gradients(self.G, self.world_size)
         self.G_opt.step()
+        if self.world_size > 1:  # each rank tracked w_avg on its own batch: keep one average
+            dist.all_reduce(self.G.mapping.w_avg)
+            self.G.mapping.w_avg /= self.world_size
         logs["loss_G"] = float(loss_g.detach())
 
         # G: lazy path-length regularisation (fp32).
@@ -332,6 +354,9 @@ class Trainer:
             (penalty.mean() * opts.pl_weight * opts.pl_interval).backward()
             _sync_gradients(self.G, self.world_size)
             self.G_opt.step()
+            if self.world_size > 1:
+                dist.all_reduce(self.pl_mean)
+                self.pl_mean /= self.world_size
             logs["pl_penalty"] = float(penalty.detach().mean())
 
         # D: logistic loss on augmented reals and fakes.
@@ -454,9 +479,10 @@ class Trainer:
                     self._save_bundle(
                         self._bundle(self.G_ema, {"selected_kimg": kimg, **self._score_summary()})
                     )
+        state = self.state_dict()  # collective under torchrun: every rank takes part
         if self.rank == 0:
             self._log(record)
-            save_training_state(self.state_dict(), self.out)
+            save_training_state(state, self.out)
 
     def _score_summary(self) -> dict[str, Any]:
         return {f"fid_{k}" if k != "fid" else "fid": round(v, 4) for k, v in self.last_scores.items()}
@@ -531,6 +557,8 @@ class Trainer:
         bar.close()
         if self.rank == 0 and (self.scorer is None or not (self.out / "bundle").exists()):
             self._save_bundle(self._bundle(self.G_ema))
+        if self.world_size > 1:
+            dist.barrier()  # rank 0 has written the bundle
         return GanBundle.from_pretrained(self.out / "bundle")
 
     def __repr__(self) -> str:
