@@ -22,6 +22,28 @@ from latent_transforms.data.windows import IntensityWindow
 from latent_transforms.errors import ConfigError
 
 BODY_THRESHOLD_HU = -500.0
+RESERVED_KEYS = frozenset({"mask", "patient", "slice", "key"})
+
+
+def check_modalities(modalities: Sequence[str], reserved: frozenset[str] = RESERVED_KEYS) -> tuple[str, ...]:
+    """Validate modality names for a dataset: distinct, non-empty, none of the item's other keys.
+
+    Example:
+        >>> check_modalities(["mri", "ct"])
+        ('mri', 'ct')
+    """
+    names = (modalities,) if isinstance(modalities, str) else tuple(modalities)
+    if (
+        not names
+        or not all(isinstance(m, str) and m for m in names)
+        or len(set(names)) != len(names)
+        or reserved & set(names)
+    ):
+        raise ConfigError(
+            f"modalities must be distinct non-empty names other than {sorted(reserved)}; got {modalities!r}. "
+            "Example: modalities=('mri', 'ct')."
+        )
+    return names
 
 
 def item_key(patient: str, slice_index: int) -> str:

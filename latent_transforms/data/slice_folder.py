@@ -14,7 +14,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from latent_transforms.data.items import BODY_THRESHOLD_HU, body_mask, item_key
+from latent_transforms.data.items import (
+    BODY_THRESHOLD_HU,
+    RESERVED_KEYS,
+    body_mask,
+    check_modalities,
+    item_key,
+)
 from latent_transforms.data.resize import as_size, resize_image, resize_mask
 from latent_transforms.data.windows import IntensityWindow
 from latent_transforms.errors import ConfigError
@@ -350,19 +356,7 @@ class PairedSliceFolder(Dataset[dict[str, Any]]):
 
 # -- discovery -----------------------------------------------------------------------------------------
 def _check_modalities(modalities: Sequence[str]) -> tuple[str, ...]:
-    names = (modalities,) if isinstance(modalities, str) else tuple(modalities)
-    reserved = {"mask", "patient", "slice", "key", _MULTICHANNEL}
-    if (
-        not names
-        or not all(isinstance(m, str) and m for m in names)
-        or len(set(names)) != len(names)
-        or reserved & set(names)
-    ):
-        raise ConfigError(
-            f"modalities must be distinct non-empty names other than {sorted(reserved)}; got {modalities!r}. "
-            "Example: modalities=('mri', 'ct')."
-        )
-    return names
+    return check_modalities(modalities, RESERVED_KEYS | {_MULTICHANNEL})
 
 
 def _check_windows(

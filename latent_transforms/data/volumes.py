@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from latent_transforms.data.items import BODY_THRESHOLD_HU, body_mask, item_key
+from latent_transforms.data.items import BODY_THRESHOLD_HU, body_mask, check_modalities, item_key
 from latent_transforms.data.resize import as_size, resize_image, resize_mask
 from latent_transforms.errors import ConfigError, MissingDependencyError
 
@@ -397,19 +397,7 @@ class PairedVolumeDataset(Dataset[dict[str, Any]]):
 
 # -- discovery ---------------------------------------------------------------------------------------
 def _check_modalities(modalities: Sequence[str]) -> tuple[str, ...]:
-    names = (modalities,) if isinstance(modalities, str) else tuple(modalities)
-    reserved = {"mask", "patient", "slice", "key"}
-    if (
-        not names
-        or not all(isinstance(m, str) and m for m in names)
-        or len(set(names)) != len(names)
-        or reserved & set(names)
-    ):
-        raise ConfigError(
-            f"modalities must be distinct non-empty names other than {sorted(reserved)}; got {modalities!r}. "
-            "Example: modalities=('mri', 'ct')."
-        )
-    return names
+    return check_modalities(modalities)
 
 
 def _check_files(files: Mapping[str, str] | None, modalities: tuple[str, ...]) -> dict[str, str]:
