@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shlex
 import statistics
@@ -52,6 +53,10 @@ def device_name(device: torch.device) -> str:
 
 
 def git_commit() -> str:
+    """The checkout's commit (``+dirty`` with local changes); ``LATENT_TRANSFORMS_COMMIT`` when set
+    (a copy of the tree without ``.git``, e.g. on a remote GPU machine)."""
+    if os.environ.get("LATENT_TRANSFORMS_COMMIT"):
+        return os.environ["LATENT_TRANSFORMS_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],

@@ -194,7 +194,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             device=trainer.device,
         )
     print(trainer)
-    bundle = trainer.run()
+    bundle = trainer.run(max_minutes=args.minutes)
     if held_out is not None and len(held_out) and args.metric_network != "none":
         scorer = FidScorer(
             trainer._prepare_data(held_out, args.cond),
@@ -345,6 +345,12 @@ Examples:
     p.add_argument("--target", type=float, default=0.6, help="ADA target (0 = fixed --p)")
     p.add_argument("--ada-kimg", type=float, default=500, help="ADA speed: kimg for p to go 0 -> 1")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="stop after this many minutes of this run (scored checkpoint; --resume continues)",
+    )
     p.add_argument("--snap", type=float, default=50, help="checkpoint every this many kimg")
     p.add_argument("--metric-kimg", type=float, default=50, help="score every this many kimg (0: at the end)")
     p.add_argument("--metric-samples", type=int, default=2000, help="generated images per score")

@@ -484,14 +484,24 @@ class Trainer:
             self._log(record)
             save_training_state(state, self.out)
 
+    def _agree(self, flag: bool) -> bool:
+        """``flag`` on any rank -> True on every rank (so all ranks stop at the same step)."""
+        if self.world_size == 1:
+            return flag
+        value = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
     def _score_summary(self) -> dict[str, Any]:
         return {f"fid_{k}" if k != "fid" else "fid": round(v, 4) for k, v in self.last_scores.items()}
 
-    def run(self, *, stop_at_kimg: float | None = None) -> GanBundle:
+    def run(self, *, stop_at_kimg: float | None = None, max_minutes: float | None = None) -> GanBundle:
         """Train to ``options.total_kimg`` (or stop early at ``stop_at_kimg``, after a checkpoint).
 
-        Returns the selected bundle (lowest smoothed score; the last one without a scorer), also
-        written to ``out/bundle``.
+        ``max_minutes`` bounds the wall-clock time of this call: once it has passed, the step in flight
+        ends with a checkpoint that is scored (as at the end of training) and the run stops there;
+        ``resume`` continues it later. Returns the selected bundle (lowest smoothed score; the last one
+        without a scorer), also written to ``out/bundle``.
         """
         opts = self.options
         self.out.mkdir(parents=True, exist_ok=True)
@@ -523,6 +533,7 @@ class Trainer:
         count = 0
         next_snapshot = (self.cur_nimg // snapshot_every + 1) * snapshot_every
         next_metric = (self.cur_nimg // metric_every + 1) * metric_every if metric_every else None
+        deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
         while self.cur_nimg < stop:
             started = time.perf_counter()
             real, labels = next(stream)
@@ -544,16 +555,21 @@ class Trainer:
             if "fid" in self.last_scores:
                 postfix["fid"] = f"{self.last_scores['fid']:.2f}"
             bar.set_postfix(postfix, refresh=False)
-            done = self.cur_nimg >= stop
+            timed_out = deadline is not None and self._agree(time.monotonic() >= deadline)
+            done = self.cur_nimg >= stop or timed_out
             if self.cur_nimg >= next_snapshot or done:
-                score_now = self.cur_nimg >= total or (
-                    next_metric is not None and self.cur_nimg >= next_metric
+                score_now = (
+                    self.cur_nimg >= total
+                    or timed_out
+                    or (next_metric is not None and self.cur_nimg >= next_metric)
                 )
                 self._snapshot({k: v / count for k, v in sums.items()}, score_now)
                 sums, count = {}, 0
                 next_snapshot = (self.cur_nimg // snapshot_every + 1) * snapshot_every
                 if next_metric is not None and score_now:
                     next_metric = (self.cur_nimg // metric_every + 1) * metric_every
+            if timed_out:
+                break
         bar.close()
         if self.rank == 0 and (self.scorer is None or not (self.out / "bundle").exists()):
             self._save_bundle(self._bundle(self.G_ema))

@@ -174,6 +174,21 @@ def test_scorer_selects_the_checkpoint_with_the_lowest_smoothed_score(tmp_path):
     assert smoothed[1] == pytest.approx(0.3 * 1.0 + 0.7 * 9.0)
 
 
+def test_time_limit_stops_after_one_step_with_a_scored_checkpoint_and_resume_continues(tmp_path):
+    scores = iter([5.0, 4.0, 3.0, 2.0, 1.0])
+    trainer = Trainer(
+        tiny(), blobs(), tmp_path, options(), scorer=lambda G: {"fid": next(scores)}, progress=False
+    )
+    trainer.run(max_minutes=0.0)  # the deadline has passed after the first step
+    assert trainer.cur_nimg == 4
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["kimg"] for r in records] == [0.004] and records[0]["score/fid"] == 5.0
+    assert (tmp_path / "bundle").is_dir()
+    resumed = Trainer(tiny(), blobs(), tmp_path, options(), scorer=lambda G: {"fid": 9.0}, progress=False)
+    resumed.run()
+    assert resumed.cur_nimg == 64
+
+
 def test_data_that_does_not_match_the_config_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="expects"):
         Trainer(tiny_config(32), blobs(resolution=16), tmp_path, options(), progress=False)
