@@ -90,12 +90,17 @@ def discriminator_loss(
 def r1_penalty(
     D: Discriminator, real: torch.Tensor, c: torch.Tensor | None, augment: Augment
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """R1: ``mean ‖∇_x D(aug(x))‖²`` over real images ``x`` (fp32, needs a double backward).
+    """R1: ``‖∇_y D(y)‖²`` at the augmented real images ``y = aug(x)`` (fp32, needs a double backward).
 
-    Returns the penalty per sample [B] and the real logits (detached).
+    The gradient is taken with respect to what the discriminator sees (the augmented image), so the
+    double backward never runs through the augmentation's ``grid_sample``, whose second derivative
+    PyTorch does not implement on CUDA. Returns the penalty per sample [B] and the real logits
+    (detached).
     """
-    x = real.detach().float().requires_grad_(True)
-    logits = D(augment(x), c)
+    with torch.no_grad():
+        augmented = augment(real.detach().float())
+    x = augmented.detach().requires_grad_(True)
+    logits = D(x, c)
     (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
     return grad.square().sum(dim=(1, 2, 3)), logits.detach()
 

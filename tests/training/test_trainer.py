@@ -236,3 +236,21 @@ def test_killed_training_process_resumes_to_the_uninterrupted_state(tmp_path, un
     resumed = Trainer(tiny(), blobs(), out, options(), progress=False)
     resumed.run()
     assert_states_equal(full.state_dict(), resumed.state_dict())
+
+
+def test_r1_penalty_is_the_gradient_at_the_augmented_image():
+    from latent_transforms.training.loss import r1_penalty
+
+    weight = torch.randn(2, 4, 4, generator=torch.Generator().manual_seed(0))
+
+    def D(x, c):
+        return (x.square() * weight).sum(dim=(1, 2, 3))
+
+    def augment(x):
+        return x.flip(-1) * 0.5
+
+    real = torch.randn(3, 2, 4, 4, generator=torch.Generator().manual_seed(1))
+    penalty, logits = r1_penalty(D, real, None, augment)
+    y = augment(real)
+    expected = (2 * y * weight).square().sum(dim=(1, 2, 3))  # ‖∇_y D(y)‖², not ‖∇_x D(aug(x))‖²
+    assert torch.allclose(penalty, expected) and torch.allclose(logits, D(y, None))
