@@ -1,8 +1,9 @@
 """The ``latent-transforms`` command.
 
 Sub-commands in this release: ``info`` (describe a bundle, optionally draw samples), ``init`` (write a
-randomly initialised bundle), ``convert`` (NVIDIA StyleGAN2 snapshot -> bundle) and ``train``
-(StyleGAN2-ADA on paired images -> bundle).
+randomly initialised bundle), ``convert`` (NVIDIA StyleGAN2 snapshot -> bundle), ``train``
+(StyleGAN2-ADA on paired images -> bundle) and ``train-encoder`` (the inversion encoder, stored in the
+bundle).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from latent_transforms._version import __version__
 from latent_transforms.errors import LatentTransformsError
@@ -223,6 +225,94 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bundle_files(folder: Path) -> list[Path]:
+    """Files of the bundle in ``folder`` that make a complete copy (config.json last), encoder excluded."""
+    from latent_transforms.inversion.encoder import ENCODER_NAME
+
+    files = sorted(p for p in folder.glob("*.safetensors") if p.name != ENCODER_NAME)
+    files += [p for p in (folder / "README.md", folder / "config.json") if p.is_file()]
+    return files
+
+
+def _cmd_train_encoder(args: argparse.Namespace) -> int:
+    import filecmp
+    import os
+    import shutil
+
+    import torch
+
+    from latent_transforms.errors import ConfigError
+    from latent_transforms.inversion.encoder import evaluate_encoder, save_encoder, train_encoder
+    from latent_transforms.networks.bundle import load_gan
+    from latent_transforms.networks.hub import resolve_source
+
+    local = Path(args.gan).expanduser()
+    if args.out is None and not local.is_dir():
+        raise ConfigError(
+            f"--gan {args.gan!r} is not a local bundle folder (a built-in bundle lives inside the installed "
+            "package, a Hub bundle in the download cache), so the encoder is not written next to it: pass "
+            "--out FOLDER. The bundle's files are copied there and encoder.safetensors added, making a "
+            "complete bundle to load from FOLDER (or push to the Hub)."
+        )
+    folder = resolve_source(args.gan, revision=args.revision, cache_dir=args.cache_dir)
+    out = Path(args.out).expanduser() if args.out is not None else folder
+    copy = out.resolve() != folder.resolve()
+    if copy:  # refuse to mix two bundles in one folder before spending time on training
+        for src in _bundle_files(folder):
+            dst = out / src.name
+            if dst.exists() and not filecmp.cmp(src, dst, shallow=False):
+                raise ConfigError(
+                    f"--out {out} already holds a different {src.name} than the bundle {args.gan!r}; "
+                    "choose an empty folder (or the bundle folder itself)."
+                )
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    bundle = load_gan(folder, device=device, load_discriminator=False)
+    encoder = train_encoder(
+        bundle,
+        steps=args.steps,
+        batch_size=args.batch,
+        lr=args.lr,
+        space=args.space,
+        pixel_weight=args.pixel_weight,
+        latent_weight=args.latent_weight,
+        truncation_psi=args.psi,
+        seed=args.seed,
+        precision=args.precision,
+        progress=not args.quiet,
+    )
+    eval_seed = args.seed + 1
+    result = evaluate_encoder(encoder, bundle, n_samples=args.eval_samples, seed=eval_seed)
+    encoder.config.training["evaluation"] = {
+        "n_samples": args.eval_samples,
+        "seed": eval_seed,
+        **{k: round(v, 4) for k, v in result.items() if k != "n_samples"},
+    }
+    if copy:
+        out.mkdir(parents=True, exist_ok=True)
+        for src in _bundle_files(folder):
+            tmp = out / f".{src.name}.tmp"
+            shutil.copyfile(src, tmp)  # follows the Hub cache's symlinks
+            os.replace(tmp, out / src.name)
+    path = save_encoder(encoder, out)
+    t = encoder.config.training
+    n_params = sum(p.numel() for p in encoder.parameters())
+    print(
+        f"trained a {args.space.upper()} encoder ({n_params:,} parameters) for {args.steps} steps of "
+        f"{args.batch} in {t['seconds']:.1f} s on {t['device']}"
+    )
+    if t["final_latent_mse"] is not None:
+        pixel = f", pixel MSE {t['final_pixel_mse']:.4f}" if t["final_pixel_mse"] is not None else ""
+        print(f"  final training loss: latent MSE {t['final_latent_mse']:.4f}{pixel}")
+    print(f"  held out ({args.eval_samples} fresh samples, seed {eval_seed}):   encoder    from w_avg")
+    print(
+        f"    latent MSE (in W std units)              {result['latent_mse']:8.4f}  "
+        f"{result['latent_mse_w_avg']:9.4f}"
+    )
+    print(f"    PSNR of G(E(G(w))) vs G(w) (dB)          {result['psnr']:8.2f}  {result['psnr_w_avg']:9.2f}")
+    print(f"wrote {path}" + (f" (with a copy of the bundle {args.gan})" if copy else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="latent-transforms",
@@ -366,6 +456,47 @@ Examples:
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: CUDA when available)")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="refuse an existing run in --out")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "train-encoder",
+        help="train the inversion encoder of a bundle and store it there (encoder.safetensors)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Train a small encoder on the GAN's own samples (z -> G -> image -> encoder -> w; no data needed) that
+gives the projector its starting point, so inversion needs far fewer steps. It is stored in the bundle
+as encoder.safetensors (and so travels with the bundle to the Hub). Prints the held-out latent error and
+the PSNR of G(E(G(w))) vs G(w) on fresh samples, next to the same from w_avg (the projector's default
+start).
+
+Examples:
+  latent-transforms train-encoder --gan runs/pelvis/bundle
+  latent-transforms train-encoder --gan builtin:pelvis-phantom-64 --out pelvis-phantom-64-enc --steps 500
+""",
+    )
+    p.add_argument("--gan", required=True, help="bundle folder, builtin:<name> or Hub repo id")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="bundle folder to write (default: the --gan folder; required for builtin:/Hub bundles, "
+        "whose files are then copied there)",
+    )
+    p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
+    p.add_argument("--batch", type=int, default=32, help="generated images per step (default 32)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--space", choices=["w", "w+"], default="w", help="predict W or W+ (default w)")
+    p.add_argument(
+        "--pixel-weight", type=float, default=1.0, help="weight of the image MSE of G(E(x)) (0 = off)"
+    )
+    p.add_argument("--latent-weight", type=float, default=1.0, help="weight of the latent MSE (0 = off)")
+    p.add_argument("--psi", type=float, default=1.0, help="truncation psi of the training samples")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--eval-samples", type=int, default=256, help="held-out samples for the summary")
+    p.add_argument("--seed", type=int, default=0, help="seed (the held-out samples use seed + 1)")
+    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: CUDA when available)")
+    p.add_argument("--revision", help="Hub branch, tag or commit")
+    p.add_argument("--cache-dir", help="Hugging Face cache folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train_encoder)
     return parser
 
 

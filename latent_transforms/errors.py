@@ -46,3 +46,21 @@ class MissingDependencyError(LatentTransformsError, ImportError):
 
     The message names the ``pip install`` command that adds it.
     """
+
+
+class EncoderNotFoundError(LatentTransformsError, FileNotFoundError):
+    """A GAN bundle holds no ``encoder.safetensors``; ``latent-transforms train-encoder`` makes one."""
+
+
+class CacheMismatchError(LatentTransformsError, ValueError):
+    """A latent cache does not match what it is opened or written with, or its files are damaged.
+
+    Raised when the cache was made with another generator (fingerprint) or other projector settings,
+    when an entry's fields (names, shapes, dtypes) differ from the ones the cache records, and by
+    ``LatentCache.verify`` for unreadable or inconsistent shards. The message names what was expected,
+    what was found and the fix (another cache folder, the matching GAN bundle, ``verify(repair=True)``).
+    """
+
+
+class CacheNotFoundError(LatentTransformsError, FileNotFoundError):
+    """No latent cache exists at the given folder (no ``cache.json``) and it was opened read-only."""

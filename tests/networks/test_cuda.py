@@ -11,6 +11,18 @@ from tests.conftest import tiny_config
 pytestmark = pytest.mark.cuda
 
 
+@pytest.fixture(autouse=True)
+def _exact_float32():
+    """cuDNN convolutions default to TF32 on Ampere and later (about 1e-3 relative): compare in fp32."""
+    if not torch.cuda.is_available():
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def _bundle() -> GanBundle:
     bundle = GanBundle.random(tiny_config(32, c_dim=3), seed=0)
     with torch.no_grad():
@@ -56,4 +68,9 @@ def test_random_noise_is_seeded_on_cuda():
     ws = G.mapping(torch.randn(2, 32, device="cuda"), torch.eye(3, device="cuda")[:2])
     a = G.synthesis(ws, noise_mode="random", generator=torch.Generator("cuda").manual_seed(1))
     b = G.synthesis(ws, noise_mode="random", generator=torch.Generator("cuda").manual_seed(1))
-    assert torch.equal(a, b)
+    c = G.synthesis(ws, noise_mode="random", generator=torch.Generator("cuda").manual_seed(2))
+    # same seed, same noise maps; cuDNN may pick kernels whose sums differ in the last bits
+    first = G.synthesis.make_noise(2, generator=torch.Generator("cuda").manual_seed(1), device="cuda")
+    again = G.synthesis.make_noise(2, generator=torch.Generator("cuda").manual_seed(1), device="cuda")
+    assert all(torch.equal(x, y) for x, y in zip(first, again, strict=True))
+    assert torch.allclose(a, b, atol=1e-5) and not torch.allclose(a, c, atol=1e-3)

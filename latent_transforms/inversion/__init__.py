@@ -1,0 +1,1 @@
+"""GAN inversion: batched projector, encoder, latent cache."""
