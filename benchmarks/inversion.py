@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     base = baseline.project_all(targets[: args.baseline_images])
     synchronize(device)
     rows = [_row("baseline", base, time.perf_counter() - started, args.baseline_images)]
+    print(rows[-1], flush=True)
     target_db = rows[0]["psnr_mean"] + args.margin
 
     # 2. batched with a per-sample PSNR stop
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows.append(_row("batched", result, time.perf_counter() - started, args.images))
     k = args.baseline_images
     rows[-1]["psnr_mean_on_baseline_images"] = round(float(result.psnr[:k].mean()), 3)
+    print(rows[-1], flush=True)
 
     # 3. batched from an encoder's start
     encoder_seconds = None
@@ -107,6 +109,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         synchronize(device)
         encoder_seconds = round(time.perf_counter() - started, 2)
+        print(f"encoder trained in {encoder_seconds} s", flush=True)
         with_encoder = Projector(
             bundle,
             steps=args.baseline_steps,
