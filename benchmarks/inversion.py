@@ -70,13 +70,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     perceptual = perceptual_network(args.perceptual, device=device)
     common = dict(perceptual=perceptual, device=device, progress=False, precision=args.precision)
 
-    # 1. one image at a time, fixed number of steps
-    baseline = Projector(bundle, steps=args.baseline_steps, patience=None, batch_size=1, **common)
-    synchronize(device)
-    started = time.perf_counter()
-    base = baseline.project_all(targets[: args.baseline_images])
-    synchronize(device)
-    rows = [_row("baseline", base, time.perf_counter() - started, args.baseline_images)]
+    # 1. one image at a time, fixed number of steps (or a baseline measured before, when given)
+    if args.baseline_psnr is None:
+        baseline = Projector(bundle, steps=args.baseline_steps, patience=None, batch_size=1, **common)
+        synchronize(device)
+        started = time.perf_counter()
+        base = baseline.project_all(targets[: args.baseline_images])
+        synchronize(device)
+        rows = [_row("baseline", base, time.perf_counter() - started, args.baseline_images)]
+    else:
+        rows = [
+            {
+                "method": "baseline (given: --baseline-psnr/--baseline-rate, an earlier run)",
+                "images": args.baseline_images,
+                "images_per_s": args.baseline_rate,
+                "psnr_mean": args.baseline_psnr,
+            }
+        ]
     print(rows[-1], flush=True)
     target_db = rows[0]["psnr_mean"] + args.margin
 
@@ -169,6 +179,10 @@ def main() -> None:
     parser.add_argument("--encoder-batch", type=int, default=32)
     parser.add_argument("--perceptual", default="efficientnet-lite0")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--baseline-psnr", type=float, default=None, help="skip the baseline: its mean PSNR")
+    parser.add_argument(
+        "--baseline-rate", type=float, default=None, help="with --baseline-psnr: its images/s"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     parser.add_argument("--tag", default="", help="suffix of the result file name")
