@@ -197,7 +197,7 @@ def main() -> None:
     for r in payload["rows"]:
         print(
             f"| {r['method']} | {r['images']} | {r['images_per_s']} | {r['speedup_vs_baseline']} | "
-            f"{r['psnr_mean']} | {r['psnr']} | {r['ssim_mean']} | {r['mean_steps']} |"
+            f"{r['psnr_mean']} | {r.get('psnr', '')} | {r.get('ssim_mean', '')} | {r.get('mean_steps', '')} |"
         )
     if payload["encoder_training_seconds"] is not None:
         print(f"encoder training: {payload['encoder_training_seconds']} s (once per GAN)")

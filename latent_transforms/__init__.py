@@ -1,8 +1,9 @@
 """latent-transforms: GAN-based data augmentation for medical imaging.
 
 Public API (this release): GAN bundles and the StyleGAN2 networks they hold, paired MRI/CT datasets
-and the built-in pelvis phantom, and the StyleGAN2-ADA trainer. The transforms (LatentAugment,
-SG2Sample, StandardDA, SelectiveFilter), inversion and the latent cache build on these.
+and the built-in pelvis phantom, the StyleGAN2-ADA trainer, GAN inversion (the batched projector,
+its encoder start and the on-disk latent cache) and LatentAugment's dataset statistics. The transforms
+(LatentAugment, SG2Sample, StandardDA, SelectiveFilter) build on these.
 
 Example:
     >>> import latent_transforms as lt
@@ -25,15 +26,34 @@ from latent_transforms.data import (
 )
 from latent_transforms.errors import (
     BundleNotFoundError,
+    CacheMismatchError,
+    CacheNotFoundError,
     ConfigError,
     ConversionError,
+    EncoderNotFoundError,
     FeatureNetworkUnavailableError,
     LatentTransformsError,
     MissingDependencyError,
     UnsafePickleError,
     WeightMismatchError,
 )
-from latent_transforms.features import DEFAULT_FEATURE_NETWORK, FeatureExtractor, feature_network
+from latent_transforms.features import (
+    DEFAULT_FEATURE_NETWORK,
+    FeatureExtractor,
+    PerceptualNetwork,
+    feature_network,
+    perceptual_network,
+)
+from latent_transforms.inversion import (
+    LatentCache,
+    LatentEncoder,
+    ProjectionResult,
+    Projector,
+    image_key,
+    invert,
+    load_encoder,
+    train_encoder,
+)
 from latent_transforms.metrics import FID, FeatureStatistics, fid, frechet_distance, precision_recall
 from latent_transforms.networks import (
     Discriminator,
@@ -44,15 +64,20 @@ from latent_transforms.networks import (
     convert_stylegan2_pickle,
     load_gan,
 )
+from latent_transforms.objectives import DatasetStats
 from latent_transforms.training import Trainer, TrainingOptions, train
 
 __all__ = [
     "DEFAULT_FEATURE_NETWORK",
     "FID",
     "BundleNotFoundError",
+    "CacheMismatchError",
+    "CacheNotFoundError",
     "ConfigError",
     "ConversionError",
+    "DatasetStats",
     "Discriminator",
+    "EncoderNotFoundError",
     "FeatureExtractor",
     "FeatureNetworkUnavailableError",
     "FeatureStatistics",
@@ -60,6 +85,8 @@ __all__ = [
     "GanConfig",
     "Generator",
     "IntensityWindow",
+    "LatentCache",
+    "LatentEncoder",
     "LatentTransformsError",
     "MissingDependencyError",
     "Modality",
@@ -67,6 +94,9 @@ __all__ = [
     "PairedVolumeDataset",
     "PatientSubset",
     "PelvisPhantom",
+    "PerceptualNetwork",
+    "ProjectionResult",
+    "Projector",
     "Trainer",
     "TrainingOptions",
     "UnsafePickleError",
@@ -76,10 +106,15 @@ __all__ = [
     "feature_network",
     "fid",
     "frechet_distance",
+    "image_key",
+    "invert",
+    "load_encoder",
     "load_gan",
     "patient_split",
+    "perceptual_network",
     "precision_recall",
     "split_dataset",
     "subset_by_patients",
     "train",
+    "train_encoder",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -313,6 +314,120 @@ def _cmd_train_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_invert(args: argparse.Namespace) -> int:
+    import torch
+
+    from latent_transforms.data.open import open_paired_dataset
+    from latent_transforms.data.splits import split_dataset
+    from latent_transforms.features.perceptual import perceptual_network
+    from latent_transforms.inversion.cache import LatentCache
+    from latent_transforms.inversion.encoder import load_encoder
+    from latent_transforms.inversion.job import (
+        GRID_NAME,
+        STATS_NAME,
+        ShardInfo,
+        compute_cache_stats,
+        invert_dataset,
+        quality_report,
+        write_report,
+    )
+    from latent_transforms.inversion.projector import Projector
+    from latent_transforms.networks.bundle import load_gan
+
+    shard = ShardInfo.from_env()
+    if args.device:
+        device = torch.device(args.device)
+    elif torch.cuda.is_available():
+        device = torch.device("cuda", shard.local_rank)
+    else:
+        device = torch.device("cpu")
+    if shard.world_size > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    bundle = load_gan(args.gan, revision=args.revision, cache_dir=args.cache_dir, device=device)
+    dataset = open_paired_dataset(args.data, resolution=bundle.resolution)
+    if args.split != "all":
+        fractions = tuple(float(f) for f in args.split_fractions.split(","))
+        dataset = split_dataset(dataset, fractions, seed=args.split_seed)[args.split]
+    perceptual = (
+        None
+        if args.perceptual == "none"
+        else perceptual_network(args.perceptual, bundle=bundle, device=device)
+    )
+    encoder = load_encoder(bundle, device=device).eval() if args.encoder else None
+    projector = Projector(
+        bundle,
+        space=args.space,
+        steps=args.steps,
+        lr=args.lr,
+        perceptual=perceptual,
+        pixel_weight=args.pixel_weight,
+        psnr_target=args.psnr_target,
+        patience=args.patience if args.patience > 0 else None,
+        optimize_noise=False,
+        encoder=encoder,
+        precision=args.precision,
+        batch_size=args.batch,
+        device=device,
+        progress=False,
+        seed=args.seed,
+    )
+    settings = projector.settings()
+    cache = LatentCache(args.cache, fingerprint=bundle.fingerprint, settings=settings)
+    print(f"{projector}\n{cache}")
+    summary = invert_dataset(
+        bundle,
+        dataset,
+        cache,
+        projector,
+        key=args.key,
+        limit=args.limit,
+        shard=shard,
+        progress=not args.quiet and shard.rank == 0,
+        grid_path=Path(args.cache) / GRID_NAME if shard.rank == 0 else None,
+    )
+    if shard.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    if shard.rank != 0:
+        return 0
+    cache = LatentCache.open(args.cache)
+    report = {
+        "command": "latent-transforms " + " ".join(shlex.quote(a) for a in args.argv),
+        "gan": args.gan,
+        "data": args.data,
+        "split": args.split,
+        "device": str(device),
+        "world_size": shard.world_size,
+        "this_run": summary,
+        "quality": quality_report(cache, bundle.modalities),
+        "settings": settings,
+    }
+    if args.stats:
+        stats_net = (
+            perceptual if perceptual is not None else perceptual_network("efficientnet-lite0", device=device)
+        )
+        stats = compute_cache_stats(
+            bundle,
+            dataset,
+            cache,
+            stats_net,
+            key=args.key,
+            limit=args.limit,
+            device=device,
+            progress=not args.quiet,
+        )
+        stats.info.update({"generator_fingerprint": bundle.fingerprint, "gan": args.gan})
+        stats.save(Path(args.cache) / STATS_NAME)
+        report["stats"] = repr(stats)
+    write_report(args.cache, report)
+    print(json.dumps({"this_run": summary, "quality": report["quality"]}, indent=2))
+    print(f"wrote {args.cache}/report.json and {args.cache}/{GRID_NAME}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="latent-transforms",
@@ -497,6 +612,60 @@ Examples:
     p.add_argument("--cache-dir", help="Hugging Face cache folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train_encoder)
+
+    p = sub.add_parser(
+        "invert",
+        help="invert a paired dataset into a latent cache (resumable; torchrun shards it across GPUs)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Invert every image of a paired dataset to the GAN's latent space with the batched projector and store
+the latents (with each image's PSNR and SSIM) in a latent cache folder, which LatentAugment reads. A run
+that is killed resumes where it stopped: images already in the cache are skipped. Under torchrun every
+rank takes its share of the images. At the end: report.json (PSNR/SSIM per modality: mean and
+percentiles), reconstructions.png (real above reconstructed) and stats.safetensors (the dataset means
+LatentAugment's diversity terms use).
+
+Examples:
+  latent-transforms invert --gan builtin:pelvis-phantom-64 --data phantom --cache latents/phantom64
+  torchrun --nproc-per-node 4 -m latent_transforms.cli invert --gan runs/pelvis/bundle \\
+      --data /data/SynthRAD2023/Task1/pelvis --cache latents/pelvis --encoder
+""",
+    )
+    p.add_argument("--gan", required=True, help="bundle folder, builtin:<name> or Hub repo id")
+    p.add_argument("--data", required=True, help="dataset folder or phantom[:patients=N,slices=M,seed=S]")
+    p.add_argument("--cache", required=True, help="latent cache folder (created, or resumed)")
+    p.add_argument(
+        "--split",
+        default="all",
+        help="all (default), train, val or test (patient split, see --split-fractions)",
+    )
+    p.add_argument("--split-fractions", default="0.7,0.2,0.1", help="train,val[,test] fractions")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument(
+        "--key", choices=["content", "dataset"], default="content", help="cache keys (default content)"
+    )
+    p.add_argument("--space", choices=["w", "w+"], default="w")
+    p.add_argument("--steps", type=int, default=500, help="maximum projector steps (default 500)")
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--batch", type=int, default=32, help="images optimised together (default 32)")
+    p.add_argument(
+        "--perceptual", default="efficientnet-lite0", help="efficientnet-lite0, vgg16, discriminator or none"
+    )
+    p.add_argument("--pixel-weight", type=float, default=1.0)
+    p.add_argument("--psnr-target", type=float, default=None, help="stop a sample at this mean PSNR (dB)")
+    p.add_argument(
+        "--patience", type=int, default=100, help="stop a sample after N steps without gain (0: off)"
+    )
+    p.add_argument("--encoder", action="store_true", help="start from the bundle's encoder (train-encoder)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--no-stats", dest="stats", action="store_false", help="skip the dataset statistics")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: CUDA when available)")
+    p.add_argument("--revision", help="Hub branch, tag or commit")
+    p.add_argument("--cache-dir", help="Hugging Face cache folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_invert)
     return parser
 
 

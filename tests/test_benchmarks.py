@@ -59,3 +59,25 @@ def test_training_throughput_benchmark_smoke():
     assert run.returncode == 0, run.stderr[-2000:]
     table = [line for line in run.stdout.splitlines() if line.startswith(("| fp32", "| bf16"))]
     assert len(table) == 2
+
+
+def test_inversion_benchmark_smoke():
+    cmd = [sys.executable, "-m", "benchmarks.inversion", "--device", "cpu", "--resolution", "16"]
+    cmd += [
+        "--channel-base",
+        "256",
+        "--z-dim",
+        "16",
+        "--images",
+        "4",
+        "--batch",
+        "4",
+        "--baseline-images",
+        "1",
+    ]
+    cmd += ["--baseline-steps", "5", "--encoder-steps", "3", "--encoder-batch", "4", "--perceptual", "random"]
+    cmd += ["--threads", "1", "--no-write"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [line for line in run.stdout.splitlines() if line.startswith(("| baseline", "| batched"))]
+    assert len(rows) == 3

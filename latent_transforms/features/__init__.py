@@ -13,6 +13,14 @@ from latent_transforms.features.efficientnet_lite import (
     lite0_weights_path,
 )
 from latent_transforms.features.extractor import FeatureExtractor, pool_features
+from latent_transforms.features.perceptual import (
+    DEFAULT_PERCEPTUAL_NETWORK,
+    PERCEPTUAL_NETWORKS,
+    PerceptualNetwork,
+    RandomPerceptualNet,
+    perceptual_distance,
+    perceptual_network,
+)
 from latent_transforms.features.registry import (
     DEFAULT_FEATURE_NETWORK,
     FEATURE_NETWORKS,
@@ -29,12 +37,16 @@ from latent_transforms.features.torchvision_nets import (
 
 __all__ = [
     "DEFAULT_FEATURE_NETWORK",
+    "DEFAULT_PERCEPTUAL_NETWORK",
     "FEATURE_NETWORKS",
+    "PERCEPTUAL_NETWORKS",
     "TORCHVISION_NETWORKS",
     "DiscriminatorFeatures",
     "EfficientNetLite0",
     "FeatureExtractor",
+    "PerceptualNetwork",
     "RandomFeatureNet",
+    "RandomPerceptualNet",
     "TorchvisionNetwork",
     "convert_lite0_state_dict",
     "efficientnet_lite0",
@@ -42,5 +54,7 @@ __all__ = [
     "hub_checkpoint_path",
     "lite0_weights_path",
     "load_torchvision_network",
+    "perceptual_distance",
+    "perceptual_network",
     "pool_features",
 ]

@@ -1,1 +1,41 @@
-"""GAN inversion: batched projector, encoder, latent cache."""
+"""Inversion layer: find the latents of real images (DESIGN §6).
+
+:class:`Projector` / :func:`invert` optimise a whole batch of images at once (W or W+, per-sample early
+stop); :class:`LatentEncoder` gives them a starting point; :class:`LatentCache` stores the result on
+disk, safe against kills and concurrent writers; :func:`invert_dataset` is what
+``latent-transforms invert`` runs.
+"""
+
+from latent_transforms.inversion.cache import LatentCache, image_key
+from latent_transforms.inversion.encoder import (
+    ENCODER_NAME,
+    EncoderConfig,
+    LatentEncoder,
+    evaluate_encoder,
+    load_encoder,
+    save_encoder,
+    train_encoder,
+)
+from latent_transforms.inversion.job import ShardInfo, invert_dataset, quality_report
+from latent_transforms.inversion.projector import ProjectionResult, Projector, invert
+from latent_transforms.inversion.quality import psnr, ssim
+
+__all__ = [
+    "ENCODER_NAME",
+    "EncoderConfig",
+    "LatentCache",
+    "LatentEncoder",
+    "ProjectionResult",
+    "Projector",
+    "ShardInfo",
+    "evaluate_encoder",
+    "image_key",
+    "invert",
+    "invert_dataset",
+    "load_encoder",
+    "psnr",
+    "quality_report",
+    "save_encoder",
+    "ssim",
+    "train_encoder",
+]

@@ -50,6 +50,15 @@ class ProjectionResult:
         stopped: ``[B]`` int64, the step at which each sample left the optimisation.
         noise: per-layer noise maps ``[B, 1, r, r]`` when they were optimised, else ``None``.
         seconds: wall time of the projection.
+
+    Example:
+        >>> from latent_transforms import GanBundle, GanConfig
+        >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
+        >>> bundle = GanBundle.random(cfg)
+        >>> projector = Projector(bundle, steps=5, perceptual=None, progress=False)
+        >>> r = projector.project(bundle.sample(2).clamp(-1, 1))
+        >>> r.ws(bundle.generator.num_ws).shape, r.steps.dtype
+        (torch.Size([2, 6, 16]), torch.int64)
     """
 
     w: torch.Tensor
@@ -81,10 +90,13 @@ class ProjectionResult:
         """
         names = list(modalities) if modalities is not None else [f"c{i}" for i in range(self.psnr.shape[1])]
         out = {
-            name: {"psnr": float(self.psnr[:, i].mean()), "ssim": float(self.ssim[:, i].mean())}
+            name: {
+                "psnr": round(float(self.psnr[:, i].mean()), 4),
+                "ssim": round(float(self.ssim[:, i].mean()), 4),
+            }
             for i, name in enumerate(names)
         }
-        out["mean"] = {"psnr": float(self.psnr.mean()), "ssim": float(self.ssim.mean())}
+        out["mean"] = {"psnr": round(float(self.psnr.mean()), 4), "ssim": round(float(self.ssim.mean()), 4)}
         return out
 
 
@@ -153,17 +165,19 @@ class Projector:
         space: ``"w"`` (one ``[w_dim]`` vector per image, broadcast to every layer) or ``"w+"``.
         steps: maximum optimisation steps.
         lr: peak Adam learning rate (β = 0.9, 0.999).
-        lr_rampup, lr_rampdown: fractions of ``steps`` for the linear ramp-up and cosine ramp-down.
-        noise_scale, noise_ramp: latent noise of ``noise_scale`` times the W spread, decaying
-            quadratically to 0 at ``noise_ramp`` of the steps (Karras et al.: 0.05, 0.75).
+        lr_rampup: fraction of ``steps`` for the linear learning-rate ramp-up.
+        lr_rampdown: fraction of ``steps`` for the cosine ramp-down.
+        noise_scale: latent noise of ``noise_scale`` times the W spread (Karras et al.: 0.05) ...
+        noise_ramp: ... decaying quadratically to 0 at this fraction of the steps (0.75).
         optimize_noise: also optimise the per-layer noise maps (per image, regularised by
             :func:`noise_regularizer` with weight ``noise_regularize``); otherwise the generator's
             constant noise is used, which is what LatentAugment renders with.
         perceptual: a :class:`PerceptualNetwork`, a name for
             :func:`~latent_transforms.features.perceptual.perceptual_network` (``"efficientnet-lite0"``,
             ``"vgg16"``, ``"discriminator"``, ``"random"``), or ``None`` for pixel loss only.
-        perceptual_weight, pixel_weight: loss = perceptual_weight · mean over channels of the perceptual
-            distance + pixel_weight · pixel MSE (+ noise regulariser).
+        perceptual_weight: weight of the perceptual distance (mean over channels) in the loss.
+        pixel_weight: weight of the pixel MSE; loss = perceptual_weight · perceptual + pixel_weight · MSE
+            (+ the noise regulariser).
         psnr_target: a sample stops once the mean over its channels of the PSNR (dB) reaches this.
         patience: a sample stops when its loss has not improved by ``min_delta`` (relative) for this
             many steps (counted after the learning-rate ramp-up); ``None`` disables.
@@ -547,7 +561,8 @@ def invert(
         >>> from latent_transforms import GanBundle, GanConfig
         >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
         >>> bundle = GanBundle.random(cfg)
-        >>> result = invert(bundle, bundle.sample(3, seed=2), steps=10, perceptual=None, progress=False)
+        >>> targets = bundle.sample(3, seed=2).clamp(-1, 1)
+        >>> result = invert(bundle, targets, steps=10, perceptual=None, progress=False)
         >>> result.w.shape
         torch.Size([3, 16])
     """
