@@ -53,3 +53,28 @@ def test_invert_refuses_a_cache_made_with_another_generator(inverted, tmp_path, 
     code = main(["invert", "--gan", str(other), "--cache", str(inverted), *ARGS])
     assert code != 0
     assert "fingerprint" in capsys.readouterr().err
+
+
+def test_ranks_invert_disjoint_shares_that_together_cover_the_dataset(tmp_path):
+    from latent_transforms import Projector, load_gan
+    from latent_transforms.data.open import open_paired_dataset
+    from latent_transforms.inversion.job import ShardInfo, invert_dataset
+
+    bundle = load_gan("builtin:pelvis-phantom-64")
+    data = open_paired_dataset("phantom:patients=2,slices=3,seed=0", resolution=64)
+    projector = Projector(bundle, steps=2, perceptual=None, batch_size=2, progress=False)
+    runs = []
+    for rank in (1, 0):  # ranks write their own shards into one cache, in any order
+        cache = LatentCache(tmp_path, fingerprint=bundle.fingerprint, settings=projector.settings())
+        runs.append(invert_dataset(bundle, data, cache, projector, shard=ShardInfo(rank, 2), progress=False))
+    assert [r["inverted"] for r in runs] == [3, 3]
+    assert len(LatentCache.open(tmp_path)) == 6 and LatentCache.open(tmp_path).verify()["entries"] == 6
+
+
+def test_shard_info_reads_torchrun_environment(monkeypatch):
+    from latent_transforms.inversion.job import ShardInfo
+
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert ShardInfo.from_env() == ShardInfo(3, 4, 1)
