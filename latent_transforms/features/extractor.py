@@ -48,7 +48,112 @@ def pool_features(output: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor
     )
 
 
-class FeatureExtractor(nn.Module):
+class FrozenNetwork(nn.Module):
+    """A frozen backbone plus its input convention: what :class:`FeatureExtractor` and
+    :class:`~latent_transforms.features.perceptual.PerceptualNetwork` share.
+
+    Per-modality mode feeds each channel of ``[B, C, H, W]`` images in ``[-1, 1]`` on its own, repeated to
+    ``in_channels``; joint mode feeds the whole image. Either way the input is resized to ``input_size``
+    (bilinear, antialiased; ``None`` keeps the size), mapped to ``[0, 1]`` and normalised with
+    ``(x - mean) / std``. The backbone is frozen and stays in eval mode.
+
+    Example:
+        >>> net = FrozenNetwork(nn.Conv2d(3, 4, 1), name="c", input_size=None)
+        >>> net.network_inputs(torch.zeros(2, 2, 8, 8)).shape, net.mode
+        (torch.Size([4, 3, 8, 8]), 'per-modality')
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        name: str,
+        input_size: int | None,
+        mean: Sequence[float] = (0.5, 0.5, 0.5),
+        std: Sequence[float] = (0.5, 0.5, 0.5),
+        joint: bool = False,
+        in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        if input_size is not None and input_size < 1:
+            raise ConfigError(
+                f"expected input_size >= 1 or None, got {input_size}. Fix: pass None or a size."
+            )
+        if len(mean) != len(std) or not mean or any(s <= 0 for s in std):
+            raise ConfigError(
+                f"expected mean and std of the same length with std > 0, got mean={tuple(mean)}, "
+                f"std={tuple(std)}. Fix: pass one value per input channel (or one for all)."
+            )
+        self.backbone = backbone.eval().requires_grad_(False)
+        self.name = name
+        self.input_size = input_size
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.joint = joint
+        self.in_channels = in_channels
+
+    def train(self, mode: bool = True) -> FrozenNetwork:
+        """Stay in eval mode whatever ``mode`` says (BatchNorm statistics and dropout stay fixed)."""
+        return super().train(False)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the network's weights (CPU for a network without any)."""
+        for tensor in self.backbone.parameters():
+            return tensor.device
+        for tensor in self.backbone.buffers():
+            return tensor.device
+        return torch.device("cpu")
+
+    @property
+    def mode(self) -> str:
+        """``"joint"`` or ``"per-modality"``."""
+        return "joint" if self.joint else "per-modality"
+
+    def output_channels(self, image_channels: int) -> int:
+        """``C'`` for images with ``image_channels`` channels: that number, or 1 in joint mode.
+
+        Example:
+            >>> FrozenNetwork(nn.Conv2d(3, 4, 1), name="c", input_size=None).output_channels(2)
+            2
+        """
+        return 1 if self.joint else image_channels
+
+    def _digest(self, config: dict[str, object]) -> str:
+        """SHA-256 (hex) of ``config`` (JSON) and the backbone's weights."""
+        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+        digest.update(weights_fingerprint(self.backbone).encode())
+        return digest.hexdigest()
+
+    def network_inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W] -> [B*C, in_channels, S, S]`` (per modality) or ``[B, C, S, S]`` (joint).
+
+        ``S`` is ``input_size``, or the images' own size when that is ``None``.
+        """
+        b, c, h, w = images.shape
+        x = images.to(device=self.device, dtype=torch.float32)
+        if not self.joint:
+            x = x.reshape(b * c, 1, h, w)
+        if self.input_size is not None and (h, w) != (self.input_size, self.input_size):
+            size = (self.input_size, self.input_size)
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        if not self.joint:
+            x = x.expand(-1, self.in_channels, -1, -1)
+        n = x.shape[1]
+        mean_t = torch.tensor(self.mean, dtype=x.dtype, device=x.device)
+        std_t = torch.tensor(self.std, dtype=x.dtype, device=x.device)
+        if mean_t.numel() == 1:
+            mean_t, std_t = mean_t.expand(n), std_t.expand(n)
+        if mean_t.numel() != n:
+            raise ConfigError(
+                f"expected {mean_t.numel()} channels going into {self.name!r} (one per normalisation value), "
+                f"got images of shape {tuple(images.shape)}. Fix: pass images with the channels this "
+                "network was built for."
+            )
+        return ((x + 1.0) * 0.5 - mean_t.view(1, n, 1, 1)) / std_t.view(1, n, 1, 1)
+
+
+class FeatureExtractor(FrozenNetwork):
     """A frozen feature network: images ``[B, C, H, W]`` in ``[-1, 1]`` -> embeddings ``[B, C', D]``.
 
     Per-modality mode (``joint=False``, ImageNet networks): every channel ``c`` is embedded on its own:
@@ -106,23 +211,17 @@ class FeatureExtractor(nn.Module):
         dim: int | None = None,
         probe_shape: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
         if batch_size < 1:
             raise ConfigError(f"expected batch_size >= 1, got {batch_size}. Fix: pass a positive batch_size.")
-        if input_size is not None and input_size < 1:
-            raise ConfigError(f"expected input_size >= 1 or None, got {input_size}.")
-        if len(mean) != len(std) or any(s <= 0 for s in std):
-            raise ConfigError(
-                f"expected mean and std of the same length with std > 0, got mean={tuple(mean)}, "
-                f"std={tuple(std)}. Fix: pass one value per input channel (or one for all)."
-            )
-        self.backbone = backbone.eval().requires_grad_(False)
-        self.name = name
-        self.input_size = input_size
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
-        self.joint = joint
-        self.in_channels = in_channels
+        super().__init__(
+            backbone,
+            name=name,
+            input_size=input_size,
+            mean=mean,
+            std=std,
+            joint=joint,
+            in_channels=in_channels,
+        )
         self.batch_size = batch_size
         if dim is None:
             if probe_shape is None:
@@ -132,25 +231,6 @@ class FeatureExtractor(nn.Module):
                 probe = torch.zeros(2, *probe_shape, device=self.device)
                 dim = pool_features(self.backbone(probe)).shape[1]
         self.dim = int(dim)
-
-    # -- state ---------------------------------------------------------------------------------
-    def train(self, mode: bool = True) -> FeatureExtractor:
-        """Stay in eval mode whatever ``mode`` says (BatchNorm statistics and dropout stay fixed)."""
-        return super().train(False)
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the network's weights (CPU for a network without any)."""
-        for tensor in self.backbone.parameters():
-            return tensor.device
-        for tensor in self.backbone.buffers():
-            return tensor.device
-        return torch.device("cpu")
-
-    @property
-    def mode(self) -> str:
-        """``"joint"`` or ``"per-modality"``."""
-        return "joint" if self.joint else "per-modality"
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -168,19 +248,7 @@ class FeatureExtractor(nn.Module):
             "in_channels": self.in_channels,
             "dim": self.dim,
         }
-        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
-        digest.update(weights_fingerprint(self.backbone).encode())
-        return digest.hexdigest()
-
-    def output_channels(self, image_channels: int) -> int:
-        """``C'`` for images with ``image_channels`` channels: that number, or 1 in joint mode.
-
-        Example:
-            >>> fx = FeatureExtractor(nn.Conv2d(3, 4, 1), name="c", input_size=None, dim=4)
-            >>> fx.output_channels(2)
-            2
-        """
-        return 1 if self.joint else image_channels
+        return self._digest(config)
 
     # -- computation ---------------------------------------------------------------------------
     def _check(self, images: torch.Tensor) -> None:
@@ -190,30 +258,6 @@ class FeatureExtractor(nn.Module):
                 f"expected float images [B, C, H, W] in [-1, 1], got {got}. "
                 "Fix: add a batch dimension with images[None] or convert with .float()."
             )
-
-    def _network_inputs(self, images: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W] -> [B*C, in_channels, S, S]`` (per modality) or ``[B, C, S, S]`` (joint)."""
-        b, c, h, w = images.shape
-        x = images.to(device=self.device, dtype=torch.float32)
-        if not self.joint:
-            x = x.reshape(b * c, 1, h, w)
-        if self.input_size is not None and (h, w) != (self.input_size, self.input_size):
-            size = (self.input_size, self.input_size)
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-        if not self.joint:
-            x = x.expand(-1, self.in_channels, -1, -1)
-        n = x.shape[1]
-        mean_t = torch.tensor(self.mean, dtype=x.dtype, device=x.device)
-        std_t = torch.tensor(self.std, dtype=x.dtype, device=x.device)
-        if mean_t.numel() == 1:
-            mean_t, std_t = mean_t.expand(n), std_t.expand(n)
-        if mean_t.numel() != n:
-            raise ConfigError(
-                f"expected {mean_t.numel()} channels going into {self.name!r} (one per normalisation value), "
-                f"got images of shape {tuple(images.shape)}. Fix: pass images with the channels this "
-                "network was built for."
-            )
-        return ((x + 1.0) * 0.5 - mean_t.view(1, n, 1, 1)) / std_t.view(1, n, 1, 1)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         feats = pool_features(self.backbone(x))
@@ -225,7 +269,7 @@ class FeatureExtractor(nn.Module):
         """Embeddings ``[B, C', D]`` in one piece, differentiable with respect to ``images``."""
         self._check(images)
         b = images.shape[0]
-        return self._features(self._network_inputs(images)).reshape(b, -1, self.dim)
+        return self._features(self.network_inputs(images)).reshape(b, -1, self.dim)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Embeddings ``[B, C', D]`` (float32, on :attr:`device`) without gradients, in chunks.
@@ -240,7 +284,7 @@ class FeatureExtractor(nn.Module):
         with torch.no_grad():
             for start in range(0, b, step):
                 chunk = images[start : start + step]
-                out.append(self._features(self._network_inputs(chunk)).reshape(chunk.shape[0], -1, self.dim))
+                out.append(self._features(self.network_inputs(chunk)).reshape(chunk.shape[0], -1, self.dim))
         if not out:
             return torch.zeros(0, self.output_channels(c), self.dim, device=self.device)
         return torch.cat(out)

@@ -18,8 +18,6 @@ GAN's discriminator sees the whole multi-channel image (``C' = 1``). Images keep
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -29,8 +27,8 @@ from torch import nn
 
 from latent_transforms.errors import ConfigError, FeatureNetworkUnavailableError
 from latent_transforms.features.efficientnet_lite import EfficientNetLite0, efficientnet_lite0
+from latent_transforms.features.extractor import FrozenNetwork
 from latent_transforms.features.torchvision_nets import IMAGENET_MEAN, IMAGENET_STD, load_torchvision_network
-from latent_transforms.networks.weights import fingerprint as weights_fingerprint
 
 if TYPE_CHECKING:
     from latent_transforms.networks.bundle import GanBundle
@@ -216,7 +214,7 @@ def _normalize_channels(x: torch.Tensor, eps: float) -> torch.Tensor:
     return x / (norm + eps)
 
 
-class PerceptualNetwork(nn.Module):
+class PerceptualNetwork(FrozenNetwork):
     """A frozen multi-layer feature network: images ``[B, C, H, W]`` -> maps ``[B, C', c_l, h_l, w_l]``.
 
     Per-modality mode (``joint=False``, ImageNet networks): every channel is fed on its own as a grey
@@ -275,16 +273,6 @@ class PerceptualNetwork(nn.Module):
         eps: float = 1e-10,
         layer_names: Sequence[str] | None = None,
     ) -> None:
-        super().__init__()
-        if input_size is not None and input_size < 1:
-            raise ConfigError(
-                f"expected input_size >= 1 or None, got {input_size}. Fix: pass None or a size."
-            )
-        if len(mean) != len(std) or not mean or any(s <= 0 for s in std):
-            raise ConfigError(
-                f"expected mean and std of the same length with std > 0, got mean={tuple(mean)}, "
-                f"std={tuple(std)}. Fix: pass one value per input channel (or one for all)."
-            )
         if len(mean) not in (1, in_channels):
             raise ConfigError(
                 f"expected 1 or in_channels={in_channels} normalisation values, got {len(mean)}. Fix: pass "
@@ -292,13 +280,15 @@ class PerceptualNetwork(nn.Module):
             )
         if in_channels < 1 or eps < 0:
             raise ConfigError(f"expected in_channels >= 1 and eps >= 0, got {in_channels} and {eps}.")
-        self.backbone = backbone.eval().requires_grad_(False)
-        self.name = name
-        self.input_size = input_size
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
-        self.joint = joint
-        self.in_channels = in_channels
+        super().__init__(
+            backbone,
+            name=name,
+            input_size=input_size,
+            mean=mean,
+            std=std,
+            joint=joint,
+            in_channels=in_channels,
+        )
         self.normalize = normalize
         self.eps = float(eps)
         if layer_names is None:
@@ -307,25 +297,6 @@ class PerceptualNetwork(nn.Module):
                 probe = self.backbone(torch.zeros(1, in_channels, side, side, device=self.device))
             layer_names = [str(i) for i in range(len(self._as_list(probe)))]
         self.layer_names = tuple(layer_names)
-
-    # -- state ---------------------------------------------------------------------------------
-    def train(self, mode: bool = True) -> PerceptualNetwork:
-        """Stay in eval mode whatever ``mode`` says (BatchNorm statistics and dropout stay fixed)."""
-        return super().train(False)
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the network's weights (CPU for a network without any)."""
-        for tensor in self.backbone.parameters():
-            return tensor.device
-        for tensor in self.backbone.buffers():
-            return tensor.device
-        return torch.device("cpu")
-
-    @property
-    def mode(self) -> str:
-        """``"joint"`` or ``"per-modality"``."""
-        return "joint" if self.joint else "per-modality"
 
     @property
     def num_layers(self) -> int:
@@ -351,20 +322,8 @@ class PerceptualNetwork(nn.Module):
             "eps": self.eps,
             "layers": self.layer_names,
         }
-        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
-        digest.update(weights_fingerprint(self.backbone).encode())
-        return digest.hexdigest()
+        return self._digest(config)
 
-    def output_channels(self, image_channels: int) -> int:
-        """``C'`` for images with ``image_channels`` channels: that number, or 1 in joint mode.
-
-        Example:
-            >>> PerceptualNetwork(RandomPerceptualNet(), name="r").output_channels(2)
-            2
-        """
-        return 1 if self.joint else image_channels
-
-    # -- computation ---------------------------------------------------------------------------
     def _as_list(self, output: object) -> list[torch.Tensor]:
         if isinstance(output, torch.Tensor):
             output = [output]
@@ -417,30 +376,6 @@ class PerceptualNetwork(nn.Module):
                 f"expected finite images for {self.name!r}, got NaN or Inf values. Fix: check the data "
                 "(and the generator's output) for NaN/Inf."
             )
-
-    def network_inputs(self, images: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W] -> [B*C, in_channels, S, S]`` (per modality) or ``[B, C, S, S]`` (joint).
-
-        ``S`` is ``input_size``, or the images' own size when that is ``None``.
-
-        Example:
-            >>> net = PerceptualNetwork(RandomPerceptualNet(), name="r")
-            >>> net.network_inputs(torch.zeros(2, 2, 8, 8)).shape
-            torch.Size([4, 3, 8, 8])
-        """
-        b, c, h, w = images.shape
-        x = images.to(device=self.device, dtype=torch.float32)
-        if not self.joint:
-            x = x.reshape(b * c, 1, h, w)
-        if self.input_size is not None and (h, w) != (self.input_size, self.input_size):
-            size = (self.input_size, self.input_size)
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-        if not self.joint:
-            x = x.expand(-1, self.in_channels, -1, -1)
-        n = x.shape[1]
-        mean_t = torch.tensor(self.mean, dtype=x.dtype, device=x.device).expand(n).view(1, n, 1, 1)
-        std_t = torch.tensor(self.std, dtype=x.dtype, device=x.device).expand(n).view(1, n, 1, 1)
-        return ((x + 1.0) * 0.5 - mean_t) / std_t
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Feature maps, one per layer, each ``[B, C', c_l, h_l, w_l]`` (float32, on :attr:`device`).

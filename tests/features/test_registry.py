@@ -88,7 +88,7 @@ def test_efficientnet_lite0_sees_pixels_as_its_tensorflow_preprocessing():
     """An image in [-1, 1] reaches the network as (pixel - 127) / 128 of its [0, 255] pixels."""
     fx = feature_network("efficientnet-lite0")
     pixels = torch.arange(0, 256, dtype=torch.float32).repeat(224, 1)[:, :224][None, None]
-    seen = fx._network_inputs(pixels / 127.5 - 1.0)
+    seen = fx.network_inputs(pixels / 127.5 - 1.0)
     assert torch.allclose(seen, ((pixels - 127.0) / 128.0).expand(-1, 3, -1, -1), atol=1e-5)
 
 
