@@ -121,7 +121,8 @@ def from_working_range(
     """Inverse of :func:`to_working_range`: ``[-1, 1]`` floats back to ``like``'s range and dtype.
 
     Example:
-        >>> out = from_working_range(torch.zeros(1, 1, 1, 1), torch.zeros(1, dtype=torch.uint8), "physical", None)
+        >>> like = torch.zeros(1, dtype=torch.uint8)
+        >>> out = from_working_range(torch.zeros(1, 1, 1, 1), like, "physical", None)
         >>> out.dtype, out.item()
         (torch.uint8, 128)
     """
@@ -295,7 +296,9 @@ class RandomTransform(v2.Transform):
                 "channels."
             )
         if x.numel() == 0:
-            raise ConfigError(f"{name} got an empty {what} of shape {tuple(x.shape)}; pass at least one sample.")
+            raise ConfigError(
+                f"{name} got an empty {what} of shape {tuple(x.shape)}; pass at least one sample."
+            )
         if not (x.is_floating_point() or x.dtype in _INT_DTYPES):
             raise ConfigError(f"{name} expects a float or integer image, got dtype {x.dtype}.")
         if x.is_floating_point() and not bool(torch.isfinite(x).all()):
@@ -333,13 +336,22 @@ class RandomTransform(v2.Transform):
         return None
 
     # -- torchvision v2 protocol ---------------------------------------------------------------------
+    def check_inputs(self, flat_inputs: list[Any]) -> None:
+        """Refuse a call with no tensor at all (torchvision would pass it through untouched)."""
+        if not any(isinstance(inpt, torch.Tensor) for inpt in flat_inputs):
+            got = sorted({type(inpt).__name__ for inpt in flat_inputs})
+            raise ConfigError(
+                f"{type(self).__name__} expects a torch.Tensor [C, H, W] or [B, C, H, W], got {got}. Fix: "
+                "convert with torch.as_tensor or torchvision.transforms.v2.ToImage()."
+            )
+
     def _first_image(self, flat_inputs: Sequence[Any]) -> torch.Tensor:
         for inpt in flat_inputs:
             if isinstance(inpt, torch.Tensor) and not isinstance(inpt, tv_tensors.Mask):
                 return inpt
         raise ConfigError(
             f"{type(self).__name__} found no image among its inputs (got "
-            f"{[type(i).__name__ for i in flat_inputs]}). Fix: pass a tensor [C, H, W] or [B, C, H, W]."
+            f"{[type(i).__name__ for i in flat_inputs]}). Fix: pass a torch.Tensor [C, H, W] or [B, C, H, W]."
         )
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
