@@ -529,7 +529,7 @@ Examples:
     p.add_argument("--out", default="demo", help="output folder (default demo)")
     p.add_argument("--gan", default="builtin:pelvis-phantom-64", help="bundle (default the built-in one)")
     p.add_argument("--n", type=int, default=8, help="held-out slices to augment (default 8)")
-    p.add_argument("--steps", type=int, default=200, help="projector steps per inversion (default 200)")
+    p.add_argument("--steps", type=int, default=150, help="projector steps per inversion (default 150)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cuda, cpu (default: CUDA when available)")
     p.add_argument("--quiet", action="store_true", help="print only the result")

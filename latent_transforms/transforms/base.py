@@ -391,7 +391,9 @@ class RandomTransform(v2.Transform):
         if kind == "image":
             self.check_image(inpt)
         x = inpt.as_subclass(torch.Tensor) if isinstance(inpt, tv_tensors.TVTensor) else inpt
-        xb = x if x.ndim == 4 else x[None]
+        # A label map of a batch may come without its channel: [B, H, W] -> [B, 1, H, W].
+        channelless = kind == "mask" and params["batched"] and x.ndim == 3
+        xb = x[:, None] if channelless else (x if x.ndim == 4 else x[None])
         if xb.shape[0] != params["batch"]:
             raise ConfigError(
                 f"{type(self).__name__}: inputs of one call must share the batch size; the first has "
@@ -408,7 +410,7 @@ class RandomTransform(v2.Transform):
         else:
             out = xb.clone() if not out_sub.requires_grad else xb.detach().clone().to(out_sub.dtype)
             out = out.index_copy(0, chosen.to(xb.device), out_sub)
-        out = out if x.ndim == 4 else out[0]
+        out = out[:, 0] if channelless else (out if x.ndim == 4 else out[0])
         return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out
 
     # Older torchvision (< 0.21) names of the two protocol methods.
@@ -438,7 +440,7 @@ class RandomTransform(v2.Transform):
         device = self.device if self.device is not None else sub.device
         check_cuda_in_worker(device)
         if kind == "mask" or not self.needs_generator_range:
-            work = sub.to(device=device, dtype=torch.float32)
+            work = sub.to(device=device, dtype=torch.float64 if sub.dtype == torch.float64 else torch.float32)
             y = self.apply_batch(work, params, kind)
             return _cast_like(y, sub).to(sub.device)
         windows = self.windows()

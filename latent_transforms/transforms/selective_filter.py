@@ -254,8 +254,9 @@ class SelectiveFilter(RandomTransform):
         ratio: the augmentation ratio ``r`` > 0 (synthetic samples kept per real training sample):
             :meth:`pool_size` and :meth:`generate_and_select` generate ``4 * round(r * N_i)`` per class.
             A pool given to :meth:`select` always keeps about a quarter, whatever ``r``.
-        mc_samples: the number ``K`` of MC-dropout passes (the paper: 5). ``1`` allows a network with
-            no dropout layer (one deterministic pass; the variance score is then 0 everywhere).
+        mc_samples: the number ``K`` of MC-dropout passes (the paper: 5). ``1`` is one pass (stochastic
+            if the network has dropout) and also allows a network without any dropout layer; the
+            variance score is then 0 everywhere (ties: pool order decides).
         uncertainty: the stage-1 score: ``"auto"`` (entropy with labels and a classifier, variance
             otherwise), ``"entropy"`` (needs a classifier; labels not needed) or ``"variance"``.
         batch_size: images per forward pass (bounds memory; the selection depends on it only through
@@ -343,7 +344,16 @@ class SelectiveFilter(RandomTransform):
         self._centroids_hat: dict[int | None, list[torch.Tensor]] = {}
         self._counts: dict[int | None, int] = {}
         self._labelled = False
+        self._has_logits = False
         self._last_result: SelectionResult | None = None
+
+    def apply_batch(self, x: torch.Tensor, params: dict[str, Any], kind: str) -> torch.Tensor:
+        """Not used: the selection changes the batch size, so it runs in :meth:`forward` / :meth:`select`
+        rather than through the per-sample ``make_params`` / ``transform`` protocol."""
+        raise ConfigError(
+            "SelectiveFilter returns a smaller batch, so it has no per-sample transform(). Fix: call the "
+            "transform on the pool (sf(images) or sf(images, labels)) or use sf.select(images, labels)."
+        )
 
     # -- properties ---------------------------------------------------------------------------------
     @property
@@ -474,10 +484,12 @@ class SelectiveFilter(RandomTransform):
         dtype = self._net_dtype(net)
         sums: dict[int | None, list[torch.Tensor]] = {}
         counts: dict[int | None, int] = {}
+        has_logits = False
         with torch.no_grad(), mc_dropout(net, active=False):
             for start in range(0, real_images.shape[0], step):
                 chunk = real_images[start : start + step]
-                _, feats = self._parse(net(self._inputs(chunk, device, dtype)))
+                logits, feats = self._parse(net(self._inputs(chunk, device, dtype)))
+                has_logits = logits is not None
                 self._accumulate(sums, counts, None, feats, None)
                 if labels_t is not None:
                     chunk_labels = labels_t[start : start + step].to(device)
@@ -496,6 +508,7 @@ class SelectiveFilter(RandomTransform):
         }
         self._counts = dict(sorted(counts.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0)))
         self._labelled = labels_t is not None
+        self._has_logits = has_logits
         return self
 
     @staticmethod
@@ -619,9 +632,14 @@ class SelectiveFilter(RandomTransform):
         return result
 
     def _uncertainty_kind(self, labelled: bool) -> str:
+        if self.uncertainty == "entropy" and not self._has_logits:
+            raise ConfigError(
+                f"uncertainty='entropy' needs class logits, but {type(self._feature_net).__name__} returns "
+                "only feature maps. Fix: return (logits, features), or use uncertainty='variance'/'auto'."
+            )
         if self.uncertainty != "auto":
             return self.uncertainty
-        return "entropy" if labelled else "variance"
+        return "entropy" if labelled and self._has_logits else "variance"
 
     @contextlib.contextmanager
     def _seeded(self, device: torch.device, seed: int) -> Iterator[None]:
