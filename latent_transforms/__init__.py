@@ -1,9 +1,10 @@
 """latent-transforms: GAN-based data augmentation for medical imaging.
 
-Public API (this release): GAN bundles and the StyleGAN2 networks they hold, paired MRI/CT datasets
-and the built-in pelvis phantom, the StyleGAN2-ADA trainer, GAN inversion (the batched projector,
-its encoder start and the on-disk latent cache) and LatentAugment's dataset statistics. The transforms
-(LatentAugment, SG2Sample, StandardDA, SelectiveFilter) build on these.
+Public API: the transforms (LatentAugment, SG2Sample, StandardDA, SelectiveFilter; their MONAI
+dictionary variants, loaded on first use; GPUAugment for DataLoaders), GAN bundles and the StyleGAN2
+networks they hold, paired MRI/CT datasets and the built-in pelvis phantom, the StyleGAN2-ADA trainer,
+GAN inversion (the batched projector, its encoder start and the on-disk latent cache) and
+LatentAugment's dataset statistics.
 
 Example:
     >>> import latent_transforms as lt
@@ -66,9 +67,45 @@ from latent_transforms.networks import (
 )
 from latent_transforms.objectives import DatasetStats
 from latent_transforms.training import Trainer, TrainingOptions, train
+from latent_transforms.transforms import (
+    DICTIONARY_NAMES,
+    PRESETS,
+    GPUAugment,
+    LatentAugment,
+    MissingLatentError,
+    RandomTransform,
+    SelectionResult,
+    SelectiveFilter,
+    SG2Sample,
+    StandardDA,
+    augment_collate,
+    mc_dropout,
+)
+
+
+def __getattr__(name: str) -> object:
+    # The MONAI dictionary variants are imported on first access (MONAI is optional and slow to import).
+    if name in DICTIONARY_NAMES:
+        from latent_transforms import transforms
+
+        return getattr(transforms, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
+    *DICTIONARY_NAMES,
     "DEFAULT_FEATURE_NETWORK",
+    "PRESETS",
+    "GPUAugment",
+    "LatentAugment",
+    "MissingLatentError",
+    "RandomTransform",
+    "SG2Sample",
+    "SelectionResult",
+    "SelectiveFilter",
+    "StandardDA",
+    "augment_collate",
+    "mc_dropout",
     "FID",
     "BundleNotFoundError",
     "CacheMismatchError",

@@ -517,9 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="""\
 Load the built-in bundle (builtin:pelvis-phantom-64), invert a few slices of held-out phantom patients
 into a latent cache (once: later runs reuse it), augment them with StandardDA, SG2Sample and
-LatentAugment, and write OUT/augmentations.png (rows: real / StandardDA / SG2Sample / LatentAugment, for
-MRI and CT), OUT/table.md and OUT/report.json (each policy's mean distance to the real set in pixel,
-perceptual and latent space). No download, no GPU needed.
+LatentAugment, and write OUT/augmentations.png (rows: real / its inversion G(w*) / StandardDA /
+SG2Sample / LatentAugment, for MRI and CT), OUT/table.md and OUT/report.json (each policy's mean
+distance to the real set in pixel, perceptual and latent space). No download, no GPU needed.
 
 Examples:
   latent-transforms demo

@@ -1,6 +1,56 @@
 """Transforms: LatentAugment, SG2Sample, StandardDA, SelectiveFilter, their MONAI dictionary variants,
-the shared base class and the GPU batch wrapper for DataLoaders (DESIGN §5)."""
+the shared base class and the GPU batch wrapper for DataLoaders (DESIGN §5).
+
+The MONAI dictionary variants (``LatentAugmentd``, ``SG2Sampled``, ``StandardDAd`` and their ``D`` /
+``Dict`` aliases) are imported on first access, so ``import latent_transforms`` does not pay for
+importing MONAI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.gpu import GPUAugment, augment_collate
+from latent_transforms.transforms.latent_augment import PRESETS, LatentAugment, MissingLatentError
+from latent_transforms.transforms.selective_filter import SelectionResult, SelectiveFilter, mc_dropout
+from latent_transforms.transforms.sg2sample import SG2Sample
+from latent_transforms.transforms.standard_da import StandardDA
 
-__all__ = ["RandomTransform"]
+#: Names served lazily from :mod:`latent_transforms.transforms.dictionary` (imports MONAI).
+DICTIONARY_NAMES = (
+    "LatentAugmentD",
+    "LatentAugmentDict",
+    "LatentAugmentd",
+    "RandomTransformd",
+    "SG2SampleD",
+    "SG2SampleDict",
+    "SG2Sampled",
+    "StandardDAD",
+    "StandardDADict",
+    "StandardDAd",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in DICTIONARY_NAMES:
+        from latent_transforms.transforms import dictionary
+
+        return getattr(dictionary, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "PRESETS",
+    "GPUAugment",
+    "LatentAugment",
+    "MissingLatentError",
+    "RandomTransform",
+    "SG2Sample",
+    "SelectionResult",
+    "SelectiveFilter",
+    "StandardDA",
+    "augment_collate",
+    "mc_dropout",
+    *DICTIONARY_NAMES,
+]

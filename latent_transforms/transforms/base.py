@@ -38,10 +38,13 @@ from latent_transforms.errors import ConfigError
 
 __all__ = [
     "VALUE_RANGES",
+    "PackedGenerator",
     "RandomTransform",
     "check_cuda_in_worker",
     "from_working_range",
+    "pack_generators",
     "to_working_range",
+    "unpack_generators",
 ]
 
 #: What a float input's values mean; see :class:`RandomTransform`.
@@ -145,6 +148,55 @@ def _cast_like(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return y.to(like.dtype)
 
 
+class PackedGenerator:
+    """A CPU ``torch.Generator``'s state as plain bytes, for pickling.
+
+    A ``torch.Generator`` pickles its state as a tensor, which ``torch.multiprocessing`` sends to a
+    ``spawn``-ed DataLoader worker through shared memory; that fails on some systems ("unable to resize
+    file"). Bytes always travel.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(3)
+        >>> again = PackedGenerator(g).unpack()
+        >>> torch.equal(torch.rand(2, generator=again), torch.rand(2, generator=g))
+        True
+    """
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.state = generator.get_state().numpy().tobytes()
+
+    def unpack(self) -> torch.Generator:
+        """A CPU ``torch.Generator`` in the packed state."""
+        generator = torch.Generator()
+        generator.set_state(torch.frombuffer(bytearray(self.state), dtype=torch.uint8))
+        return generator
+
+
+def pack_generators(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` (an object's ``__dict__``) with every CPU ``torch.Generator`` value packed as bytes.
+
+    Example:
+        >>> packed = pack_generators({"_generator": torch.Generator(), "p": 0.5})
+        >>> type(packed["_generator"]).__name__, packed["p"]
+        ('PackedGenerator', 0.5)
+    """
+    return {
+        k: PackedGenerator(v) if isinstance(v, torch.Generator) and v.device.type == "cpu" else v
+        for k, v in state.items()
+    }
+
+
+def unpack_generators(state: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`pack_generators`.
+
+    Example:
+        >>> state = unpack_generators(pack_generators({"_generator": torch.Generator().manual_seed(1)}))
+        >>> isinstance(state["_generator"], torch.Generator)
+        True
+    """
+    return {k: v.unpack() if isinstance(v, PackedGenerator) else v for k, v in state.items()}
+
+
 class RandomTransform(v2.Transform):
     """Base class of :class:`LatentAugment`, :class:`SG2Sample`, :class:`StandardDA` and
     :class:`SelectiveFilter`: per-sample ``p``, seeding, shapes, ranges and input checks.
@@ -205,6 +257,12 @@ class RandomTransform(v2.Transform):
         self.seed = int(seed) if seed is not None else _seed_from_global()
         self._generator = torch.Generator().manual_seed(self.seed)
         self._last_params: dict[str, Any] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return pack_generators(super().__getstate__())  # spawn-safe: the generator state as bytes
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(unpack_generators(state))
 
     # -- subclass hooks ----------------------------------------------------------------------------
     def draw_params(self, batch: int, generator: torch.Generator) -> dict[str, Any]:

@@ -8,7 +8,8 @@ so a second run skips the inversion), and augments them with the three policies 
 - ``SG2Sample``: random GAN samples (the usual GAN augmentation);
 - ``LatentAugment``: a guided walk from each slice's own latent (the F1 preset).
 
-It writes ``augmentations.png`` (rows: real / StandardDA / SG2Sample / LatentAugment, for MRI and CT),
+It writes ``augmentations.png`` (rows: real / its inversion G(w*) / StandardDA / SG2Sample /
+LatentAugment, for MRI and CT),
 ``table.md`` and ``report.json``: each policy's mean distance to the real set in pixel space (MSE in
 ``[-1, 1]``), perceptual space (the EfficientNet-Lite0 distance LatentAugment uses) and latent space (MSE
 to the real latents; StandardDA's images, which no latent made, are projected first).
@@ -217,8 +218,13 @@ def run_demo(
     w_standard, inv_standard = _invert_missing(projector, cache, standard.clamp(-1, 1), progress)
     cache.close()
 
+    with torch.no_grad():  # the inversions themselves: where LatentAugment starts from
+        num_ws = bundle.generator.num_ws
+        start = w_real[:, None].expand(-1, num_ws, -1) if w_real.ndim == 2 else w_real
+        reconstructed = bundle.generator.synthesis(start, noise_mode="const").clamp(-1, 1)
     sets = [
         ("real", real, w_real),
+        ("G(w*)", reconstructed, w_real),
         ("StandardDA", standard, w_standard),
         ("SG2Sample", sg2, w_sg2),
         ("LatentAugment", augmented.detach(), w_tilde.detach()),

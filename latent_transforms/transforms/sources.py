@@ -32,7 +32,14 @@ from latent_transforms.networks.config import GanConfig
 from latent_transforms.networks.hub import resolve_source
 from latent_transforms.objectives.stats import DatasetStats
 
-__all__ = ["CacheSource", "GanSource", "Shown", "StatsSource", "canonical_device", "check_cache_matches"]
+__all__ = [
+    "CacheSource",
+    "GanSource",
+    "Shown",
+    "StatsSource",
+    "canonical_device",
+    "check_cache_matches",
+]
 
 
 class Shown:

@@ -217,3 +217,12 @@ def test_cuda_in_a_forked_worker_names_the_ways_out(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ConfigError, match=r"GPUAugment.*ThreadDataLoader.*spawn"):
         check_cuda_in_worker(torch.device("cuda"))
     check_cuda_in_worker(torch.device("cpu"))
+
+
+def test_pickled_state_holds_the_generator_as_bytes_for_spawn_workers() -> None:
+    from latent_transforms.transforms.base import PackedGenerator
+
+    t = AddNoise(p=0.5, seed=2)
+    state = t.__getstate__()
+    assert isinstance(state["_generator"], PackedGenerator)
+    assert not any(isinstance(v, torch.Generator) for v in state.values())

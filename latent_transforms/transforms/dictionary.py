@@ -1,0 +1,400 @@
+"""MONAI dictionary variants: ``LatentAugmentd``, ``SG2Sampled`` and ``StandardDAd`` (DESIGN §5).
+
+A MONAI pipeline keeps each modality under its own key (``{"mri": [1, H, W], "ct": [1, H, W], ...}``);
+the library's transforms take the paired modalities as the channels of one image. A dictionary variant
+stacks ``keys`` as channels in the order given (for the GAN transforms: the GAN bundle's modality
+order, checked), runs the array transform, and splits the result back into the keys. Values come back
+as they came in: a ``monai.data.MetaTensor`` with the same ``.meta`` and affine, a tensor, or a NumPy
+array, with the same shape and dtype. Items may be single samples (per key ``[C, H, W]``) or batches
+(``[B, C, H, W]``, as after ``list_data_collate``).
+
+The classes are MONAI ``MapTransform`` + ``RandomizableTransform`` (hence ``RandomizableTrait``, so
+``CacheDataset`` caches what comes before them and never their output), with the MONAI ``D`` / ``Dict``
+aliases. ``prob`` is the array transform's per-sample ``p``; ``set_random_state(seed, state)`` reseeds the
+array transform's generator. MONAI is optional: this module imports without it, and building one of
+these classes without MONAI raises :class:`~latent_transforms.errors.MissingDependencyError` with the
+``pip`` command.
+
+Randomness in DataLoader workers: inside a worker the library's transforms key every draw by (seed, the
+loader's epoch seed, the sample's dataset key or content), so the augmented data do not depend on
+``num_workers``. MONAI's ``DataLoader`` reseeds every randomizable transform in each worker with a
+per-worker seed (its ``worker_init_fn``); a dictionary variant keeps MONAI's own ``R`` in step but
+does not pass that reseed to the array transform, which would tie the draws to the worker a sample
+lands in. In the main process (``num_workers=0``) the transform draws from its own generator.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+
+from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.networks.bundle import GanBundle
+from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.gpu import _check_channel_order, _run
+from latent_transforms.transforms.latent_augment import LatentAugment
+from latent_transforms.transforms.sg2sample import SG2Sample
+from latent_transforms.transforms.standard_da import StandardDA
+
+try:  # MONAI is optional: the classes below exist either way and refuse to build without it
+    from monai.transforms import MapTransform, RandomizableTransform
+    from monai.utils import TransformBackends
+
+    _MONAI_IMPORT_ERROR: BaseException | None = None
+    _BACKEND: list[Any] = [TransformBackends.TORCH]
+except ImportError as error:  # pragma: no cover - exercised by a subprocess test
+    _MONAI_IMPORT_ERROR = error
+    _BACKEND = []
+
+    class MapTransform:  # type: ignore[no-redef]
+        """Stand-in for ``monai.transforms.MapTransform`` when MONAI is not installed."""
+
+    class RandomizableTransform:  # type: ignore[no-redef]
+        """Stand-in for ``monai.transforms.RandomizableTransform`` when MONAI is not installed."""
+
+
+__all__ = [
+    "LatentAugmentD",
+    "LatentAugmentDict",
+    "LatentAugmentd",
+    "RandomTransformd",
+    "SG2SampleD",
+    "SG2SampleDict",
+    "SG2Sampled",
+    "StandardDAD",
+    "StandardDADict",
+    "StandardDAd",
+    "monai_available",
+]
+
+MONAI_INSTALL = "pip install 'latent-transforms[monai]'  (or: pip install monai)"
+
+
+def monai_available() -> bool:
+    """Whether MONAI can be imported here (the dictionary transforms need it).
+
+    Example:
+        >>> isinstance(monai_available(), bool)
+        True
+    """
+    return _MONAI_IMPORT_ERROR is None
+
+
+def _require_monai(name: str) -> None:
+    if _MONAI_IMPORT_ERROR is not None:
+        raise MissingDependencyError(
+            f"{name} is a MONAI dictionary transform, and MONAI is not installed ({_MONAI_IMPORT_ERROR}). "
+            f"Fix: {MONAI_INSTALL}. Without MONAI, use the array transform on stacked channels, or "
+            "latent_transforms.transforms.gpu.apply_to_keys on dicts."
+        )
+
+
+def _with_prob(name: str, prob: float | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if prob is not None:
+        if "p" in kwargs:
+            raise ConfigError(
+                f"{name} got both prob={prob!r} and p={kwargs['p']!r}; they are the same thing."
+            )
+        kwargs = {**kwargs, "p": prob}
+    return kwargs
+
+
+def _key_list(keys: Any) -> tuple[Hashable, ...]:
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence):
+        return (keys,)
+    return tuple(keys)
+
+
+class RandomTransformd(MapTransform, RandomizableTransform):  # type: ignore[misc]
+    """MONAI dictionary wrapper of any library transform (:class:`RandomTransform`): the base of
+    :class:`LatentAugmentd`, :class:`SG2Sampled` and :class:`StandardDAd`.
+
+    ``data[k]`` for ``k`` in ``keys``: ``[C_k, H, W]`` (one sample) or ``[B, C_k, H, W]`` (a batch), a
+    ``MetaTensor``, tensor or NumPy array in the range the array transform expects (physical units by
+    default), all of one dtype and device. They are stacked as channels in the order of ``keys``,
+    transformed with one draw, and split back (same kind of value, metadata, shape and dtype); each
+    ``mask_keys`` entry (``[1, H, W]`` / ``[B, 1, H, W]``) follows the same draw, nearest neighbour (only
+    transforms that move geometry accept masks). ``data[key_field]``, when present (a ``str``, or one per
+    sample), keys the draw inside DataLoader workers and reaches the array transform as
+    ``params["keys"]`` (:class:`LatentAugment` looks the latents up by it). Other entries pass through.
+
+    Args:
+        keys: the image entries, in channel order (the GAN bundle's modality order for GAN transforms).
+        transform: the array transform (its ``p`` is this transform's ``prob``).
+        mask_keys: entries resampled with the image's geometry (nearest neighbour).
+        key_field: the entry holding the dataset key (``None``: never use one).
+        allow_missing_keys: skip absent ``keys`` / ``mask_keys`` instead of raising.
+
+    Example:
+        >>> from latent_transforms.transforms.standard_da import StandardDA
+        >>> t = RandomTransformd(["mri", "ct"], StandardDA(p=1.0, seed=0))
+        >>> out = t({"mri": torch.rand(1, 16, 16), "ct": torch.rand(1, 16, 16), "key": "p0/0001"})
+        >>> tuple(out["mri"].shape), out["key"], t.prob
+        ((1, 16, 16), 'p0/0001', 1.0)
+    """
+
+    #: Array transform class the subclass builds (``None``: any instance passed in).
+    array_class: ClassVar[type[RandomTransform] | None] = None
+    #: The transform needs every key (GAN channels); with ``allow_missing_keys`` a partial set is refused.
+    requires_all_keys: ClassVar[bool] = False
+    backend = _BACKEND
+
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable],
+        transform: RandomTransform,
+        *,
+        mask_keys: Hashable | Sequence[Hashable] = (),
+        key_field: str | None = "key",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        _require_monai(type(self).__name__)
+        if not isinstance(transform, RandomTransform):
+            raise ConfigError(
+                f"{type(self).__name__} wraps a latent_transforms RandomTransform, got "
+                f"{type(transform).__name__}. Fix: for other transforms use MONAI's own dictionary "
+                "transforms (or monai.transforms.Lambdad)."
+            )
+        if self.array_class is not None and not isinstance(transform, self.array_class):
+            raise ConfigError(
+                f"{type(self).__name__} wraps a {self.array_class.__name__}, got {type(transform).__name__}."
+            )
+        mask_tuple = _key_list(mask_keys) if mask_keys is not None else ()
+        if mask_tuple and not transform.supports_masks:
+            raise ConfigError(
+                f"{type(transform).__name__} makes new images, which masks {list(mask_tuple)} cannot follow. "
+                "Fix: mask_keys=() (only geometric transforms such as StandardDAd resample masks)."
+            )
+        self.transform = transform
+        p = transform.p
+        MapTransform.__init__(self, keys, allow_missing_keys)  # (its super() chain sets prob = 1.0)
+        RandomizableTransform.__init__(self, prob=p)
+        overlap = set(self.keys) & set(mask_tuple)
+        if overlap:
+            raise ConfigError(f"{sorted(map(str, overlap))} are in both keys and mask_keys; name each once.")
+        self.mask_keys: tuple[Hashable, ...] = mask_tuple
+        self.key_field = key_field
+
+    # -- MONAI's randomizable API --------------------------------------------------------------------
+    @property
+    def prob(self) -> float:
+        """The probability that a sample is augmented: the array transform's ``p``."""
+        return self.transform.p
+
+    @prob.setter
+    def prob(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f"prob must be a probability in [0, 1], got {value!r}.")
+        self.transform.p = float(value)
+
+    def set_random_state(self, seed: int | None = None, state: Any | None = None) -> RandomTransformd:
+        """Reseed (MONAI's signature): ``seed`` an int, or ``state`` a ``numpy.random.RandomState`` to
+        draw the seed from; neither: a seed from torch's global RNG. Reseeds the array transform's
+        generator (inside a DataLoader worker only MONAI's ``R``; see the module docstring). Returns
+        ``self``."""
+        super().set_random_state(seed=seed, state=state)
+        if torch.utils.data.get_worker_info() is not None:
+            return self
+        if seed is not None:
+            self.transform.set_random_state(seed=int(seed))
+        else:
+            self.transform.set_random_state(state=state)
+        return self
+
+    def randomize(self, data: Any = None) -> None:
+        """No-op: the per-sample draws happen in the array transform at each call (``_do_transform``
+        then says whether any sample of the last call was augmented)."""
+
+    # -- the work ------------------------------------------------------------------------------------
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Augment ``data`` (a dict with ``keys``); returns a new dict, other entries unchanged."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"{type(self).__name__} expects a dict of images (keys {list(self.keys)}), got "
+                f"{type(data).__name__}. Fix: use the array transform {type(self.transform).__name__} on "
+                "tensors."
+            )
+        if self.requires_all_keys and self.allow_missing_keys:
+            present = [k for k in self.keys if k in data]
+            if present and len(present) != len(self.keys):
+                raise ConfigError(
+                    f"{type(self).__name__} needs every modality {list(self.keys)} together (they are the "
+                    f"GAN's channels); the data has only {present}."
+                )
+        out, applied = _run(
+            self.transform,
+            data,
+            list(self.keys),  # type: ignore[arg-type]
+            list(self.mask_keys),  # type: ignore[arg-type]
+            self.key_field,
+            self.allow_missing_keys,
+        )
+        self._do_transform = applied
+        return out
+
+    def __repr__(self) -> str:
+        masks = f", mask_keys={list(self.mask_keys)}" if self.mask_keys else ""
+        return f"{type(self).__name__}(keys={list(self.keys)}{masks}, transform={self.transform!r})"
+
+
+def _build(cls: type[RandomTransformd], prob: float | None, kwargs: dict[str, Any]) -> RandomTransform:
+    _require_monai(cls.__name__)
+    assert cls.array_class is not None
+    return cls.array_class(**_with_prob(cls.__name__, prob, kwargs))
+
+
+class StandardDAd(RandomTransformd):
+    """Dictionary variant of :class:`StandardDA` (flip, rotation, translation, elastic; one geometry
+    per sample shared by every key), with masks.
+
+    ``keys`` (any number, e.g. ``["mri", "ct"]``) share each sample's geometry; ``mask_keys`` (e.g.
+    ``["mask"]``) are resampled with it, nearest neighbour (background 0). Values keep their units,
+    dtype, shape and MetaTensor metadata. ``prob`` is ``StandardDA``'s ``p`` (default 0.1, the paper's
+    ``p_aug = 0.9``); the other keyword arguments go to :class:`StandardDA` (``rotate``, ``translate``,
+    ``elastic``, ``elastic_alpha``, ``flip``, ``fill``, ``seed``, ``device``).
+
+    Example:
+        >>> t = StandardDAd(["mri", "ct"], mask_keys=["mask"], prob=1.0, seed=0)
+        >>> item = {"mri": torch.rand(1, 16, 16), "ct": torch.rand(1, 16, 16), "mask": torch.ones(1, 16, 16)}
+        >>> out = t(item)
+        >>> sorted(out), set(out["mask"].unique().tolist()) <= {0.0, 1.0}
+        (['ct', 'mask', 'mri'], True)
+    """
+
+    array_class = StandardDA
+
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable],
+        mask_keys: Hashable | Sequence[Hashable] = (),
+        *,
+        prob: float | None = None,
+        key_field: str | None = "key",
+        allow_missing_keys: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            keys,
+            _build(type(self), prob, kwargs),
+            mask_keys=mask_keys,
+            key_field=key_field,
+            allow_missing_keys=allow_missing_keys,
+        )
+
+
+StandardDAD = StandardDADict = StandardDAd
+
+
+class LatentAugmentd(RandomTransformd):
+    """Dictionary variant of :class:`LatentAugment`: the modality keys stacked in the GAN bundle's order,
+    the latent ``w*`` found by the item's dataset key.
+
+    ``keys`` name the bundle's modalities in its channel order (e.g. ``["mri", "ct"]``; another order is
+    refused with the fix), each ``[1, R, R]`` (or ``[B, 1, R, R]``) at the GAN's resolution in physical
+    units (``value_range`` as for :class:`LatentAugment`). When the item carries ``data[key_field]``
+    (the library's datasets put ``"key": "<patient>/<slice>"``; one per sample in a batch), ``w*`` is
+    looked up in the cache by that key (a cache made with ``latent-transforms invert --key dataset``);
+    without a key, or when the cache holds none of the item's keys (a cache keyed by content, the
+    default of ``latent-transforms invert``), by image content. ``prob`` is ``LatentAugment``'s ``p``
+    (default: the preset's, 0.2 for ``"f1"``); the other keyword arguments go to :class:`LatentAugment`
+    (``preset``, ``steps``, the weights, ``on_missing``, ``seed``, ``device``...). ``gan``, ``cache``
+    and ``stats`` may be paths, loaded lazily in the process that first calls the transform.
+
+    Example:
+        >>> import shutil, tempfile
+        >>> from latent_transforms import GanBundle, GanConfig, LatentCache
+        >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
+        >>> bundle = GanBundle.random(cfg)
+        >>> w = bundle.generator.mapping.w_avg.expand(2, -1)  # the inverted latents of two dataset items
+        >>> folder = tempfile.mkdtemp()
+        >>> cache = LatentCache(folder, fingerprint=bundle.fingerprint)
+        >>> _ = cache.put_batch(["p0/0000", "p0/0001"], w); _ = cache.flush()
+        >>> t = LatentAugmentd(["mri", "ct"], bundle, cache, prob=1.0, alpha_pix=0, alpha_perc=0, alpha_lat=0)
+        >>> item = {"mri": torch.full((1, 16, 16), 500.0), "ct": torch.zeros(1, 16, 16), "key": "p0/0001"}
+        >>> out = t(item)  # w* found by the key "p0/0001"
+        >>> tuple(out["ct"].shape), out["key"], bool((out["mri"] != item["mri"]).any())
+        ((1, 16, 16), 'p0/0001', True)
+        >>> shutil.rmtree(folder)
+    """
+
+    array_class = LatentAugment
+    requires_all_keys = True
+
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable],
+        gan: GanBundle | str | os.PathLike[str],
+        cache: Any = None,
+        stats: Any = None,
+        *,
+        prob: float | None = None,
+        key_field: str | None = "key",
+        allow_missing_keys: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        transform = _build(type(self), prob, {"gan": gan, "cache": cache, "stats": stats, **kwargs})
+        super().__init__(keys, transform, key_field=key_field, allow_missing_keys=allow_missing_keys)
+        if isinstance(gan, GanBundle):  # the modality names are at hand: check the order now
+            _check_channel_order(transform, [str(k) for k in self.keys])
+
+
+class SG2Sampled(RandomTransformd):
+    """Dictionary variant of :class:`SG2Sample` (standard SG2 DA: chosen samples replaced by GAN samples).
+
+    ``keys`` name the bundle's modalities in its channel order (e.g. ``["mri", "ct"]``; another order is
+    refused with the fix), each ``[1, R, R]`` (or ``[B, 1, R, R]``) in physical units; a replaced sample
+    gets a new image in every key, metadata kept. ``prob`` is ``SG2Sample``'s ``p`` (default 0.3); the
+    other keyword arguments go to :class:`SG2Sample` (``truncation_psi``, ``seed``, ``device``...).
+    ``gan`` may be a path or Hub id, loaded lazily in the process that first calls the transform.
+
+    Example:
+        >>> from latent_transforms import GanBundle, GanConfig
+        >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
+        >>> bundle = GanBundle.random(cfg)
+        >>> t = SG2Sampled(["mri", "ct"], bundle, prob=1.0, truncation_psi=0.7, seed=0)
+        >>> out = t({"mri": torch.zeros(1, 16, 16), "ct": torch.zeros(1, 16, 16)})
+        >>> bool(out["ct"].min() >= -1000) and bool(out["ct"].max() <= 2000)  # CT in HU, in the window
+        True
+        >>> SG2Sampled(["ct", "mri"], bundle)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        latent_transforms.errors.ConfigError: keys=['ct', 'mri'] stack ... Fix: keys=['mri', 'ct'].
+    """
+
+    array_class = SG2Sample
+    requires_all_keys = True
+
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable],
+        gan: GanBundle | str | os.PathLike[str],
+        *,
+        prob: float | None = None,
+        key_field: str | None = "key",
+        allow_missing_keys: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        transform = _build(type(self), prob, {"gan": gan, **kwargs})
+        super().__init__(keys, transform, key_field=key_field, allow_missing_keys=allow_missing_keys)
+        if isinstance(gan, GanBundle):
+            _check_channel_order(transform, [str(k) for k in self.keys])
+
+
+LatentAugmentD = LatentAugmentDict = LatentAugmentd
+SG2SampleD = SG2SampleDict = SG2Sampled
+
+
+def _skip_examples(doc: str | None) -> str | None:
+    """Mark every doctest example of ``doc`` ``+SKIP`` (the examples need MONAI)."""
+    if doc is None:
+        return None
+    return re.sub(r"^(\s*>>> .*)$", r"\1  # doctest: +SKIP", doc, flags=re.MULTILINE)
+
+
+if _MONAI_IMPORT_ERROR is not None:  # pragma: no cover - the examples build MONAI transforms
+    for _cls in (RandomTransformd, StandardDAd, LatentAugmentd, SG2Sampled):
+        _cls.__doc__ = _skip_examples(_cls.__doc__)
