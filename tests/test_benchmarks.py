@@ -81,3 +81,15 @@ def test_inversion_benchmark_smoke():
     assert run.returncode == 0, run.stderr[-2000:]
     rows = [line for line in run.stdout.splitlines() if line.startswith(("| baseline", "| batched"))]
     assert len(rows) == 3
+
+
+def test_transforms_benchmark_smoke():
+    cmd = [sys.executable, "-m", "benchmarks.transforms", "--device", "cpu", "--resolution", "16"]
+    cmd += ["--channel-base", "256", "--channel-max", "32", "--z-dim", "16", "--batch", "4", "--real", "16"]
+    cmd += ["--perceptual", "random", "--warmup", "1", "--repeats", "1", "--threads", "1", "--no-write"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [
+        line for line in run.stdout.splitlines() if line.startswith(("| StandardDA", "| SG2", "| Latent"))
+    ]
+    assert len(rows) == 3

@@ -497,7 +497,7 @@ def augment_collate(
         >>> items = [{"mri": torch.zeros(1, 4, 4), "ct": torch.zeros(1, 4, 4)} for _ in range(4)]
         >>> collate = augment_collate(lambda x: x + 1, keys=["mri", "ct"])
         >>> loader = DataLoader(items, batch_size=2, collate_fn=collate)
-        >>> [b["ct"].mean().item() for b in loader]
-        [1.0, 1.0]
+        >>> tuple(b["ct"].mean().item() for b in loader)
+        (1.0, 1.0)
     """
     return AugmentCollate(transform, collate_fn, keys=keys, mask_keys=mask_keys, key_field=key_field)

@@ -97,10 +97,10 @@ def mc_dropout(module: nn.Module, active: bool = True) -> Iterator[nn.Module]:
     Example:
         >>> net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout(0.5)).train()
         >>> with mc_dropout(net):
-        ...     [m.training for m in net]
-        [False, False, True]
-        >>> [m.training for m in net]
-        [True, True, True]
+        ...     tuple(m.training for m in net)
+        (False, False, True)
+        >>> tuple(m.training for m in net)
+        (True, True, True)
     """
     saved = [(m, m.training) for m in module.modules()]
     try:
