@@ -33,25 +33,11 @@ from typing import Any
 import torch
 
 import latent_transforms as lt
-from latent_transforms.inversion.job import STATS_NAME, compute_cache_stats, invert_dataset
+from latent_transforms.inversion.job import invert_to_cache
 
 GAN = "builtin:pelvis-phantom-64"
 MRI_RANGE = (0.0, 1900.0)  # the bundle's windows: scaled to [0, 1] (MRI) and [-1, 1] (CT) for the network
 CT_RANGE = (-1000.0, 2000.0)
-
-
-def build_cache(bundle: lt.GanBundle, dataset: Any, folder: Path, steps: int, key: str) -> dict[str, Any]:
-    """Invert ``dataset`` into a latent cache in ``folder`` and store the dataset statistics next to it
-    (what ``latent-transforms invert --stats`` does)."""
-    projector = lt.Projector(bundle, steps=steps, perceptual=None, patience=None, progress=False)
-    cache = lt.LatentCache(folder, fingerprint=bundle.fingerprint, settings=projector.settings())
-    summary = invert_dataset(bundle, dataset, cache, projector, key=key, progress=False)
-    perceptual = lt.perceptual_network("efficientnet-lite0")
-    stats = compute_cache_stats(
-        bundle, dataset, lt.LatentCache.open(folder), perceptual, key=key, progress=False
-    )
-    stats.save(folder / STATS_NAME)
-    return summary
 
 
 def transforms(cache: Path | None, seed: int) -> Any:
@@ -120,7 +106,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.cache or Path(tmp) / "cache"
-        summary = build_cache(bundle, train_set, folder, args.steps, key="dataset")
+        summary = invert_to_cache(
+            bundle,
+            train_set,
+            folder,
+            lt.Projector(bundle, steps=args.steps, perceptual=None, patience=None, progress=False),
+            key="dataset",
+        )
         print(
             f"latent cache {folder} (by dataset key): inverted {summary['inverted']} slices "
             f"({summary['skipped']} already there), mean PSNR {summary['mean_psnr_this_run']} dB"

@@ -35,7 +35,7 @@ from torchvision.transforms import v2
 from torchvision.utils import make_grid, save_image
 
 import latent_transforms as lt
-from latent_transforms.inversion.job import STATS_NAME, compute_cache_stats, invert_dataset
+from latent_transforms.inversion.job import invert_to_cache
 
 GAN = "builtin:pelvis-phantom-64"
 
@@ -56,20 +56,6 @@ class PairedSlices(Dataset):
         item = self.phantom[index]
         image = torch.cat([item[m] for m in self.modalities])
         return self.transform(image) if self.transform is not None else image
-
-
-def build_cache(bundle: lt.GanBundle, dataset: Any, folder: Path, steps: int, key: str) -> dict[str, Any]:
-    """Invert ``dataset`` into a latent cache in ``folder`` and store the dataset statistics next to it
-    (what ``latent-transforms invert --stats`` does)."""
-    projector = lt.Projector(bundle, steps=steps, perceptual=None, patience=None, progress=False)
-    cache = lt.LatentCache(folder, fingerprint=bundle.fingerprint, settings=projector.settings())
-    summary = invert_dataset(bundle, dataset, cache, projector, key=key, progress=False)
-    perceptual = lt.perceptual_network("efficientnet-lite0")
-    stats = compute_cache_stats(
-        bundle, dataset, lt.LatentCache.open(folder), perceptual, key=key, progress=False
-    )
-    stats.save(folder / STATS_NAME)
-    return summary
 
 
 def changed(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
@@ -101,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     phantom = lt.PelvisPhantom(args.patients, args.slices, resolution=bundle.resolution, seed=args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.cache or Path(tmp) / "cache"
-        summary = build_cache(bundle, phantom, folder, args.steps, key="content")
+        summary = invert_to_cache(
+            bundle,
+            phantom,
+            folder,
+            lt.Projector(bundle, steps=args.steps, perceptual=None, patience=None, progress=False),
+            key="content",
+        )
         print(
             f"latent cache {folder}: inverted {summary['inverted']} slices ({summary['skipped']} already "
             f"there), mean PSNR {summary['mean_psnr_this_run']} dB, {summary['seconds']} s"

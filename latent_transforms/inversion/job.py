@@ -263,3 +263,42 @@ def write_report(folder: str | Path, report: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def invert_to_cache(
+    bundle: GanBundle,
+    dataset: Any,
+    folder: str | Path,
+    projector: Projector,
+    *,
+    key: str = "content",
+    perceptual: PerceptualNetwork | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Invert ``dataset`` into a latent cache at ``folder`` and store its :class:`DatasetStats`
+    (``stats.safetensors``) next to it: what ``latent-transforms invert`` does, in one call.
+
+    Items already in the cache are skipped. The statistics use ``perceptual`` (default
+    EfficientNet-Lite0, the network LatentAugment then rebuilds). Returns :func:`invert_dataset`'s summary.
+
+    Example:
+        >>> import tempfile
+        >>> from latent_transforms import GanBundle, GanConfig, PelvisPhantom
+        >>> from latent_transforms.features.perceptual import perceptual_network
+        >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
+        >>> projector = Projector(bundle, steps=2, perceptual=None, progress=False)
+        >>> data, net = PelvisPhantom(1, 3, resolution=16), perceptual_network("random")
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     summary = invert_to_cache(bundle, data, d, projector, perceptual=net)
+        ...     summary["inverted"], (Path(d) / STATS_NAME).is_file()
+        (3, True)
+    """
+    from latent_transforms.features.perceptual import perceptual_network
+
+    cache = LatentCache(folder, fingerprint=bundle.fingerprint, settings=projector.settings())
+    summary = invert_dataset(bundle, dataset, cache, projector, key=key, progress=progress)
+    net = perceptual if perceptual is not None else perceptual_network("efficientnet-lite0")
+    stats = compute_cache_stats(bundle, dataset, LatentCache.open(folder), net, key=key, progress=progress)
+    stats.info.update({"generator_fingerprint": bundle.fingerprint})
+    stats.save(Path(folder) / STATS_NAME)
+    return summary
