@@ -69,3 +69,20 @@ def make_tiny_setup(folder: Path, n: int = 8, resolution: int = 16, seed: int = 
 def tiny(tmp_path: Path) -> TinySetup:
     """A fresh :class:`TinySetup` (16 px, 8 real images) in a temporary folder."""
     return make_tiny_setup(tmp_path)
+
+
+def assert_shape_dtype_device_and_range(
+    t, x: torch.Tensor, out: torch.Tensor, value_range: str, p: float
+) -> None:
+    """The property every GAN transform keeps: shape, dtype and device of ``x``, ``out is x`` at ``p = 0``,
+    and values inside the declared range (``value_range`` "unit", "generator", "physical" or "uint8")."""
+    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+    if p == 0:
+        assert out is x
+    if value_range == "unit":
+        assert out.min() >= 0 and out.max() <= 1
+    elif value_range == "generator":
+        assert out.min() >= -1 and out.max() <= 1
+    elif value_range == "physical":
+        for c, window in enumerate(t.windows()):
+            assert out[..., c, :, :].min() >= window.low and out[..., c, :, :].max() <= window.high

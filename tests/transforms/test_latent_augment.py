@@ -21,7 +21,7 @@ from latent_transforms.transforms import latent_augment as la_module
 from latent_transforms.transforms.base import from_working_range, to_working_range
 from latent_transforms.transforms.latent_augment import PRESETS, LatentAugment, MissingLatentError
 
-from .conftest import TinySetup, make_tiny_setup, tiny_gan_config
+from .conftest import TinySetup, assert_shape_dtype_device_and_range, make_tiny_setup, tiny_gan_config
 
 FAST = {"steps": 3}  # short walks where the number of steps does not matter
 GAN_EXAMPLES = settings(
@@ -217,16 +217,7 @@ def test_shape_dtype_device_and_range_are_kept(tiny_u8, value_range, batch, batc
         x = from_working_range(real, real, vr, t.windows())
     x = x if batched else x[0]
     out = t(x)
-    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
-    if p == 0:
-        assert out is x
-    if value_range == "unit":
-        assert out.min() >= 0 and out.max() <= 1
-    elif value_range == "generator":
-        assert out.min() >= -1 and out.max() <= 1
-    elif value_range == "physical":
-        for c, window in enumerate(t.windows()):
-            assert out[..., c, :, :].min() >= window.low and out[..., c, :, :].max() <= window.high
+    assert_shape_dtype_device_and_range(t, x, out, value_range, p)
     changed = (out != x).flatten(1).any(1) if batched else (out != x).any()[None]
     if p == 1:
         assert bool(changed.all())

@@ -15,7 +15,7 @@ from latent_transforms import ConfigError, GanBundle
 from latent_transforms.transforms.base import from_working_range
 from latent_transforms.transforms.sg2sample import SG2Sample, noise_resolutions
 
-from .conftest import tiny_gan_config
+from .conftest import assert_shape_dtype_device_and_range, tiny_gan_config
 
 GAN_EXAMPLES = settings(max_examples=10, deadline=None)
 
@@ -45,16 +45,7 @@ def test_shape_dtype_device_and_range_are_kept(bundle, value_range, batch, batch
     x = from_working_range(real(batch, seed % 7), like, vr, t.windows())
     x = x if batched else x[0]
     out = t(x)
-    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
-    if p == 0:
-        assert out is x
-    if value_range == "unit":
-        assert out.min() >= 0 and out.max() <= 1
-    elif value_range == "generator":
-        assert out.min() >= -1 and out.max() <= 1
-    elif value_range == "physical":
-        for c, window in enumerate(t.windows()):
-            assert out[..., c, :, :].min() >= window.low and out[..., c, :, :].max() <= window.high
+    assert_shape_dtype_device_and_range(t, x, out, value_range, p)
     if p == 1:
         changed = (out != x).flatten(1).any(1) if batched else (out != x).any()[None]
         assert bool(changed.all())
