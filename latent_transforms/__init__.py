@@ -55,7 +55,19 @@ from latent_transforms.inversion import (
     load_encoder,
     train_encoder,
 )
-from latent_transforms.metrics import FID, FeatureStatistics, fid, frechet_distance, precision_recall
+from latent_transforms.metrics import (
+    FID,
+    FeatureStatistics,
+    PairedImageMetrics,
+    PrecisionRecall,
+    compare_methods,
+    fid,
+    frechet_distance,
+    manifold_metrics,
+    mean_image_size,
+    measure_efficiency,
+    precision_recall,
+)
 from latent_transforms.networks import (
     Discriminator,
     GanBundle,
@@ -150,6 +162,12 @@ __all__ = [
     "patient_split",
     "perceptual_network",
     "precision_recall",
+    "PairedImageMetrics",
+    "PrecisionRecall",
+    "compare_methods",
+    "manifold_metrics",
+    "mean_image_size",
+    "measure_efficiency",
     "split_dataset",
     "subset_by_patients",
     "train",

@@ -18,6 +18,38 @@ from latent_transforms.errors import ConfigError
 from latent_transforms.features import FeatureExtractor
 
 
+def modality_names(count: int, modalities: Sequence[str] | None, *, joint: bool = True) -> list[str]:
+    """Result keys for ``count`` channels (embedding channels ``C'`` or image channels ``C``).
+
+    No names give ``channel0``, ``channel1``, ...; otherwise one name per channel is expected. With
+    ``joint=True`` a single channel (a joint extractor such as the discriminator, ``C' = 1``) and several
+    names gives one key, the names joined by ``+``.
+
+    Args:
+        count: how many channels the result has.
+        modalities: the modality names (e.g. ``["mri", "ct"]``), or ``None``.
+        joint: allow one channel to stand for all names (embeddings); ``False`` for image channels.
+
+    Returns:
+        ``count`` names, in channel order.
+
+    Example:
+        >>> modality_names(2, None), modality_names(2, ["mri", "ct"]), modality_names(1, ["mri", "ct"])
+        (['channel0', 'channel1'], ['mri', 'ct'], ['mri+ct'])
+    """
+    if modalities is None:
+        return [f"channel{i}" for i in range(count)]
+    names = list(modalities)
+    if joint and count == 1 and len(names) > 1:
+        return ["+".join(names)]
+    if len(names) != count:
+        raise ConfigError(
+            f"expected {count} modality names for the {count} channels, got {names}. "
+            "Fix: pass one name per image channel (or modalities=None)."
+        )
+    return names
+
+
 class FeatureStatistics:
     """Streaming mean and covariance of feature vectors ``[N, D]`` in float64.
 
@@ -212,16 +244,7 @@ class FID:
         self.fake: list[FeatureStatistics] = []
 
     def _names(self, count: int) -> list[str]:
-        if self.modalities is None:
-            return [f"channel{i}" for i in range(count)]
-        if count == 1 and len(self.modalities) > 1:
-            return ["+".join(self.modalities)]
-        if len(self.modalities) != count:
-            raise ConfigError(
-                f"expected {count} modality names for the {count} embedding channels, got {self.modalities}. "
-                "Fix: pass one name per image channel."
-            )
-        return list(self.modalities)
+        return modality_names(count, self.modalities)
 
     def update(self, images: torch.Tensor, real: bool) -> None:
         """Embed images ``[B, C, H, W]`` in ``[-1, 1]``; add them to the real or generated statistics."""
