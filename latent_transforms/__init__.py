@@ -3,8 +3,11 @@
 Public API: the transforms (LatentAugment, SG2Sample, StandardDA, SelectiveFilter; their MONAI
 dictionary variants, loaded on first use; GPUAugment for DataLoaders), GAN bundles and the StyleGAN2
 networks they hold, paired MRI/CT datasets and the built-in pelvis phantom, the StyleGAN2-ADA trainer,
-GAN inversion (the batched projector, its encoder start and the on-disk latent cache) and
-LatentAugment's dataset statistics.
+GAN inversion (the batched projector, its encoder start and the on-disk latent cache),
+LatentAugment's dataset statistics, the metrics of synthetic data (FID, precision / recall / density /
+coverage, mean-image variety, efficiency, paired MAE / SSIM / PSNR / LPIPS and the statistics tests in
+:mod:`latent_transforms.metrics.stats`), the evaluation report of several policies side by side and
+(in :mod:`latent_transforms.tuning`) Optuna tuning.
 
 Example:
     >>> import latent_transforms as lt
@@ -38,6 +41,7 @@ from latent_transforms.errors import (
     UnsafePickleError,
     WeightMismatchError,
 )
+from latent_transforms.evaluation import EvaluationReport, evaluate_policies, generate_samples
 from latent_transforms.features import (
     DEFAULT_FEATURE_NETWORK,
     FeatureExtractor,
@@ -162,6 +166,9 @@ __all__ = [
     "patient_split",
     "perceptual_network",
     "precision_recall",
+    "EvaluationReport",
+    "evaluate_policies",
+    "generate_samples",
     "PairedImageMetrics",
     "PrecisionRecall",
     "compare_methods",

@@ -4,7 +4,9 @@ Sub-commands in this release: ``demo`` (the main job: augment held-out phantom s
 on the built-in bundle, offline), ``info`` (describe a bundle, optionally draw samples), ``init`` (write
 a randomly initialised bundle), ``convert`` (NVIDIA StyleGAN2 snapshot -> bundle), ``train``
 (StyleGAN2-ADA on paired images -> bundle), ``train-encoder`` (the inversion encoder, stored in the
-bundle), ``invert`` (a dataset -> latent cache) and ``augment`` (write an augmented set to disk).
+bundle), ``invert`` (a dataset -> latent cache), ``augment`` (write an augmented set to disk),
+``evaluate`` (seed 004's table for several policies side by side) and ``tune`` (Optuna search over
+LatentAugment's hyper-parameters; grids for StandardDA and SG2Sample).
 """
 
 from __future__ import annotations
@@ -808,6 +810,11 @@ Examples:
     p.add_argument("--cache-dir", help="Hugging Face cache folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_augment)
+    from latent_transforms.evaluation.command import add_parser as add_evaluate_parser
+    from latent_transforms.tuning.command import add_parser as add_tune_parser
+
+    add_evaluate_parser(sub)
+    add_tune_parser(sub)
     return parser
 
 

@@ -1,0 +1,302 @@
+"""The real images an evaluation needs: the held-out reference set and the training sources.
+
+- The *reference* set is what every policy's samples are compared with (FID, precision/recall): slices
+  of held-out patients (``reference_split="val"`` by default), spread evenly over the split.
+- The *sources* are training slices (the ``"train"`` split) that ``StandardDA`` and ``LatentAugment``
+  transform; LatentAugment needs their inverted latents, made once with
+  :func:`~latent_transforms.inversion.job.invert_to_cache` into a cache folder and reused later.
+
+Splits are by patient (:func:`~latent_transforms.data.splits.split_dataset`, default fractions
+0.7 / 0.2 / 0.1, seed 0: the split the built-in bundle was trained with), so no reference patient is
+ever a source patient.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.utils.data import Subset
+
+from latent_transforms.errors import ConfigError
+
+if TYPE_CHECKING:
+    from latent_transforms.features.perceptual import PerceptualNetwork
+    from latent_transforms.networks.bundle import GanBundle
+
+__all__ = [
+    "DEFAULT_DATA",
+    "SPLITS",
+    "RealData",
+    "evenly_spread",
+    "open_real_data",
+    "prepare_latents",
+]
+
+#: The phantom the built-in bundle was trained on (its ``training.data``); its val patients are held out.
+DEFAULT_DATA = "phantom:patients=48,slices=32,seed=0"
+#: The names ``reference_split`` takes (``"all"``: the whole dataset).
+SPLITS = ("train", "val", "test", "all")
+
+
+def evenly_spread(total: int, n: int) -> list[int]:
+    """``min(n, total)`` distinct indices in ``[0, total)``, spread evenly, first and last included.
+
+    Example:
+        >>> evenly_spread(10, 4), evenly_spread(3, 5)
+        ([0, 3, 6, 9], [0, 1, 2])
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"expected a number of images >= 1, got {n!r}.")
+    if total < 1:
+        raise ConfigError("expected a non-empty set of images, got an empty one.")
+    if n >= total:
+        return list(range(total))
+    return sorted(set(torch.linspace(0, total - 1, n).round().long().tolist()))
+
+
+@dataclass
+class RealData:
+    """The reference and source images of an evaluation (see :func:`open_real_data`).
+
+    Attributes:
+        data: the dataset spec (``open_paired_dataset``).
+        dataset: the opened dataset.
+        splits: ``{"train", "val", "test"}`` patient subsets.
+        reference_split: which split the reference set comes from.
+        reference: ``[N, C, R, R]`` float32 in ``[-1, 1]``, CPU.
+        reference_keys: their dataset keys.
+        source_items: the sources as a dataset (a ``Subset`` of the train split), for inversion.
+        sources: ``[S, C, R, R]`` float32 in ``[-1, 1]``, CPU.
+        source_keys: their dataset keys.
+        info: sizes and settings for the report.
+
+    Example:
+        >>> from latent_transforms import GanBundle, GanConfig
+        >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
+        >>> real = open_real_data(bundle, "phantom:patients=10,slices=4", n_real=5, n_sources=3)
+        >>> real.reference.shape, real.sources.shape
+        (torch.Size([5, 2, 16, 16]), torch.Size([3, 2, 16, 16]))
+    """
+
+    data: str
+    dataset: Any
+    splits: dict[str, Any]
+    reference_split: str
+    reference: torch.Tensor
+    reference_keys: list[str]
+    source_items: Any
+    sources: torch.Tensor
+    source_keys: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def training_images(self, bundle: GanBundle, n: int) -> tuple[torch.Tensor, list[str]]:
+        """``n`` training slices spread evenly over the train split (the ``real`` policy's samples).
+
+        Returns:
+            ``([n', C, R, R] in [-1, 1] on CPU, keys)``, ``n' = min(n, train slices)``.
+        """
+        return _images(self.splits["train"], bundle, n)
+
+    def __repr__(self) -> str:
+        return (
+            f"RealData(data={self.data!r}, reference_split={self.reference_split!r}, "
+            f"reference={len(self.reference)}, sources={len(self.sources)})"
+        )
+
+
+def _key(item: dict[str, Any], index: int) -> str:
+    return str(item.get("key", index))
+
+
+def _images(subset: Any, bundle: GanBundle, n: int) -> tuple[torch.Tensor, list[str]]:
+    from latent_transforms.inversion.job import item_image
+
+    picks = evenly_spread(len(subset), n)
+    items = [subset[i] for i in picks]
+    images = torch.stack([item_image(item, bundle) for item in items]).float()
+    return images, [_key(item, i) for item, i in zip(items, picks, strict=True)]
+
+
+def open_real_data(
+    bundle: GanBundle,
+    data: str | Path = DEFAULT_DATA,
+    *,
+    reference_split: str = "val",
+    n_real: int | None = None,
+    n_sources: int = 128,
+    fractions: Sequence[float] = (0.7, 0.2, 0.1),
+    split_seed: int = 0,
+) -> RealData:
+    """Open ``data`` at the bundle's resolution and take the reference and source images.
+
+    Args:
+        bundle: the GAN bundle (channels, windows, resolution).
+        data: an ``open_paired_dataset`` spec (default :data:`DEFAULT_DATA`, the built-in bundle's phantom).
+        reference_split: ``"val"`` (default), ``"test"``, ``"train"`` or ``"all"``.
+        n_real: reference slices, spread evenly over the split (default: all of them).
+        n_sources: training slices that the transforming policies start from, spread evenly.
+        fractions: patient fractions of the train / val / test split.
+        split_seed: seed of the split.
+
+    Returns:
+        A :class:`RealData`.
+
+    Example:
+        >>> from latent_transforms import GanBundle, GanConfig
+        >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
+        >>> real = open_real_data(bundle, "phantom:patients=10,slices=4", n_sources=2)
+        >>> len(real.reference), real.info["reference_patients"]
+        (8, 2)
+    """
+    from latent_transforms.data.open import open_paired_dataset
+    from latent_transforms.data.splits import split_dataset
+
+    if reference_split not in SPLITS:
+        raise ConfigError(
+            f"reference_split must be one of {SPLITS}, got {reference_split!r}. Fix: use 'val' (held-out "
+            "patients, the default) or 'test'."
+        )
+    dataset = open_paired_dataset(str(data), resolution=bundle.resolution)
+    splits = dict(split_dataset(dataset, tuple(float(f) for f in fractions), seed=split_seed))
+    if "train" not in splits or len(splits["train"]) == 0:
+        raise ConfigError(
+            f"the split {tuple(fractions)} of {data!r} has no training slices; give a train share."
+        )
+    if reference_split == "all":
+        reference_set: Any = dataset
+    else:
+        if reference_split not in splits or len(splits[reference_split]) == 0:
+            raise ConfigError(
+                f"the split {tuple(fractions)} of {data!r} has no {reference_split!r} slices. Fix: choose "
+                f"another --reference-split or other fractions."
+            )
+        reference_set = splits[reference_split]
+    reference, reference_keys = _images(reference_set, bundle, n_real or len(reference_set))
+    train = splits["train"]
+    picks = evenly_spread(len(train), n_sources)
+    source_items = Subset(train, picks)
+    sources, source_keys = _images(source_items, bundle, len(picks))
+    patients = getattr(reference_set, "patients", None)
+    info = {
+        "data": str(data),
+        "resolution": bundle.resolution,
+        "split_fractions": [float(f) for f in fractions],
+        "split_seed": split_seed,
+        "reference_split": reference_split,
+        "reference_slices_in_split": len(reference_set),
+        "reference_patients": len(patients) if patients is not None else None,
+        "n_real": len(reference),
+        "train_slices": len(train),
+        "train_patients": len(train.patients) if hasattr(train, "patients") else None,
+        "n_sources": len(sources),
+    }
+    return RealData(
+        str(data),
+        dataset,
+        splits,
+        reference_split,
+        reference,
+        reference_keys,
+        source_items,
+        sources,
+        source_keys,
+        info,
+    )
+
+
+def _cache_complete(bundle: GanBundle, folder: Path, sources: torch.Tensor) -> bool:
+    """Whether ``folder`` already holds this generator's latents of every source, and the statistics."""
+    from latent_transforms.inversion.cache import LatentCache, image_key
+    from latent_transforms.inversion.job import STATS_NAME
+
+    if not (folder / "cache.json").is_file() or not (folder / STATS_NAME).is_file():
+        return False
+    cache = LatentCache.open(folder)
+    try:
+        return cache.fingerprint == bundle.fingerprint and all(image_key(x) in cache for x in sources)
+    finally:
+        cache.close()
+
+
+def prepare_latents(
+    bundle: GanBundle,
+    real: RealData,
+    folder: str | Path,
+    *,
+    steps: int = 150,
+    perceptual: str | PerceptualNetwork = "efficientnet-lite0",
+    batch_size: int = 32,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Invert the sources into a latent cache at ``folder`` (once; a complete cache is reused as it is).
+
+    The projector is the demo's: ``steps`` steps of pixel loss in W, no early stop. The cache is keyed by
+    image content and gets the sources' :class:`~latent_transforms.DatasetStats` (``stats.safetensors``,
+    with ``perceptual`` features), which LatentAugment's diversity terms read. A cache that already holds
+    every source's latent (made with this generator) and statistics is used without any work, whatever
+    projector made it.
+
+    Args:
+        bundle: the GAN bundle.
+        real: the :class:`RealData` whose sources to invert.
+        folder: the cache folder (created).
+        steps: projector steps per image.
+        perceptual: the network of the statistics' perceptual means (LatentAugment rebuilds it by name).
+        batch_size: images projected together.
+        seed: the projector's seed.
+        device: where to run.
+        progress: show progress bars.
+
+    Returns:
+        ``{"folder", "reused", "inverted", "seconds", "steps"}``.
+
+    Example:
+        >>> import tempfile
+        >>> from latent_transforms import GanBundle, GanConfig
+        >>> from latent_transforms.features.perceptual import perceptual_network
+        >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
+        >>> real = open_real_data(bundle, "phantom:patients=10,slices=2", n_real=2, n_sources=2)
+        >>> net = perceptual_network("random")
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     first = prepare_latents(bundle, real, d, steps=2, perceptual=net)
+        ...     again = prepare_latents(bundle, real, d, steps=2, perceptual=net)
+        >>> first["inverted"], again["reused"]
+        (2, True)
+    """
+    from latent_transforms.features.perceptual import perceptual_network
+    from latent_transforms.inversion.job import invert_to_cache
+    from latent_transforms.inversion.projector import Projector
+
+    folder = Path(folder)
+    started = time.perf_counter()
+    if _cache_complete(bundle, folder, real.sources):
+        return {"folder": str(folder), "reused": True, "inverted": 0, "seconds": 0.0, "steps": None}
+    dev = torch.device(device) if device is not None else bundle.device
+    # invert_to_cache computes the statistics on the CPU: keep their network there.
+    net = perceptual if not isinstance(perceptual, str) else perceptual_network(perceptual)
+    projector = Projector(
+        bundle,
+        steps=steps,
+        perceptual=None,
+        patience=None,
+        batch_size=batch_size,
+        device=dev,
+        progress=False,
+        seed=seed,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = invert_to_cache(bundle, real.source_items, folder, projector, perceptual=net, progress=progress)
+    return {
+        "folder": str(folder),
+        "reused": False,
+        "inverted": int(summary.get("inverted", 0)),
+        "seconds": round(time.perf_counter() - started, 2),
+        "steps": steps,
+    }

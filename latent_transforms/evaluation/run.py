@@ -1,0 +1,619 @@
+"""``evaluate_policies``: measure several augmentation policies side by side (seed 004's frame).
+
+For every policy its samples (``p = 1``: every one augmented) are generated once, seeded, and reused by
+every metric; the reference set's features are computed once. Per modality: FID and precision / recall /
+F1 / density / coverage (k-NN manifolds, ``k`` = 3) against the held-out reference set, and the mean-image
+file size; per policy: the time per 1,000 images and the peak accelerator memory, and, when a training
+function is given, the downstream utility against no augmentation with a Wilcoxon signed-rank test.
+
+Outputs (with ``out``): ``report.md``, ``results.json``, ``precision_recall.png`` (seed 000 Fig. 7),
+``samples.png`` (rows: the reference set, then each policy, per modality) and, when LatentAugment is
+evaluated and no cache is given, ``cache/`` (the sources' latents, reused by later runs).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from tqdm.auto import tqdm
+
+from latent_transforms.errors import ConfigError
+from latent_transforms.evaluation.policies import PolicySpec, load_sample_folder, parse_policies
+from latent_transforms.evaluation.real_data import (
+    DEFAULT_DATA,
+    RealData,
+    evenly_spread,
+    open_real_data,
+    prepare_latents,
+)
+from latent_transforms.evaluation.report import EvaluationReport, PolicyResult, UtilityResult, git_commit
+from latent_transforms.evaluation.sampling import augment_all, generate_samples
+
+if TYPE_CHECKING:
+    from latent_transforms.features.extractor import FeatureExtractor
+    from latent_transforms.features.perceptual import PerceptualNetwork
+    from latent_transforms.networks.bundle import GanBundle
+    from latent_transforms.transforms.base import RandomTransform
+
+__all__ = [
+    "DEFAULT_GAN",
+    "PR_PLOT_NAME",
+    "SAMPLES_NAME",
+    "EvaluatedPolicy",
+    "default_efficiency_images",
+    "evaluate_policies",
+    "load_utility",
+    "measure_utility",
+]
+
+#: The bundle evaluated by default: the one that ships with the package.
+DEFAULT_GAN = "builtin:pelvis-phantom-64"
+PR_PLOT_NAME = "precision_recall.png"
+SAMPLES_NAME = "samples.png"
+#: Images timed per policy when not told: 1,000 (seed 004's unit) on CUDA, fewer on a CPU.
+EFFICIENCY_IMAGES = {"cuda": 1000, "cpu": 64}
+
+TrainAndScore = Callable[[Any, int], Any]
+
+
+@dataclass
+class EvaluatedPolicy:
+    """What a utility function receives for one policy (``None`` stands for no augmentation).
+
+    Attributes:
+        name: the display name.
+        spec: the parsed :class:`~latent_transforms.evaluation.policies.PolicySpec`.
+        transform: the transform (``p = 1``, ``value_range="generator"``, images in ``[-1, 1]``); set
+            your own ``p`` with ``transform.p = ...`` for training; ``None`` for a fixed folder of images.
+        samples: the samples the report measured, ``[N, C, R, R]`` float32 in ``[-1, 1]`` on CPU (e.g. to
+            add to a training set as they are).
+
+    Example:
+        >>> from latent_transforms.evaluation.policies import parse_policy
+        >>> EvaluatedPolicy("real", parse_policy("real"), None, torch.zeros(2, 2, 8, 8)).kind
+        'real'
+    """
+
+    name: str
+    spec: PolicySpec
+    transform: RandomTransform | None
+    samples: torch.Tensor
+
+    @property
+    def kind(self) -> str:
+        """The policy kind (``"sg2sample"``, ``"latentaugment"``, ...)."""
+        return self.spec.kind
+
+    def __repr__(self) -> str:
+        return f"EvaluatedPolicy(name={self.name!r}, kind={self.kind!r}, samples={tuple(self.samples.shape)})"
+
+
+def default_efficiency_images(device: torch.device | str) -> int:
+    """Images timed per policy when not given: 1,000 on CUDA, 64 on a CPU (CPU figures serve ratios).
+
+    Example:
+        >>> default_efficiency_images("cpu"), default_efficiency_images("cuda:0")
+        (64, 1000)
+    """
+    return EFFICIENCY_IMAGES["cuda" if torch.device(device).type == "cuda" else "cpu"]
+
+
+# -- utility -----------------------------------------------------------------------------------------
+def load_utility(spec: str) -> TrainAndScore:
+    """Load a ``train_and_score`` function from ``"package.module:function"`` or ``"path/file.py:function"``.
+
+    Example:
+        >>> load_utility("math:fsum")([0.5, 0.25])
+        0.75
+    """
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ConfigError(
+            f"expected --utility MODULE:FUNCTION or PATH.py:FUNCTION, got {spec!r}. Fix: e.g. "
+            "--utility my_task.py:train_and_score."
+        )
+    where, _, name = spec.rpartition(":")
+    path = Path(where).expanduser()
+    if where.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"--utility {spec!r}: no file {str(path)!r}. Fix: check the path.")
+        module_name = f"_latent_transforms_utility_{abs(hash(str(path.resolve())))}"
+        loader_spec = importlib.util.spec_from_file_location(module_name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise ConfigError(f"--utility {spec!r}: cannot import {str(path)!r} as Python.")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[module_name] = module
+        loader_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise ConfigError(
+                f"--utility {spec!r}: cannot import module {where!r} ({exc}). Fix: put it on PYTHONPATH or "
+                "give the file path, e.g. path/to/task.py:function."
+            ) from exc
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ConfigError(
+            f"--utility {spec!r}: {where!r} has no callable {name!r}. Fix: define "
+            "train_and_score(policy_or_None, seed) -> float or per-sample scores."
+        )
+    return fn  # type: ignore[no-any-return]
+
+
+def _scores(value: Any, who: str, seed: int) -> tuple[bool, list[float]]:
+    """(is_per_sample, values) of what a utility function returned."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().double()
+        value = value.item() if value.ndim == 0 else value.flatten().tolist()
+    elif hasattr(value, "tolist") and not isinstance(value, (list, tuple)):  # NumPy scalars and arrays
+        value = value.tolist()
+    if isinstance(value, bool):
+        raise ConfigError(f"the utility function returned a bool for {who} (seed {seed}); expected a score.")
+    if isinstance(value, (int, float)):
+        values, per_sample = [float(value)], False
+    elif isinstance(value, (list, tuple)) and value:
+        try:
+            values, per_sample = [float(v) for v in value], True
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"the utility function returned a sequence with a non-number for {who} (seed {seed}): {exc}."
+            ) from exc
+    else:
+        raise ConfigError(
+            f"the utility function returned {type(value).__name__} for {who} (seed {seed}); expected a float "
+            "(one score per seed) or a non-empty sequence of per-validation-sample scores."
+        )
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"the utility function returned NaN or Inf for {who} (seed {seed}).")
+    return per_sample, values
+
+
+def measure_utility(
+    train_and_score: TrainAndScore,
+    policies: Sequence[tuple[str, Any]],
+    seeds: Sequence[int] = (0,),
+    *,
+    higher_is_better: bool = True,
+    progress: bool = False,
+) -> dict[str, UtilityResult]:
+    """Downstream gain of each policy over no augmentation, with a paired Wilcoxon signed-rank test.
+
+    ``train_and_score(policy, seed)`` trains the user's model with ``policy`` (``None``: no augmentation)
+    and returns either one score (then the pairs are the seeds) or one score per validation sample in a
+    fixed order (then the pairs are the samples, pooled over the seeds). The baseline is trained once per
+    seed and shared by every policy.
+
+    Args:
+        train_and_score: the user's function.
+        policies: ``(name, policy)`` pairs; ``policy`` is passed as it is.
+        seeds: training seeds.
+        higher_is_better: the direction of the score (``False``: e.g. an MAE).
+        progress: show a progress bar.
+
+    Returns:
+        ``{name: UtilityResult}``; ``gain`` is positive when the policy improves the score.
+
+    Example:
+        >>> def train_and_score(policy, seed):
+        ...     return [0.5 + 0.1 * (policy is not None) + 0.01 * i for i in range(5)]
+        >>> r = measure_utility(train_and_score, [("x", "some policy")], seeds=[0, 1])["x"]
+        >>> round(r.gain, 6), r.n, r.paired_by
+        (0.1, 10, 'sample')
+    """
+    if not seeds:
+        raise ConfigError("expected at least one utility seed, got none. Fix: --utility-seeds 0,1,2.")
+    from latent_transforms.metrics.stats import wilcoxon
+
+    total = len(seeds) * (1 + len(policies))
+    bar = tqdm(total=total, desc="utility (training)", unit="run", disable=not progress)
+    baseline: dict[int, tuple[bool, list[float]]] = {}
+    for s in seeds:
+        baseline[s] = _scores(train_and_score(None, s), "no augmentation", s)
+        bar.update(1)
+    results: dict[str, UtilityResult] = {}
+    for name, policy in policies:
+        a: list[float] = []
+        b: list[float] = []
+        kinds = set()
+        for s in seeds:
+            per_sample, values = _scores(train_and_score(policy, s), name, s)
+            base_kind, base_values = baseline[s]
+            kinds.update((per_sample, base_kind))
+            if per_sample != base_kind or len(values) != len(base_values):
+                raise ConfigError(
+                    f"the utility function returned {len(values)} score(s) for {name!r} and "
+                    f"{len(base_values)} without augmentation (seed {s}); expected the same kind and number "
+                    "(one per seed, or one per validation sample in a fixed order)."
+                )
+            if per_sample:
+                a.extend(values)
+                b.extend(base_values)
+            else:
+                a.append(values[0])
+                b.append(base_values[0])
+            bar.update(1)
+        paired_by = "sample" if kinds == {True} else "seed"
+        policy_mean, baseline_mean = sum(a) / len(a), sum(b) / len(b)
+        gain = policy_mean - baseline_mean if higher_is_better else baseline_mean - policy_mean
+        statistic = pvalue = None
+        note = None
+        if len(a) < 2:
+            note = f"one pair only ({paired_by}); give more --utility-seeds for a test"
+        elif all(x == y for x, y in zip(a, b, strict=True)):
+            note = "every paired difference is zero; no test"
+        else:
+            test = wilcoxon(a, b, alternative="two-sided")
+            statistic, pvalue = test.statistic, test.pvalue
+            if not math.isfinite(pvalue):
+                statistic = pvalue = None
+                note = "the test is undefined for these pairs"
+        results[name] = UtilityResult(
+            gain=gain,
+            pvalue=pvalue,
+            statistic=statistic,
+            n=len(a),
+            paired_by=paired_by,
+            policy_mean=policy_mean,
+            baseline_mean=baseline_mean,
+            higher_is_better=higher_is_better,
+            seeds=[int(s) for s in seeds],
+            note=note,
+        )
+    bar.close()
+    return results
+
+
+# -- orchestration -----------------------------------------------------------------------------------
+def _batch_maker(
+    transform: RandomTransform,
+    sources: torch.Tensor | None,
+    seed: int,
+    device: torch.device,
+) -> Callable[[int], torch.Tensor]:
+    """``b -> b samples`` of ``transform`` on ``device`` (what the efficiency measurement times)."""
+    from latent_transforms.transforms.sg2sample import SG2Sample
+
+    g = torch.Generator().manual_seed(seed)
+    if isinstance(transform, SG2Sample):
+
+        def sample(b: int) -> torch.Tensor:
+            with torch.no_grad():
+                return transform.sample(b, generator=g, value_range="generator", device=device)
+
+        return sample
+    assert sources is not None
+    order: list[int] = []
+
+    def augment(b: int) -> torch.Tensor:
+        nonlocal order
+        while len(order) < b:
+            order.extend(torch.randperm(len(sources), generator=g).tolist())
+        picks, order = order[:b], order[b:]
+        return augment_all(transform, sources[picks], generator=g)
+
+    return augment
+
+
+def _embed(extractor: FeatureExtractor, images: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """Features ``[N, C', D]`` on CPU, moving ``chunk`` images at a time to the extractor's device."""
+    out = [
+        extractor.embed(images[i : i + chunk].to(extractor.device)).cpu()
+        for i in range(0, len(images), chunk)
+    ]
+    return torch.cat(out)
+
+
+def _modality_metrics(
+    real: torch.Tensor, fake: torch.Tensor, names: Sequence[str], k: int, device: torch.device
+) -> dict[str, dict[str, float]]:
+    """FID and the five manifold metrics per embedding channel, plus their means."""
+    from latent_transforms.metrics.fid import fid
+    from latent_transforms.metrics.precision_recall import manifold_metrics
+
+    out: dict[str, dict[str, float]] = {
+        m: {} for m in ("fid", "precision", "recall", "f1", "density", "coverage")
+    }
+    for c, name in enumerate(names):
+        out["fid"][name] = float(fid(real[:, c], fake[:, c]))
+        for key, value in manifold_metrics(real[:, c], fake[:, c], k, device=device).items():
+            out[key][name] = float(value)
+    for values in out.values():
+        values["mean"] = sum(values[n] for n in names) / len(names)
+    return out
+
+
+def _gan_name(gan: str | GanBundle) -> str:
+    return gan if isinstance(gan, str) else repr(gan)
+
+
+def evaluate_policies(
+    policies: Sequence[str | PolicySpec],
+    *,
+    gan: str | GanBundle = DEFAULT_GAN,
+    data: str | Path = DEFAULT_DATA,
+    out: str | Path | None = None,
+    n_samples: int = 1000,
+    n_real: int | None = None,
+    n_sources: int = 128,
+    reference_split: str = "val",
+    split_fractions: Sequence[float] = (0.7, 0.2, 0.1),
+    split_seed: int = 0,
+    feature_network: str | FeatureExtractor = "efficientnet-lite0",
+    k: int = 3,
+    batch_size: int = 16,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    cache: str | Path | None = None,
+    inversion_steps: int = 150,
+    perceptual: str | PerceptualNetwork = "efficientnet-lite0",
+    efficiency_images: int | None = None,
+    mean_image_format: str = "png",
+    utility: TrainAndScore | str | None = None,
+    utility_seeds: Sequence[int] = (0,),
+    lower_is_better: bool = False,
+    grid_images: int = 8,
+    command: str | None = None,
+    progress: bool = True,
+) -> EvaluationReport:
+    """Evaluate augmentation policies against held-out real data: seed 004's table, plots and samples.
+
+    Args:
+        policies: specs (``"sg2sample:psi=0.7"``, ``"latentaugment:preset=f1"``, ``"standardda"``,
+            ``"real"``, a folder; see :mod:`latent_transforms.evaluation.policies`) or parsed specs.
+        gan: the GAN bundle or a ``load_gan`` source (default the built-in phantom bundle).
+        data: the real data, an ``open_paired_dataset`` spec (default: the built-in bundle's phantom).
+        out: folder for ``report.md``, ``results.json``, the plots and the latent cache (``None``: write
+            nothing, and LatentAugment needs ``cache``).
+        n_samples: samples per policy (the ``real`` row takes up to this many training slices).
+        n_real: reference slices spread over the reference split (default: all of them).
+        n_sources: training slices that StandardDA and LatentAugment transform.
+        reference_split: ``"val"`` (held-out patients, default), ``"test"``, ``"train"`` or ``"all"``.
+        split_fractions: train / val / test patient fractions.
+        split_seed: seed of the patient split.
+        feature_network: name for :func:`~latent_transforms.features.feature_network` or an extractor.
+        k: the neighbour that sets the k-NN radii of precision / recall / density / coverage.
+        batch_size: images per call of a policy.
+        seed: seed of every policy's draws (the same for all policies: SG2Sample rows with different ψ
+            truncate the same latents).
+        device: where everything runs (default: CUDA when available, else CPU).
+        cache: the sources' latent cache folder (default ``out/cache``), made if needed and reused.
+        inversion_steps: projector steps per source image when the cache lacks it.
+        perceptual: network of LatentAugment's perceptual statistics (and term).
+        efficiency_images: images timed per policy (default :func:`default_efficiency_images`; 0: skip).
+        mean_image_format: ``"png"`` or ``"jpeg"`` for the mean-image size.
+        utility: ``train_and_score(policy_or_None, seed)`` or its ``"module:function"`` /
+            ``"file.py:function"`` spec (see :func:`measure_utility`); receives an
+            :class:`EvaluatedPolicy`.
+        utility_seeds: seeds the utility function is run with.
+        lower_is_better: the utility score is better when lower (e.g. MAE).
+        grid_images: images per row of ``samples.png``.
+        command: the command line, recorded in the report.
+        progress: progress bars and messages.
+
+    Returns:
+        The :class:`~latent_transforms.evaluation.report.EvaluationReport` (also saved when ``out`` is
+        given).
+
+    Example:
+        >>> from latent_transforms import GanBundle, GanConfig
+        >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
+        >>> report = evaluate_policies(["sg2sample:psi=0.5", "real"], gan=bundle, data="phantom:patients=10,"
+        ...     "slices=4", n_samples=6, feature_network="random", efficiency_images=0, progress=False)
+        >>> [r.policy for r in report.rows], report.modalities
+        (['SG2Sample ψ=0.5', 'real (training images)'], ['mri', 'ct'])
+    """
+    from latent_transforms.features.registry import feature_network as build_extractor
+    from latent_transforms.metrics.fid import modality_names
+    from latent_transforms.metrics.variety import mean_image_size
+    from latent_transforms.networks.bundle import GanBundle, load_gan
+
+    started = time.perf_counter()
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples <= k:
+        raise ConfigError(
+            f"expected n_samples > k = {k} (precision/recall need more samples than neighbours), got "
+            f"{n_samples!r}. Fix: a few hundred samples per policy make the numbers mean something."
+        )
+    specs_list = parse_policies(policies)
+    dev = (
+        torch.device(device)
+        if device is not None
+        else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    torch.manual_seed(seed)
+    bundle = load_gan(gan, device=dev) if not isinstance(gan, GanBundle) else gan.to(dev)
+    folder = Path(out) if out is not None else None
+    train_and_score = load_utility(utility) if isinstance(utility, str) else utility
+
+    def say(text: str) -> None:
+        if progress:
+            print(text, flush=True)
+
+    real: RealData = open_real_data(
+        bundle,
+        data,
+        reference_split=reference_split,
+        n_real=n_real,
+        n_sources=n_sources,
+        fractions=split_fractions,
+        split_seed=split_seed,
+    )
+    say(
+        f"reference: {len(real.reference)} {reference_split} slices of {data}; sources: "
+        f"{len(real.sources)} training slices"
+    )
+    inversion: dict[str, Any] | None = None
+    cache_folder: Path | None = None
+    if any(s.needs_latents for s in specs_list):
+        if cache is None and folder is None:
+            raise ConfigError(
+                "LatentAugment needs the sources' latents in a cache folder; got neither out nor cache. "
+                "Fix: pass out=FOLDER (the cache goes to FOLDER/cache) or cache=FOLDER."
+            )
+        cache_folder = Path(cache) if cache is not None else Path(folder) / "cache"  # type: ignore[arg-type]
+        say(f"latents of the {len(real.sources)} sources: {cache_folder}")
+        inversion = prepare_latents(
+            bundle,
+            real,
+            cache_folder,
+            steps=inversion_steps,
+            perceptual=perceptual,
+            seed=seed,
+            device=dev,
+            progress=progress,
+        )
+        say(
+            "  reused the cache"
+            if inversion["reused"]
+            else f"  inverted {inversion['inverted']} images in {inversion['seconds']:.0f} s"
+        )
+
+    extractor = build_extractor(feature_network, bundle=bundle, device=dev)
+    ref_feats = _embed(extractor, real.reference)
+    names = modality_names(ref_feats.shape[1], bundle.modalities)
+    n_eff = default_efficiency_images(dev) if efficiency_images is None else int(efficiency_images)
+    sources_dev = real.sources.to(dev)
+
+    rows: list[PolicyResult] = []
+
+    def spread(images: torch.Tensor) -> torch.Tensor:  # grid rows show the whole set, not its start
+        return images[evenly_spread(len(images), max(1, grid_images))]
+
+    grid_sets: list[tuple[str, torch.Tensor]] = [("reference", spread(real.reference))]
+    evaluated: list[tuple[str, EvaluatedPolicy]] = []
+    for spec in tqdm(specs_list, desc="policies", unit="policy", disable=not progress):
+        say(f"{spec.name}: {n_samples} samples")
+        transform = spec.build(bundle, cache=cache_folder, seed=seed, device=dev)
+        t0 = time.perf_counter()
+        if spec.kind == "real":
+            samples, _ = real.training_images(bundle, n_samples)
+        elif spec.kind == "directory":
+            assert spec.path is not None
+            samples = load_sample_folder(spec.path, bundle, n=n_samples)
+        else:
+            assert transform is not None
+            samples = generate_samples(
+                transform,
+                n_samples,
+                sources=sources_dev if spec.needs_sources else None,
+                batch_size=batch_size,
+                seed=seed,
+                device=dev,
+                progress=progress,
+            )
+        sampling_seconds = time.perf_counter() - t0
+        if len(samples) <= k:
+            raise ConfigError(
+                f"{spec.name}: {len(samples)} samples, but precision/recall with k = {k} need more than {k}. "
+                "Fix: give more images (or a smaller k)."
+            )
+        feats = _embed(extractor, samples)
+        metrics = _modality_metrics(ref_feats, feats, names, k, dev)
+        kb = mean_image_size(samples, modalities=list(bundle.modalities), format=mean_image_format)
+        efficiency = None
+        if transform is not None and n_eff > 0:
+            from latent_transforms.metrics.efficiency import measure_efficiency
+
+            maker = _batch_maker(transform, sources_dev if spec.needs_sources else None, seed + 1, dev)
+            efficiency = measure_efficiency(
+                maker, batch_size=batch_size, n_images=n_eff, device=dev, warmup=1, progress=False
+            ).to_dict()
+        rows.append(
+            PolicyResult(
+                policy=spec.name,
+                spec=spec.spec,
+                kind=spec.kind,
+                family=spec.family,
+                n_samples=len(samples),
+                **metrics,
+                mean_image_kb={key: float(v) for key, v in kb.items()},
+                seconds_per_1000=efficiency["seconds_per_1000"] if efficiency else None,
+                peak_memory_gb=efficiency["peak_memory_gb"] if efficiency else None,
+                efficiency=efficiency,
+                psi=spec.psi,
+                sampling_seconds=round(sampling_seconds, 3),
+            )
+        )
+        grid_sets.append((spec.name, spread(samples)))
+        if train_and_score is not None and spec.kind != "real":
+            evaluated.append((spec.name, EvaluatedPolicy(spec.name, spec, transform, samples)))
+        say(
+            f"  FID {metrics['fid']['mean']:.2f}  precision {metrics['precision']['mean']:.3f}  "
+            f"recall {metrics['recall']['mean']:.3f}  ({sampling_seconds:.1f} s)"
+        )
+
+    utility_settings = None
+    if train_and_score is not None:
+        results = measure_utility(
+            train_and_score, evaluated, utility_seeds, higher_is_better=not lower_is_better, progress=progress
+        )
+        for row in rows:
+            row.utility = results.get(row.policy)
+        utility_settings = {
+            "function": utility
+            if isinstance(utility, str)
+            else getattr(utility, "__qualname__", repr(utility)),
+            "seeds": [int(s) for s in utility_seeds],
+            "higher_is_better": not lower_is_better,
+        }
+
+    from latent_transforms._version import __version__
+
+    settings: dict[str, Any] = {
+        "gan": _gan_name(gan),
+        "gan_fingerprint": bundle.fingerprint,
+        "data": str(data),
+        "reference": (
+            f"{real.info['n_real']} of {real.info['reference_slices_in_split']} slices of the "
+            f"{reference_split} split"
+            + (f" ({real.info['reference_patients']} patients)" if real.info["reference_patients"] else "")
+        ),
+        "sources": (
+            f"{real.info['n_sources']} of {real.info['train_slices']} slices of the train split"
+            + (f" ({real.info['train_patients']} patients)" if real.info["train_patients"] else "")
+        ),
+        "split": {"fractions": list(real.info["split_fractions"]), "seed": split_seed},
+        "n_samples": n_samples,
+        "feature_network": extractor.name,
+        "feature_fingerprint": extractor.fingerprint,
+        "k": k,
+        "mean_image_format": mean_image_format,
+        "seed": seed,
+        "batch_size": batch_size,
+        "device": str(dev),
+        "torch_threads": torch.get_num_threads(),
+        "efficiency": {"images_per_policy": n_eff, "batch_size": batch_size, "device": str(dev)}
+        if n_eff > 0
+        else None,
+        "utility": utility_settings,
+        "inversion": inversion,
+        "policies": [s.to_dict() for s in specs_list],
+        "command": command,
+        "commit": git_commit(),
+        "version": __version__,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    report = EvaluationReport(rows, list(names), settings)
+    if folder is not None:
+        from latent_transforms.evaluation.plots import precision_recall_plot, sample_grid
+
+        report.settings["seconds"] = round(time.perf_counter() - started, 1)
+        paths = report.save(folder)
+        plot = precision_recall_plot(report, folder / PR_PLOT_NAME)
+        grid = sample_grid(
+            grid_sets,
+            list(bundle.modalities),
+            folder / SAMPLES_NAME,
+            n=grid_images,
+            scale=max(1, 128 // bundle.resolution),
+        )
+        say(f"wrote {paths['markdown']}, {paths['json']}, {plot} and {grid}")
+    return report

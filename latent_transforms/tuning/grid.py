@@ -1,0 +1,320 @@
+"""Grid searches of the baselines (seed 000 §IV-D 3) and of LatentAugment's ``p``.
+
+- StandardDA: every non-empty combination of the paper's three options, horizontal flips (``xflip``), the
+  affine transformations (``affine``: rotation in ±3° and translation in ±5 %, together) and the elastic
+  deformation (``deform``: kernel 63, σ 32): 7 combinations, each with ``p_aug ∈ {0, 0.1, ..., 0.9}``
+  (``p = 1 - p_aug``): 70 settings.
+- SG2Sample: the same 10 values of ``p``.
+- LatentAugment: the 10 values of ``p`` with every other hyper-parameter fixed (the paper did this after
+  its F1 search, which cannot set ``p``).
+
+Each setting's transform goes to your callable ``fn(transform)``, which returns the validation metric
+(the paper: the MAE of the downstream model, minimised). An :class:`~latent_transforms.tuning.F1Objective`'s
+``measure`` works as ``fn`` too (it returns ``(F1, details)``): F1 does not depend on ``p`` (its samples
+are all augmented), so use it with ``p_values=(1.0,)`` to rank StandardDA's 7 combinations by F1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from latent_transforms.errors import ConfigError
+from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.latent_augment import LatentAugment
+from latent_transforms.transforms.sg2sample import SG2Sample
+from latent_transforms.transforms.standard_da import StandardDA
+from latent_transforms.tuning.objectives import DIRECTIONS
+from latent_transforms.tuning.spaces import P_VALUES
+from latent_transforms.tuning.study import _csv, write_atomic
+
+__all__ = [
+    "STANDARD_DA_COMBINATIONS",
+    "STANDARD_DA_COMPONENTS",
+    "GridPoint",
+    "GridResult",
+    "latent_augment_p_grid",
+    "run_grid",
+    "sg2sample_grid",
+    "standard_da_grid",
+    "standard_da_kwargs",
+]
+
+#: The paper's three StandardDA options.
+STANDARD_DA_COMPONENTS = ("xflip", "affine", "deform")
+#: Their 7 non-empty combinations.
+STANDARD_DA_COMBINATIONS: tuple[tuple[str, ...], ...] = (
+    ("xflip",),
+    ("affine",),
+    ("deform",),
+    ("xflip", "affine"),
+    ("xflip", "deform"),
+    ("affine", "deform"),
+    ("xflip", "affine", "deform"),
+)
+
+
+def standard_da_kwargs(combination: Sequence[str]) -> dict[str, Any]:
+    """``StandardDA`` arguments switching on the options of ``combination`` (the paper's magnitudes).
+
+    Example:
+        >>> standard_da_kwargs(["xflip", "deform"])
+        {'flip': True, 'rotate': 0.0, 'translate': 0.0, 'elastic': (63, 32.0)}
+    """
+    unknown = sorted(set(combination) - set(STANDARD_DA_COMPONENTS))
+    if unknown or not combination:
+        raise ConfigError(
+            f"expected a non-empty combination of {STANDARD_DA_COMPONENTS}, got {list(combination)}."
+        )
+    affine = "affine" in combination
+    return {
+        "flip": "xflip" in combination,
+        "rotate": 3.0 if affine else 0.0,
+        "translate": 0.05 if affine else 0.0,
+        "elastic": (63, 32.0) if "deform" in combination else None,
+    }
+
+
+@dataclass
+class GridPoint:
+    """One setting of a grid: the policy, a name for its non-``p`` part, ``p`` and the constructor
+    arguments; :meth:`build` makes the transform.
+
+    Example:
+        >>> point = standard_da_grid()[0]
+        >>> point.policy, point.setting, point.p, point.p_aug
+        ('StandardDA', 'xflip', 1.0, 0.0)
+    """
+
+    policy: str
+    setting: str
+    p: float
+    kwargs: dict[str, Any]
+    factory: Callable[[], RandomTransform] = field(repr=False, compare=False)
+
+    @property
+    def p_aug(self) -> float:
+        """The paper's ``p_aug = 1 - p`` (the probability of keeping the real image)."""
+        return round(1.0 - self.p, 10)
+
+    def build(self) -> RandomTransform:
+        """The transform of this setting."""
+        return self.factory()
+
+
+def _check_p(p_values: Sequence[float]) -> list[float]:
+    values = [float(p) for p in p_values]
+    if not values or any(not 0.0 <= p <= 1.0 for p in values):
+        raise ConfigError(f"p_values must be probabilities in [0, 1], got {list(p_values)}.")
+    return values
+
+
+def standard_da_grid(
+    p_values: Sequence[float] = P_VALUES,
+    *,
+    combinations: Sequence[Sequence[str]] = STANDARD_DA_COMBINATIONS,
+    seed: int = 0,
+    **standard_kwargs: Any,
+) -> list[GridPoint]:
+    """StandardDA's grid: ``combinations`` (the paper's 7) × ``p_values`` (the paper's 10): 70 points.
+
+    Args:
+        p_values: the values of ``p`` (default ``P_VALUES``: ``p_aug`` from 0 to 0.9).
+        combinations: subsets of ``("xflip", "affine", "deform")``.
+        seed: every transform's seed.
+        standard_kwargs: other ``StandardDA`` arguments (``elastic_alpha``, ``fill``, ``device``).
+
+    Example:
+        >>> grid = standard_da_grid()
+        >>> len(grid), grid[-1].setting, grid[-1].p
+        (70, 'xflip+affine+deform', 0.1)
+    """
+    points = []
+    for combination in combinations:
+        base = standard_da_kwargs(combination)
+        for p in _check_p(p_values):
+            kwargs = {**standard_kwargs, **base, "p": p, "seed": seed}
+
+            def factory(kwargs: dict[str, Any] = kwargs) -> RandomTransform:
+                return StandardDA(**kwargs)
+
+            points.append(GridPoint("StandardDA", "+".join(combination), p, kwargs, factory))
+    return points
+
+
+def sg2sample_grid(
+    gan: Any, p_values: Sequence[float] = P_VALUES, *, seed: int = 0, **sg2_kwargs: Any
+) -> list[GridPoint]:
+    """SG2Sample's grid: ``p_values`` (the paper's 10) with the other arguments fixed.
+
+    Example:
+        >>> from latent_transforms import GanBundle, GanConfig
+        >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
+        >>> grid = sg2sample_grid(bundle)
+        >>> len(grid), grid[3].p, type(grid[3].build()).__name__
+        (10, 0.7, 'SG2Sample')
+    """
+    points = []
+    for p in _check_p(p_values):
+        kwargs = {**sg2_kwargs, "p": p, "seed": seed}
+
+        def factory(kwargs: dict[str, Any] = kwargs) -> RandomTransform:
+            return SG2Sample(gan, **kwargs)
+
+        shown = {k: v for k, v in kwargs.items() if k != "device"}
+        points.append(GridPoint("SG2Sample", "sg2sample", p, shown, factory))
+    return points
+
+
+def latent_augment_p_grid(
+    config: Mapping[str, Any] | str | os.PathLike[str],
+    gan: Any,
+    cache: Any = None,
+    stats: Any = None,
+    p_values: Sequence[float] = P_VALUES,
+    **overrides: Any,
+) -> list[GridPoint]:
+    """LatentAugment's ``p`` grid around a config (e.g. the F1 search's ``best_config.json``).
+
+    Args:
+        config: a :meth:`LatentAugment.config` dict or its JSON file.
+        gan: the GAN bundle or source.
+        cache: the latent cache of the training images.
+        stats: their statistics (default: ``<cache>/stats.safetensors``).
+        p_values: the values of ``p``.
+        overrides: other ``LatentAugment`` arguments (``value_range``, ``device``, ``seed``, ...).
+
+    Example:
+        >>> from latent_transforms import GanBundle, GanConfig
+        >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
+        >>> config = {"steps": 3, "alpha_f": 0.1, "alpha_pix": 0.0, "alpha_perc": 0.0, "alpha_lat": 0.0}
+        >>> grid = latent_augment_p_grid(config, bundle)
+        >>> len(grid), grid[9].build().p, grid[9].build().steps
+        (10, 0.1, 3)
+    """
+    if isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+        if not path.is_file():
+            raise ConfigError(
+                f"expected a LatentAugment config JSON at {path}, found none. Fix: run tune first."
+            )
+        config = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"expected a config mapping or JSON file, got {type(config).__name__}.")
+    fixed = dict(config)
+    points = []
+    for p in _check_p(p_values):
+
+        def factory(p: float = p) -> RandomTransform:
+            return LatentAugment.from_config(fixed, gan, cache, stats, **{**overrides, "p": p})
+
+        shown = {k: v for k, v in fixed.items() if k not in ("transform", "version")}
+        points.append(GridPoint("LatentAugment", "config", p, {**shown, "p": p}, factory))
+    return points
+
+
+@dataclass
+class GridResult:
+    """What :func:`run_grid` measured: one row per setting and the best one.
+
+    Example:
+        >>> GridResult([], None, "minimize")
+        GridResult(settings=0, direction='minimize', best=None)
+    """
+
+    rows: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    direction: str
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: direction, best, rows."""
+        return {"direction": self.direction, "best": self.best, "rows": self.rows}
+
+    def __repr__(self) -> str:
+        best = None if self.best is None else {k: self.best[k] for k in ("policy", "setting", "p", "value")}
+        return f"GridResult(settings={len(self.rows)}, direction={self.direction!r}, best={best})"
+
+
+def run_grid(
+    points: Sequence[GridPoint],
+    fn: Callable[[RandomTransform], float | tuple[float, Mapping[str, Any]]],
+    *,
+    direction: str = "minimize",
+    out: str | os.PathLike[str] | None = None,
+    name: str = "grid",
+    progress: bool = False,
+) -> GridResult:
+    """Evaluate ``fn`` on every setting's transform; keep the best.
+
+    Args:
+        points: the grid (:func:`standard_da_grid`, :func:`sg2sample_grid`, :func:`latent_augment_p_grid`).
+        fn: ``transform -> metric`` (or ``-> (metric, details)``, as ``F1Objective.measure``).
+        direction: ``"minimize"`` (e.g. MAE) or ``"maximize"`` (e.g. F1, SSIM).
+        out: folder for ``<name>.csv``, ``<name>.json`` (every row and the best) and ``<name>_best.json``
+            (the best setting; for LatentAugment with its complete ``config``, loadable by
+            ``LatentAugment.from_config``); ``None``: write nothing.
+        name: file name stem.
+        progress: print one line per setting.
+
+    Returns:
+        A :class:`GridResult`; a non-finite value is recorded and never best.
+
+    Example:
+        >>> result = run_grid(standard_da_grid(), lambda t: abs(t.p - 0.3) + (0 if t.flip else 1))
+        >>> result.best["setting"], result.best["p"], len(result.rows)
+        ('xflip', 0.3, 70)
+    """
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
+    if not points:
+        raise ConfigError("the grid is empty. Fix: pass at least one GridPoint.")
+    rows: list[dict[str, Any]] = []
+    best_index: int | None = None
+    for i, point in enumerate(points):
+        result = fn(point.build())
+        value, details = (result[0], dict(result[1])) if isinstance(result, tuple) else (result, {})
+        value = float(value)
+        row: dict[str, Any] = {
+            "policy": point.policy,
+            "setting": point.setting,
+            "p": point.p,
+            "p_aug": point.p_aug,
+            "value": value if math.isfinite(value) else None,
+            "kwargs": json.loads(json.dumps(point.kwargs, default=str)),
+            "details": json.loads(json.dumps(details, default=str)),
+        }
+        rows.append(row)
+        if math.isfinite(value):
+            current = None if best_index is None else rows[best_index]["value"]
+            better = current is None or (value < current if direction == "minimize" else value > current)
+            if better:
+                best_index = i
+        if progress:
+            print(f"{point.policy} {point.setting} p={point.p:g}: {value:.6g}", flush=True)
+    best = dict(rows[best_index]) if best_index is not None else None
+    grid = GridResult(rows, best, direction)
+    if out is not None:
+        folder = Path(out)
+        flat = [{k: v for k, v in r.items() if k not in ("kwargs", "details")} for r in rows]
+        for r, f in zip(rows, flat, strict=True):
+            f.update({f"kwargs_{k}": v for k, v in r["kwargs"].items()})
+            f.update({k: v for k, v in r["details"].items() if isinstance(v, (int, float, str))})
+        grid.files["csv"] = write_atomic(folder / f"{name}.csv", _csv(flat))
+        grid.files["json"] = write_atomic(
+            folder / f"{name}.json", json.dumps(grid.to_dict(), indent=2) + "\n"
+        )
+        if best is not None and best_index is not None:
+            payload = dict(best)
+            transform = points[best_index].build()
+            if isinstance(transform, LatentAugment):
+                payload["config"] = transform.config()
+            grid.files["best"] = write_atomic(
+                folder / f"{name}_best.json", json.dumps(payload, indent=2) + "\n"
+            )
+    return grid
