@@ -26,6 +26,7 @@ from latent_transforms.errors import ConfigError
 
 if TYPE_CHECKING:
     from latent_transforms.features.perceptual import PerceptualNetwork
+    from latent_transforms.inversion.projector import Projector
     from latent_transforms.networks.bundle import GanBundle
 
 __all__ = [
@@ -45,6 +46,10 @@ SPLITS = ("train", "val", "test", "all")
 
 def evenly_spread(total: int, n: int) -> list[int]:
     """``min(n, total)`` distinct indices in ``[0, total)``, spread evenly, first and last included.
+
+    The one rule every evaluation and tuning run picks its slices by (index ``i`` of ``n`` is
+    ``round(i * (total - 1) / (n - 1))`` in float32, halves to even: the picks of the demo's
+    ``held_out_slices``).
 
     Example:
         >>> evenly_spread(10, 4), evenly_spread(3, 5)
@@ -67,13 +72,14 @@ class RealData:
         data: the dataset spec (``open_paired_dataset``).
         dataset: the opened dataset.
         splits: ``{"train", "val", "test"}`` patient subsets.
-        reference_split: which split the reference set comes from.
-        reference: ``[N, C, R, R]`` float32 in ``[-1, 1]``, CPU.
+        reference_split: which split the reference set comes from (``None``: no reference set).
+        reference: ``[N, C, R, R]`` float32 in ``[-1, 1]``, CPU (``N = 0`` without a reference set).
         reference_keys: their dataset keys.
         source_items: the sources as a dataset (a ``Subset`` of the train split), for inversion.
         sources: ``[S, C, R, R]`` float32 in ``[-1, 1]``, CPU.
         source_keys: their dataset keys.
         info: sizes and settings for the report.
+        reference_items: the reference slices as a dataset (a ``Subset``), e.g. to invert them.
 
     Example:
         >>> from latent_transforms import GanBundle, GanConfig
@@ -86,13 +92,14 @@ class RealData:
     data: str
     dataset: Any
     splits: dict[str, Any]
-    reference_split: str
+    reference_split: str | None
     reference: torch.Tensor
     reference_keys: list[str]
     source_items: Any
     sources: torch.Tensor
     source_keys: list[str]
     info: dict[str, Any] = field(default_factory=dict)
+    reference_items: Any = None
 
     def training_images(self, bundle: GanBundle, n: int) -> tuple[torch.Tensor, list[str]]:
         """``n`` training slices spread evenly over the train split (the ``real`` policy's samples).
@@ -114,6 +121,7 @@ def _key(item: dict[str, Any], index: int) -> str:
 
 
 def _images(subset: Any, bundle: GanBundle, n: int) -> tuple[torch.Tensor, list[str]]:
+    """``min(n, len(subset))`` items spread evenly over ``subset``, stacked in the bundle's channels."""
     from latent_transforms.inversion.job import item_image
 
     picks = evenly_spread(len(subset), n)
@@ -126,9 +134,9 @@ def open_real_data(
     bundle: GanBundle,
     data: str | Path = DEFAULT_DATA,
     *,
-    reference_split: str = "val",
+    reference_split: str | None = "val",
     n_real: int | None = None,
-    n_sources: int = 128,
+    n_sources: int | None = 128,
     fractions: Sequence[float] = (0.7, 0.2, 0.1),
     split_seed: int = 0,
 ) -> RealData:
@@ -137,9 +145,11 @@ def open_real_data(
     Args:
         bundle: the GAN bundle (channels, windows, resolution).
         data: an ``open_paired_dataset`` spec (default :data:`DEFAULT_DATA`, the built-in bundle's phantom).
-        reference_split: ``"val"`` (default), ``"test"``, ``"train"`` or ``"all"``.
+        reference_split: ``"val"`` (default), ``"test"``, ``"train"``, ``"all"``, or ``None`` for no
+            reference set (when only the sources are needed).
         n_real: reference slices, spread evenly over the split (default: all of them).
-        n_sources: training slices that the transforming policies start from, spread evenly.
+        n_sources: training slices that the transforming policies start from, spread evenly (``None``:
+            all of them).
         fractions: patient fractions of the train / val / test split.
         split_seed: seed of the split.
 
@@ -156,10 +166,10 @@ def open_real_data(
     from latent_transforms.data.open import open_paired_dataset
     from latent_transforms.data.splits import split_dataset
 
-    if reference_split not in SPLITS:
+    if reference_split is not None and reference_split not in SPLITS:
         raise ConfigError(
-            f"reference_split must be one of {SPLITS}, got {reference_split!r}. Fix: use 'val' (held-out "
-            "patients, the default) or 'test'."
+            f"reference_split must be one of {SPLITS} or None, got {reference_split!r}. Fix: use 'val' "
+            "(held-out patients, the default) or 'test'."
         )
     dataset = open_paired_dataset(str(data), resolution=bundle.resolution)
     splits = dict(split_dataset(dataset, tuple(float(f) for f in fractions), seed=split_seed))
@@ -167,8 +177,10 @@ def open_real_data(
         raise ConfigError(
             f"the split {tuple(fractions)} of {data!r} has no training slices; give a train share."
         )
-    if reference_split == "all":
-        reference_set: Any = dataset
+    if reference_split is None:
+        reference_set: Any = Subset(dataset, [])
+    elif reference_split == "all":
+        reference_set = dataset
     else:
         if reference_split not in splits or len(splits[reference_split]) == 0:
             raise ConfigError(
@@ -176,9 +188,15 @@ def open_real_data(
                 f"another --reference-split or other fractions."
             )
         reference_set = splits[reference_split]
-    reference, reference_keys = _images(reference_set, bundle, n_real or len(reference_set))
+    if reference_split is None:
+        reference_picks: list[int] = []
+        reference = torch.empty(0, len(bundle.modalities), bundle.resolution, bundle.resolution)
+        reference_keys: list[str] = []
+    else:
+        reference_picks = evenly_spread(len(reference_set), n_real or len(reference_set))
+        reference, reference_keys = _images(reference_set, bundle, len(reference_picks))
     train = splits["train"]
-    picks = evenly_spread(len(train), n_sources)
+    picks = evenly_spread(len(train), len(train) if n_sources is None else n_sources)
     source_items = Subset(train, picks)
     sources, source_keys = _images(source_items, bundle, len(picks))
     patients = getattr(reference_set, "patients", None)
@@ -206,6 +224,7 @@ def open_real_data(
         sources,
         source_keys,
         info,
+        reference_items=Subset(reference_set, reference_picks),
     )
 
 
@@ -234,14 +253,18 @@ def prepare_latents(
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool = False,
+    projector: Projector | None = None,
+    reuse: bool = True,
 ) -> dict[str, Any]:
     """Invert the sources into a latent cache at ``folder`` (once; a complete cache is reused as it is).
 
-    The projector is the demo's: ``steps`` steps of pixel loss in W, no early stop. The cache is keyed by
-    image content and gets the sources' :class:`~latent_transforms.DatasetStats` (``stats.safetensors``,
-    with ``perceptual`` features), which LatentAugment's diversity terms read. A cache that already holds
-    every source's latent (made with this generator) and statistics is used without any work, whatever
-    projector made it.
+    The projector is the demo's unless ``projector`` is given: ``steps`` steps of pixel loss in W, no
+    early stop. The cache is keyed by image content and gets the sources'
+    :class:`~latent_transforms.DatasetStats` (``stats.safetensors``, with ``perceptual`` features), which
+    LatentAugment's diversity terms read.
+    With ``reuse``, a cache that already holds every source's latent (made with this generator) and
+    statistics is used without any work, whatever projector made it; without it, the sources it lacks
+    are inverted (a cache made with other projector settings is refused) and the statistics recomputed.
 
     Args:
         bundle: the GAN bundle.
@@ -253,6 +276,9 @@ def prepare_latents(
         seed: the projector's seed.
         device: where to run.
         progress: show progress bars.
+        projector: a projector of your own (e.g. with a perceptual loss); ``steps``, ``batch_size``,
+            ``seed`` and ``device`` then go unused.
+        reuse: skip all work when the cache is complete (see above).
 
     Returns:
         ``{"folder", "reused", "inverted", "seconds", "steps"}``.
@@ -276,21 +302,21 @@ def prepare_latents(
 
     folder = Path(folder)
     started = time.perf_counter()
-    if _cache_complete(bundle, folder, real.sources):
+    if reuse and _cache_complete(bundle, folder, real.sources):
         return {"folder": str(folder), "reused": True, "inverted": 0, "seconds": 0.0, "steps": None}
-    dev = torch.device(device) if device is not None else bundle.device
     # invert_to_cache computes the statistics on the CPU: keep their network there.
     net = perceptual if not isinstance(perceptual, str) else perceptual_network(perceptual)
-    projector = Projector(
-        bundle,
-        steps=steps,
-        perceptual=None,
-        patience=None,
-        batch_size=batch_size,
-        device=dev,
-        progress=False,
-        seed=seed,
-    )
+    if projector is None:
+        projector = Projector(
+            bundle,
+            steps=steps,
+            perceptual=None,
+            patience=None,
+            batch_size=batch_size,
+            device=torch.device(device) if device is not None else bundle.device,
+            progress=False,
+            seed=seed,
+        )
     folder.mkdir(parents=True, exist_ok=True)
     summary = invert_to_cache(bundle, real.source_items, folder, projector, perceptual=net, progress=progress)
     return {
@@ -298,5 +324,5 @@ def prepare_latents(
         "reused": False,
         "inverted": int(summary.get("inverted", 0)),
         "seconds": round(time.perf_counter() - started, 2),
-        "steps": steps,
+        "steps": projector.steps,
     }

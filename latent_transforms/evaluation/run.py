@@ -108,27 +108,48 @@ def default_efficiency_images(device: torch.device | str) -> int:
 
 
 # -- utility -----------------------------------------------------------------------------------------
-def load_utility(spec: str) -> TrainAndScore:
-    """Load a ``train_and_score`` function from ``"package.module:function"`` or ``"path/file.py:function"``.
+def load_utility(
+    spec: str,
+    *,
+    option: str = "--utility",
+    signature: str = "train_and_score(policy_or_None, seed) -> float or per-sample scores",
+) -> TrainAndScore:
+    """Load a function of yours from ``"package.module:function"`` or ``"path/file.py:function"``.
+
+    Used for ``evaluate --utility`` (a ``train_and_score`` function) and ``tune --downstream`` (a
+    validation metric of a transform). A file is imported under a name of its own in ``sys.modules``.
+
+    Args:
+        spec: ``"package.module:function"`` or ``"path/file.py:function"`` (``~`` expanded).
+        option: the command-line option named in error messages.
+        signature: what the function should look like, named in error messages (its name, before ``(``,
+            is the example's).
+
+    Returns:
+        The function.
+
+    Raises:
+        ConfigError: no ``:``, no such file or module, or no callable of that name.
 
     Example:
         >>> load_utility("math:fsum")([0.5, 0.25])
         0.75
     """
+    example = signature.split("(", 1)[0]
     if not isinstance(spec, str) or ":" not in spec:
         raise ConfigError(
-            f"expected --utility MODULE:FUNCTION or PATH.py:FUNCTION, got {spec!r}. Fix: e.g. "
-            "--utility my_task.py:train_and_score."
+            f"expected {option} MODULE:FUNCTION or PATH.py:FUNCTION, got {spec!r}. Fix: e.g. "
+            f"{option} my_task.py:{example}."
         )
     where, _, name = spec.rpartition(":")
     path = Path(where).expanduser()
     if where.endswith(".py") or path.is_file():
         if not path.is_file():
-            raise ConfigError(f"--utility {spec!r}: no file {str(path)!r}. Fix: check the path.")
+            raise ConfigError(f"{option} {spec!r}: no file {str(path)!r}. Fix: check the path.")
         module_name = f"_latent_transforms_utility_{abs(hash(str(path.resolve())))}"
         loader_spec = importlib.util.spec_from_file_location(module_name, path)
         if loader_spec is None or loader_spec.loader is None:
-            raise ConfigError(f"--utility {spec!r}: cannot import {str(path)!r} as Python.")
+            raise ConfigError(f"{option} {spec!r}: cannot import {str(path)!r} as Python.")
         module = importlib.util.module_from_spec(loader_spec)
         sys.modules[module_name] = module
         loader_spec.loader.exec_module(module)
@@ -137,15 +158,12 @@ def load_utility(spec: str) -> TrainAndScore:
             module = importlib.import_module(where)
         except ImportError as exc:
             raise ConfigError(
-                f"--utility {spec!r}: cannot import module {where!r} ({exc}). Fix: put it on PYTHONPATH or "
+                f"{option} {spec!r}: cannot import module {where!r} ({exc}). Fix: put it on PYTHONPATH or "
                 "give the file path, e.g. path/to/task.py:function."
             ) from exc
     fn = getattr(module, name, None)
     if not callable(fn):
-        raise ConfigError(
-            f"--utility {spec!r}: {where!r} has no callable {name!r}. Fix: define "
-            "train_and_score(policy_or_None, seed) -> float or per-sample scores."
-        )
+        raise ConfigError(f"{option} {spec!r}: {where!r} has no callable {name!r}. Fix: define {signature}.")
     return fn  # type: ignore[no-any-return]
 
 

@@ -4,25 +4,25 @@
 LatentAugment with the F1 objective on a dataset: the reference is ``--n-real`` slices of the validation
 split, the sources ``--n-sources`` slices of the training split, inverted once into a latent cache (in the
 output folder unless ``--cache``; a second run reuses it) whose statistics LatentAugment's diversity terms
-use.
+use. The data are prepared as ``latent-transforms evaluate`` prepares them
+(:func:`~latent_transforms.evaluation.real_data.open_real_data` and
+:func:`~latent_transforms.evaluation.real_data.prepare_latents`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import platform
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from latent_transforms.errors import ConfigError
 
-__all__ = ["DEFAULT_DATA", "DEFAULT_GAN", "add_parser", "load_callable", "run_tune", "spread_indices"]
+__all__ = ["DEFAULT_DATA", "DEFAULT_GAN", "add_parser", "run_tune"]
 
 #: The bundle ``tune`` searches by default (the shipped phantom GAN).
 DEFAULT_GAN = "builtin:pelvis-phantom-64"
@@ -161,93 +161,47 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def load_callable(spec: str) -> Callable[..., Any]:
-    """``"module:function"`` or ``"path/to/file.py:function"`` -> the function.
-
-    Example:
-        >>> load_callable("math:sqrt")(9.0)
-        3.0
-    """
-    if not isinstance(spec, str) or ":" not in spec:
-        raise ConfigError(f"expected module:function or path/file.py:function, got {spec!r}.")
-    module_name, _, attr = spec.rpartition(":")
-    if module_name.endswith(".py"):
-        path = Path(module_name)
-        if not path.is_file():
-            raise ConfigError(f"no Python file at {path} (from {spec!r}).")
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert module_spec is not None and module_spec.loader is not None
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ConfigError(f"cannot import {module_name!r} (from {spec!r}): {exc}.") from exc
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ConfigError(f"{spec!r}: {module_name} has no function {attr!r}.")
-    return fn
-
-
-def spread_indices(n: int, total: int) -> list[int]:
-    """``n`` indices spread evenly over ``range(total)`` (all of them when ``n >= total``).
-
-    Example:
-        >>> spread_indices(3, 10), spread_indices(20, 4)
-        ([0, 4, 9], [0, 1, 2, 3])
-    """
-    if total < 1:
-        raise ConfigError("the split is empty. Fix: use more data or other --split-fractions.")
-    if n is None or n >= total:
-        return list(range(total))
-    if n < 1:
-        raise ConfigError(f"expected a count >= 1, got {n}.")
-    if n == 1:
-        return [0]
-    return [round(i * (total - 1) / (n - 1)) for i in range(n)]
-
-
-def _images(dataset: Any, indices: Sequence[int], bundle: Any) -> Any:
-    import torch
-
-    from latent_transforms.inversion.job import item_image
-
-    return torch.stack([item_image(dataset[i], bundle) for i in indices])
-
-
 def _say(args: argparse.Namespace, text: str) -> None:
     if not args.quiet:
         print(text, flush=True)
 
 
-def _latents(
-    args: argparse.Namespace, bundle: Any, train: Any, indices: list[int], device: Any
-) -> tuple[Path, Any]:
-    """The cache folder holding the sources' latents (inverting them when needed) and its statistics."""
-    from torch.utils.data import Subset
-
+def _projector(args: argparse.Namespace, bundle: Any, device: Any) -> Any:
+    """The projector of tune's inversions: ``--inversion-steps`` steps of pixel and ``--perceptual`` loss."""
     from latent_transforms.features.perceptual import perceptual_network
-    from latent_transforms.inversion.cache import CACHE_JSON
-    from latent_transforms.inversion.job import STATS_NAME, invert_to_cache
     from latent_transforms.inversion.projector import Projector
+
+    perceptual = perceptual_network(args.perceptual, bundle=bundle, device=device)
+    return Projector(
+        bundle,
+        steps=args.inversion_steps,
+        perceptual=perceptual,
+        batch_size=max(args.batch, 1),
+        device=device,
+        progress=False,
+        seed=args.seed,
+    )
+
+
+def _latents(args: argparse.Namespace, bundle: Any, real: Any, device: Any) -> tuple[Path, Any]:
+    """The cache folder holding the sources' latents (inverting them when needed) and its statistics."""
+    from latent_transforms.evaluation.real_data import prepare_latents
+    from latent_transforms.inversion.cache import CACHE_JSON
+    from latent_transforms.inversion.job import STATS_NAME
     from latent_transforms.objectives.stats import DatasetStats
 
     folder = Path(args.cache) if args.cache else Path(args.out) / "cache"
-    if not (args.cache and (folder / CACHE_JSON).is_file()):
-        perceptual = perceptual_network(args.perceptual, bundle=bundle, device=device)
-        projector = Projector(
+    if not (args.cache and (folder / CACHE_JSON).is_file()):  # a --cache of yours is used as it is
+        projector = _projector(args, bundle, device)
+        _say(args, f"inverting {len(real.sources)} training slices into {folder} (skips those already there)")
+        summary = prepare_latents(
             bundle,
-            steps=args.inversion_steps,
-            perceptual=perceptual,
-            batch_size=max(args.batch, 1),
-            device=device,
-            progress=False,
-            seed=args.seed,
-        )
-        _say(args, f"inverting {len(indices)} training slices into {folder} (skips those already there)")
-        summary = invert_to_cache(
-            bundle, Subset(train, indices), folder, projector, perceptual=perceptual, progress=not args.quiet
+            real,
+            folder,
+            perceptual=projector.perceptual,
+            projector=projector,
+            reuse=False,
+            progress=not args.quiet,
         )
         _say(args, f"inversion: {summary}")
     stats_file = folder / STATS_NAME
@@ -259,35 +213,20 @@ def _latents(
     return folder, DatasetStats.load(stats_file, device=device)
 
 
-def _reconstructions(
-    args: argparse.Namespace, bundle: Any, val: Any, indices: list[int], device: Any
-) -> tuple[Any, Path]:
-    """The GAN's reconstructions ``G(w*)`` of validation slices ``[N, C, R, R]`` (inverted once, cached in
+def _reconstructions(args: argparse.Namespace, bundle: Any, real: Any, device: Any) -> tuple[Any, Path]:
+    """The GAN's reconstructions ``G(w*)`` ``[N, C, R, R]`` of the reference slices (inverted once, cached in
     ``OUT/cache-reference``)."""
     import torch
-    from torch.utils.data import Subset
 
-    from latent_transforms.features.perceptual import perceptual_network
     from latent_transforms.inversion.cache import LatentCache
     from latent_transforms.inversion.job import invert_dataset
-    from latent_transforms.inversion.projector import Projector
 
     folder = Path(args.out) / "cache-reference"
-    perceptual = perceptual_network(args.perceptual, bundle=bundle, device=device)
-    projector = Projector(
-        bundle,
-        steps=args.inversion_steps,
-        perceptual=perceptual,
-        batch_size=max(args.batch, 1),
-        device=device,
-        progress=False,
-        seed=args.seed,
-    )
-    _say(args, f"inverting {len(indices)} validation slices into {folder} (the F1 reference: G(w*))")
+    projector = _projector(args, bundle, device)
+    _say(args, f"inverting {len(real.reference)} validation slices into {folder} (the F1 reference: G(w*))")
     cache = LatentCache(folder, fingerprint=bundle.fingerprint, settings=projector.settings())
-    invert_dataset(bundle, Subset(val, indices), cache, projector, progress=not args.quiet)
-    images = _images(val, indices, bundle)
-    w, _ = LatentCache.open(folder).get_batch(images)
+    invert_dataset(bundle, real.reference_items, cache, projector, progress=not args.quiet)
+    w, _ = LatentCache.open(folder).get_batch(real.reference)
     generator = bundle.generator
     out = []
     with torch.no_grad():
@@ -309,8 +248,8 @@ def run_tune(args: argparse.Namespace) -> int:
 
     import torch
 
-    from latent_transforms.data.open import open_paired_dataset
-    from latent_transforms.data.splits import split_dataset
+    from latent_transforms.evaluation.real_data import open_real_data
+    from latent_transforms.evaluation.run import load_utility
     from latent_transforms.networks.bundle import load_gan
     from latent_transforms.tuning.grid import (
         latent_augment_p_grid,
@@ -347,34 +286,41 @@ def run_tune(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bundle = load_gan(args.gan, device=device)
-    dataset = open_paired_dataset(args.data, resolution=bundle.resolution)
-    fractions = tuple(float(f) for f in args.split_fractions.split(","))
-    splits = split_dataset(dataset, fractions, seed=args.split_seed)
-    train = splits["train"]
-    source_indices = spread_indices(args.n_sources if args.n_sources is not None else len(train), len(train))
-    needs_latents = args.policy in ("latentaugment", "latentaugment-p")
-    cache_folder, stats = (
-        _latents(args, bundle, train, source_indices, device) if needs_latents else (None, None)
+    f1_reference = args.objective == "f1"
+    if f1_reference and args.n_real < 1:
+        raise ConfigError(f"expected --n-real >= 1, got {args.n_real}.")
+    real = open_real_data(
+        bundle,
+        args.data,
+        reference_split="val" if f1_reference else None,
+        n_real=args.n_real,
+        n_sources=args.n_sources,
+        fractions=tuple(float(f) for f in args.split_fractions.split(",")),
+        split_seed=args.split_seed,
     )
-    fn = load_callable(args.downstream) if args.objective == "downstream" else None
+    needs_latents = args.policy in ("latentaugment", "latentaugment-p")
+    cache_folder, stats = _latents(args, bundle, real, device) if needs_latents else (None, None)
+    fn = (
+        load_utility(args.downstream, option="--downstream", signature="validate(transform) -> float")
+        if args.objective == "downstream"
+        else None
+    )
 
     f1: F1Objective | None = None
-    if args.objective == "f1":
-        val = splits["val"]
-        if args.n_real > len(val):
-            _say(args, f"--n-real {args.n_real} > {len(val)} validation slices: using all {len(val)}")
-        val_indices = spread_indices(args.n_real, len(val))
+    if f1_reference:
+        n_val = real.info["reference_slices_in_split"]
+        if args.n_real > n_val:
+            _say(args, f"--n-real {args.n_real} > {n_val} validation slices: using all {n_val}")
         if args.reference == "inverted":
-            reference, _ = _reconstructions(args, bundle, val, val_indices, device)
+            reference, _ = _reconstructions(args, bundle, real, device)
         else:
-            reference = _images(val, val_indices, bundle)
-        sources = _images(train, source_indices, bundle)
+            reference = real.reference
         f1 = F1Objective(
             bundle,
             cache_folder,
             stats,
             reference,
-            sources,
+            real.sources,
             n_samples=args.n_samples,
             feature_network=args.feature_network,
             k=args.k,
@@ -481,20 +427,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> callable(main)
         True
     """
-    from latent_transforms.errors import LatentTransformsError
+    from latent_transforms.cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="latent-transforms")
-    add_parser(parser.add_subparsers(dest="command", required=True))
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] != "tune":
         argv = ["tune", *argv]
-    args = parser.parse_args(argv)
-    args.argv = argv
-    try:
-        return int(args.func(args))
-    except LatentTransformsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ __all__ = [
 
 #: The paper's bootstrap rounds.
 DEFAULT_ROUNDS = 1000
-_EXTRAS = {"matplotlib": "tuning,plots"}
 
 
 def _require(module: str, what: str) -> Any:
@@ -48,9 +47,8 @@ def _require(module: str, what: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        extra = _EXTRAS.get(top, "tuning")
         raise MissingDependencyError(
-            f"{what} needs {top}, which is not installed. Fix: pip install 'latent-transforms[{extra}]'."
+            f"{what} needs {top}, which is not installed. Fix: pip install 'latent-transforms[tuning]'."
         ) from exc
 
 

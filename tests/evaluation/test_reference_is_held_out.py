@@ -69,3 +69,51 @@ def test_sources_are_inverted_once_under_their_content_keys(bundle: GanBundle, t
     assert torch.equal(real.sources, open_real_data(other, DATA, n_real=2, n_sources=3).sources)
     with pytest.raises(CacheMismatchError):  # another generator's cache is refused, not reused
         prepare_latents(other, real, tmp_path / "cache", steps=2, perceptual=net)
+
+
+def test_the_demo_tune_and_evaluate_pick_the_same_held_out_slices(bundle: GanBundle) -> None:
+    from latent_transforms.transforms.demo import held_out_slices
+
+    for n in (1, 3, 5, 8):
+        images, keys = held_out_slices(bundle, n, data=DATA)
+        real = open_real_data(bundle, DATA, n_real=n, n_sources=1)
+        assert real.reference_keys == keys and torch.equal(real.reference, images)
+
+
+def test_the_reference_items_are_the_reference_slices(bundle: GanBundle) -> None:
+    from latent_transforms.inversion.job import item_image
+
+    real = open_real_data(bundle, DATA, n_real=3, n_sources=2)
+    items = [real.reference_items[i] for i in range(len(real.reference_items))]
+    assert [item["key"] for item in items] == real.reference_keys
+    assert torch.equal(torch.stack([item_image(item, bundle) for item in items]), real.reference)
+
+
+def test_without_a_reference_split_only_the_sources_are_taken(bundle: GanBundle) -> None:
+    real = open_real_data(bundle, DATA, reference_split=None, n_sources=None, fractions=(1.0,))
+    assert real.reference.shape == (0, 2, 16, 16) and real.reference_keys == []
+    assert len(real.reference_items) == 0 and real.info["n_real"] == 0
+    assert len(real.sources) == len(real.splits["train"]) == len(real.dataset)  # n_sources=None: all
+
+
+def test_a_projector_of_yours_inverts_and_without_reuse_the_cache_is_checked(
+    bundle: GanBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from latent_transforms.inversion.projector import Projector
+
+    real = open_real_data(bundle, DATA, n_real=2, n_sources=2)
+    net = perceptual_network("random")
+    mine = Projector(bundle, steps=3, perceptual=net, batch_size=2, progress=False, seed=1)
+    first = prepare_latents(bundle, real, tmp_path / "cache", perceptual=net, projector=mine, reuse=False)
+    assert first["inverted"] == 2 and first["steps"] == 3 and first["reused"] is False
+    assert LatentCache.open(tmp_path / "cache").settings == mine.settings()
+    projected: list[int] = []
+    original = Projector.project
+    monkeypatch.setattr(
+        Projector, "project", lambda self, x, *a, **k: projected.append(len(x)) or original(self, x, *a, **k)
+    )
+    again = prepare_latents(bundle, real, tmp_path / "cache", perceptual=net, projector=mine, reuse=False)
+    assert again["reused"] is False and again["inverted"] == 0 and projected == []
+    with pytest.raises(CacheMismatchError):  # without reuse, another projector's cache is refused
+        prepare_latents(bundle, real, tmp_path / "cache", steps=2, perceptual=net, reuse=False)
+    assert prepare_latents(bundle, real, tmp_path / "cache", steps=2, perceptual=net)["reused"] is True

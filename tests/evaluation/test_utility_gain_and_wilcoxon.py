@@ -105,3 +105,13 @@ def test_functions_load_from_a_module_or_a_file(tmp_path: Path) -> None:
         load_utility("no_such_module_xyz:fn")
     with pytest.raises(ConfigError, match="no file"):
         load_utility(f"{tmp_path / 'absent.py'}:fn")
+
+
+def test_load_errors_name_the_option_and_the_expected_function(tmp_path: Path) -> None:
+    path = tmp_path / "metric.py"
+    path.write_text("def validate(transform):\n    return 0.5\n")
+    assert load_utility(f"{path}:validate", option="--downstream")(None) == 0.5
+    with pytest.raises(ConfigError, match=r"--downstream .*Fix: define validate\(transform\) -> float"):
+        load_utility(f"{path}:missing", option="--downstream", signature="validate(transform) -> float")
+    with pytest.raises(ConfigError, match=r"--downstream my_task\.py:validate"):
+        load_utility("no_colon_here", option="--downstream", signature="validate(transform) -> float")

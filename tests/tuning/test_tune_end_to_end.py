@@ -130,3 +130,43 @@ def test_the_tune_command_can_take_the_gans_reconstructions_as_the_reference(bun
     assert summary["reference"] == "inverted" and summary["trials_complete"] == 1
     assert set(summary["reference_points"]) == {"sources", "reconstructions"}
     assert len(LatentCache.open(out / "cache-reference")) == 5  # the validation slices, inverted
+
+
+def test_tune_takes_the_reference_and_sources_that_evaluate_takes(bundle_folder, tmp_path, monkeypatch):
+    import latent_transforms.tuning.objectives as objectives
+    from latent_transforms.evaluation.real_data import open_real_data
+    from latent_transforms.networks.bundle import load_gan
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(bundle, cache, stats, reference, sources, **kwargs):
+        seen.update(reference=reference, sources=sources, cache=cache)
+        raise Stop
+
+    monkeypatch.setattr(objectives, "F1Objective", capture)
+    args = _parse(
+        ["tune", "--gan", str(bundle_folder), "--data", "phantom:patients=10,slices=4", "--n-real", "3",
+         "--n-sources", "5", "--perceptual", "random", "--inversion-steps", "2", "--device", "cpu",
+         "--out", str(tmp_path / "out"), "--quiet"]
+    )  # fmt: skip
+    with pytest.raises(Stop):
+        run_tune(args)
+    real = open_real_data(load_gan(str(bundle_folder)), "phantom:patients=10,slices=4", n_real=3, n_sources=5)
+    assert torch.equal(seen["reference"], real.reference) and torch.equal(seen["sources"], real.sources)
+    assert len(LatentCache.open(seen["cache"])) == 5
+
+
+def test_a_downstream_grid_needs_no_validation_patients(bundle_folder, tmp_path):
+    fn_file = tmp_path / "metric.py"
+    fn_file.write_text("def validate(transform):\n    return transform.p\n")
+    out = tmp_path / "grid"
+    args = _parse(
+        ["tune", "--gan", str(bundle_folder), "--data", "phantom:patients=4,slices=2", "--split-fractions",
+         "1.0", "--policy", "sg2sample", "--downstream", f"{fn_file}:validate", "--device", "cpu",
+         "--out", str(out), "--quiet"]
+    )  # fmt: skip
+    assert run_tune(args) == 0
+    assert len(json.loads((out / "grid-sg2sample.json").read_text())["rows"]) == 10
