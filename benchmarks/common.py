@@ -95,3 +95,57 @@ def write_result(name: str, payload: dict[str, Any], device: torch.device, modul
     path = RESULTS / f"{name}-{device.type}.json"
     path.write_text(json.dumps({**provenance(device, module), **payload}, indent=2) + "\n")
     return path
+
+
+#: Dense bf16 tensor-core peak (FLOP/s) of the GPUs the suite runs on, from NVIDIA's data sheets
+#: (without sparsity). Matched against ``torch.cuda.get_device_name``; unknown devices give ``None``.
+BF16_DENSE_PEAK = {
+    "H100 SXM": 989.4e12,
+    "H100 80GB HBM3": 989.4e12,
+    "H100 PCIe": 756.5e12,
+    "H100 NVL": 835.5e12,
+    "H200": 989.4e12,
+    "A100": 312e12,
+    "RTX A5000": 111.1e12,
+}
+
+
+def bf16_peak(device: torch.device) -> float | None:
+    """The device's dense bf16 peak in FLOP/s (``None`` on CPU or an unknown GPU)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, value in BF16_DENSE_PEAK.items():
+        if key in name:
+            return value
+    return None
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of one call of ``fn`` (forward and backward passes inside it), by ``torch.utils.flop_counter``
+    (convolutions and matrix products; elementwise work is not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def measure(
+    fn: Callable[[], Any], device: torch.device, *, warmup: int = 3, repeats: int = 10, flops: bool = True
+) -> dict[str, Any]:
+    """:func:`time_call` plus the peak CUDA memory of the timed calls (GiB), the FLOPs of one call and the
+    share of the device's dense bf16 peak those FLOPs reach at the median time."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    timing: dict[str, Any] = dict(time_call(fn, device, warmup=warmup, repeats=repeats))
+    timing["peak_memory_gib"] = (
+        round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if device.type == "cuda" else None
+    )
+    if flops:
+        n = count_flops(fn)
+        peak = bf16_peak(device)
+        timing["gflops"] = round(n / 1e9, 3)
+        timing["tflops_per_s"] = round(n / timing["median_s"] / 1e12, 3)
+        timing["bf16_peak_fraction"] = round(n / timing["median_s"] / peak, 5) if peak else None
+    return timing

@@ -161,7 +161,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (``benchmarks.run`` builds its settings from it too)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -187,6 +188,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     parser.add_argument("--tag", default="", help="suffix of the result file name")
     parser.add_argument("--no-write", action="store_true", help="print only, do not write results/")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     payload = run(args)
     print(f"PSNR target for the batched runs: {payload['setting']['psnr_target_db']} dB")

@@ -22,56 +22,24 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import time_call, write_result
+from benchmarks.common import measure, write_result
+from benchmarks.setting import add_setting_arguments, build_setting
 from latent_transforms import (
-    DatasetStats,
-    GanBundle,
-    GanConfig,
     LatentAugment,
-    LatentCache,
     SG2Sample,
     StandardDA,
-    image_key,
 )
-from latent_transforms.features.perceptual import perceptual_network
 
 PAPER_LATENT_AUGMENT_S = 2.55  # seed 000, Table II: one batch of 16 paired 256 px images, RTX A5000
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device)
-    if device.type == "cpu" and args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = GanConfig(
-        resolution=args.resolution,
-        channel_base=args.channel_base,
-        channel_max=args.channel_max,
-        z_dim=args.z_dim,
-        w_dim=args.z_dim,
-        mapping_layers=2,
-    )
-    bundle = GanBundle.random(cfg, seed=0).to(device)
-    bundle.compute_w_stats(2000)
-    g = torch.Generator(device=device).manual_seed(0)
-    with torch.no_grad():
-        w = bundle.generator.mapping(torch.randn(args.real, cfg.z_dim, device=device, generator=g), None)[
-            :, 0
-        ]
-        real = bundle.generator.synthesis(w[:, None].expand(-1, bundle.generator.num_ws, -1)).clamp(-1, 1)
-    perceptual = perceptual_network(args.perceptual, device=device)
-    stats = DatasetStats.compute(
-        [(real[i : i + 16], w[i : i + 16]) for i in range(0, args.real, 16)],
-        perceptual=perceptual,
-        patch_size=64,
-        device=device,
-        progress=False,
-    )
-    batch = real[: args.batch]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        cache = LatentCache(folder, fingerprint=bundle.fingerprint, settings={"space": "w"})
-        cache.put_batch([image_key(x) for x in real.cpu()], w.cpu())
-        cache.flush()
+        setting = build_setting(args, folder)
+        bundle, stats, perceptual, cache = setting.bundle, setting.stats, setting.perceptual, setting.cache
+        batch, _ = setting.images()
         policies = {
             "StandardDA": StandardDA(p=1.0, seed=0),
             "SG2Sample": SG2Sample(bundle, p=1.0, seed=0, value_range="generator"),
@@ -84,10 +52,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 value_range="generator",
                 perceptual=perceptual,
                 on_missing="raise",
+                steps=args.steps,
+                precision=args.precision,
             ),
         }
         for name, transform in policies.items():
-            timing = time_call(lambda t=transform: t(batch), device, warmup=args.warmup, repeats=args.repeats)
+            timing = measure(lambda t=transform: t(batch), device, warmup=args.warmup, repeats=args.repeats)
             rows.append({"policy": name, "repr": repr(transform), **timing})
             print(f"{name}: {timing['median_s'] * 1000:.2f} ms per batch", flush=True)
     sg2 = next(r["median_s"] for r in rows if r["policy"] == "SG2Sample")
@@ -96,37 +66,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     la = next(r for r in rows if r["policy"] == "LatentAugment")
     la["vs_paper_2_55_s"] = PAPER_LATENT_AUGMENT_S / la["median_s"]
     return {
-        "setting": {
-            "resolution": args.resolution,
-            "channels": 2,
-            "channel_base": args.channel_base,
-            "channel_max": args.channel_max,
-            "z_dim": args.z_dim,
-            "batch": args.batch,
-            "real_images": args.real,
-            "perceptual": args.perceptual,
-            "patch_size": stats.patch_size,
-        },
+        "setting": {**setting.describe(args), "precision": args.precision},
         "rows": rows,
     }
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (``benchmarks.run`` builds its settings from it too)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--resolution", type=int, default=256)
-    parser.add_argument("--channel-base", type=int, default=16384)
-    parser.add_argument("--channel-max", type=int, default=512)
-    parser.add_argument("--z-dim", type=int, default=512)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--real", type=int, default=64, help="real images in the cache and statistics")
-    parser.add_argument("--perceptual", default="efficientnet-lite0")
+    add_setting_arguments(parser)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="LatentAugment's")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--no-write", action="store_true", help="print only (smoke runs)")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     result = run(args)
     print("| policy | ms per batch | vs SG2Sample |")

@@ -93,3 +93,35 @@ def test_transforms_benchmark_smoke():
         line for line in run.stdout.splitlines() if line.startswith(("| StandardDA", "| SG2", "| Latent"))
     ]
     assert len(rows) == 3
+
+
+def test_the_suite_runs_every_section_in_smoke_mode():
+    cmd = [sys.executable, "-m", "benchmarks.run", "--smoke", "--device", "cpu", "--no-write"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for section in ("policies", "variants", "inversion", "training"):
+        assert f"== {section} (smoke)" in run.stdout
+    for figure in (
+        "LatentAugment, s per batch",
+        "Pix2Pix epoch with LatentAugment",
+        "its PSNR against the fp32",
+    ):
+        assert figure in run.stdout
+    assert "(H100 reference only)" in run.stdout  # no target is judged on a CPU
+
+
+def test_the_summary_judges_targets_only_on_the_reference_gpu_run():
+    from benchmarks.run import markdown
+
+    meta = {
+        "device": "NVIDIA H100",
+        "profile": "reference",
+        "device_type": "cuda",
+        "commit": "c",
+        "torch": "t",
+    }
+    fast = markdown({"latentaugment_s": 0.05, "training_ratio": 2.0}, {"latentaugment_s": 0.1}, meta)
+    assert "<= 0.1: met" in fast and "<= 1.5: MISSED" in fast and "(-50%)" in fast
+    assert "2.55 (51.0x ours)" in fast
+    cpu = markdown({"latentaugment_s": 0.05}, None, {**meta, "device_type": "cpu", "profile": "cpu"})
+    assert "met" not in cpu and "x ours" not in cpu

@@ -391,7 +391,9 @@ class DatasetStats:
         loss = diff.square().flatten(1).mean(dim=1)
         return loss + self.w_var if add_constants else loss
 
-    def _positions(self, positions: torch.Tensor, batch: int, device: torch.device) -> torch.Tensor:
+    def _positions(
+        self, positions: torch.Tensor, batch: int, device: torch.device, check_range: bool = True
+    ) -> torch.Tensor:
         if (
             not isinstance(positions, torch.Tensor)
             or positions.dtype not in (torch.int64, torch.int32)
@@ -406,7 +408,9 @@ class DatasetStats:
                 f"expected patch positions as a LongTensor [{batch}] of indices into patch_positions, got "
                 f"{got}. Fix: draw them with stats.random_positions(batch, generator)."
             )
-        if batch and (int(positions.min()) < 0 or int(positions.max()) >= self.num_positions):
+        # The range check reads the indices on the host (a device synchronisation for CUDA tensors);
+        # callers that checked their indices once (LatentAugment's walk) skip it inside their loop.
+        if check_range and batch and (int(positions.min()) < 0 or int(positions.max()) >= self.num_positions):
             raise ConfigError(
                 f"expected patch position indices in [0, {self.num_positions}), got values from "
                 f"{int(positions.min())} to {int(positions.max())}. Fix: draw them with "
@@ -426,8 +430,13 @@ class DatasetStats:
         device = generator.device if generator is not None else torch.device("cpu")
         return torch.randint(self.num_positions, (batch,), generator=generator, device=device)
 
-    def patch(self, images: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def patch(
+        self, images: torch.Tensor, positions: torch.Tensor, *, check_range: bool = True
+    ) -> torch.Tensor:
         """Cut each image's patch at its grid position: ``[B, C, R, R] -> [B, C, P, P]``, differentiable.
+
+        ``check_range=False`` skips the check that every index lies in ``[0, num_positions)`` (it reads
+        them on the host, a device synchronisation); only for indices checked before.
 
         Example:
             >>> stats = DatasetStats.compute([torch.zeros(1, 1, 16, 16)], patch_size=8, progress=False)
@@ -437,7 +446,9 @@ class DatasetStats:
         """
         _check_images(images, self.channels, self.resolution)
         b = images.shape[0]
-        pos = self.patch_positions.to(images.device)[self._positions(positions, b, images.device)]
+        pos = self.patch_positions.to(images.device)[
+            self._positions(positions, b, images.device, check_range)
+        ]
         steps = torch.arange(self.patch_size, device=images.device)
         rows = (pos[:, 0:1] + steps)[:, :, None]  # [B, P, 1]
         cols = (pos[:, 1:2] + steps)[:, None, :]  # [B, 1, P]
@@ -445,7 +456,12 @@ class DatasetStats:
         return images[batch, :, rows, cols].permute(0, 3, 1, 2)  # advanced dims first: [B, P, P, C]
 
     def perceptual_loss(
-        self, feats: Sequence[torch.Tensor], positions: torch.Tensor, *, add_constants: bool = True
+        self,
+        feats: Sequence[torch.Tensor],
+        positions: torch.Tensor,
+        *,
+        add_constants: bool = True,
+        check_range: bool = True,
     ) -> torch.Tensor:
         """``mean_j sum_l mean((phi_l - phi_l(P(x_j)))^2)`` at each sample's position, averaged over
         ``C'``, per sample ``[B]``.
@@ -456,6 +472,8 @@ class DatasetStats:
             positions: ``[B]`` long, each sample's index into :attr:`patch_positions` (the real patches
                 are taken at the same position).
             add_constants: add the per-position constant (exact mean over the dataset patches).
+            check_range: check that every index lies in ``[0, num_positions)`` (a host read, so a device
+                synchronisation); ``False`` only for indices checked before.
 
         Example:
             >>> from latent_transforms.features.perceptual import perceptual_network
@@ -477,7 +495,7 @@ class DatasetStats:
                 f"got {got}. Fix: pass net(stats.patch(images, positions)) with the statistics' network."
             )
         b = feats[0].shape[0] if isinstance(feats[0], torch.Tensor) else -1
-        idx = self._positions(positions, max(b, 0), feats[0].device if b >= 0 else self.device)
+        idx = self._positions(positions, max(b, 0), feats[0].device if b >= 0 else self.device, check_range)
         total = None
         for layer, (f, mean) in enumerate(zip(feats, self.patch_means, strict=True)):
             if (

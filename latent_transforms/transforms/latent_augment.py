@@ -698,6 +698,7 @@ class LatentAugment(RandomTransform):
         images: torch.Tensor,
         positions: torch.Tensor | None,
         c: torch.Tensor | None,
+        checked: bool = False,
     ) -> dict[str, torch.Tensor]:
         b = images.shape[0]
         terms: dict[str, torch.Tensor] = {}
@@ -729,8 +730,9 @@ class LatentAugment(RandomTransform):
             net = self._perceptual_on(on)
             positions = positions.to(images.device)
             with self._autocast(images.device):
-                feats = net(stats.patch(images, positions))
-            terms["perceptual"] = stats.perceptual_loss([f.float() for f in feats], positions)
+                feats = net(stats.patch(images, positions, check_range=not checked))
+            feats = [f.float() for f in feats]
+            terms["perceptual"] = stats.perceptual_loss(feats, positions, check_range=not checked)
             total = total - self.alpha_perc * terms["perceptual"]
         if self.alpha_lat > 0:
             assert stats is not None
@@ -771,13 +773,24 @@ class LatentAugment(RandomTransform):
         """``K`` Adam steps from ``w*`` on the batch's summed loss; returns ``w̃`` (detached)."""
         if not self._walk_active():
             return w_star.detach()
+        if positions is not None:  # checked once here, on the host; no device synchronisation in the loop
+            stats = on.stats
+            assert stats is not None
+            if positions.numel() and (
+                int(positions.min()) < 0 or int(positions.max()) >= stats.num_positions
+            ):
+                raise ConfigError(
+                    f"expected patch position indices in [0, {stats.num_positions}), got values from "
+                    f"{int(positions.min())} to {int(positions.max())}. Fix: draw them with draw_params."
+                )
+            positions = positions.to(w_star.device, non_blocking=True)
         with torch.inference_mode(False), torch.enable_grad():
             w = w_star.detach().clone().float().requires_grad_(True)
             optimizer = torch.optim.Adam([w], lr=self.lr, betas=(0.9, 0.999))
             for k in range(self.steps):
                 images = self._render(on.bundle, w)
                 pos = positions[:, k] if positions is not None else None
-                total = self._terms(on, w, images, pos, c)["total"]
+                total = self._terms(on, w, images, pos, c, checked=True)["total"]
                 optimizer.zero_grad(set_to_none=True)
                 total.sum().backward()
                 optimizer.step()

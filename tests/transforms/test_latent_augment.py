@@ -513,3 +513,48 @@ def test_state_dict_is_empty_and_repr_shows_every_parameter(tiny, tmp_path):
     assert t.state_dict() == {} and "Conv" not in repr(t)
     summary = repr(make(tiny))
     assert "GanBundle(resolution=16, modalities=['mri', 'ct'])" in summary
+
+
+# -- no host synchronisation inside the walk ----------------------------------------------------------
+
+
+def test_the_walk_checks_patch_positions_once_not_at_every_step(tiny, monkeypatch):
+    t = make(tiny, **FAST)
+    checks: list[bool] = []
+    real_positions = type(tiny.stats)._positions
+
+    def spy(self, positions, batch, device, check_range=True):
+        checks.append(check_range)
+        return real_positions(self, positions, batch, device, check_range)
+
+    monkeypatch.setattr(type(tiny.stats), "_positions", spy)
+    t(tiny.images[:3])
+    assert len(checks) == 2 * FAST["steps"]  # patch + perceptual loss at each step
+    assert not any(checks)  # no host read of the indices inside the loop
+
+
+def test_out_of_range_patch_positions_are_refused_before_the_walk(tiny):
+    t = make(tiny, **FAST)
+    x = tiny.images[:2]
+    params = t.params_for(x)
+    params["positions"] = torch.full_like(params["positions"], tiny.stats.num_positions)
+    with pytest.raises(ConfigError, match="patch position indices"):
+        t.transform(x, params)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_walk_never_synchronises_with_the_host_on_cuda(tiny):
+    t = make(tiny, **FAST)
+    x = tiny.images[:3].cuda()
+    keys = [image_key(v) for v in tiny.images[:3]]
+    t(x)  # warm-up: loads the networks and statistics onto the GPU
+    w_star = torch.stack([tiny.cache.get(k) for k in keys]).cuda()
+    positions = t.draw_params(3, torch.Generator().manual_seed(0))["positions"]
+    on = t._on(x.device)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        t._walk(on, w_star, positions, None)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
