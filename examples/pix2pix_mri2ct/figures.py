@@ -180,14 +180,15 @@ def plot_error_maps(
     image = None
     for j, (label, value) in enumerate(synthetic.items(), start=1):
         axes[0][j].imshow(value, cmap="gray", vmin=float(ct.min()), vmax=float(ct.max()))
-        axes[0][j].set_title(f"sCT: {label}", fontsize=8)
+        axes[0][j].set_title(f"sCT: {label}", fontsize=7)
         image = axes[1][j].imshow(errors[label] / top, cmap="inferno", vmin=0, vmax=1)
         axes[1][j].set_title(f"|CT - sCT|, max {float(errors[label].max()):.0f} {units}", fontsize=7)
     for ax in (a for row in axes for a in row):
         ax.set_xticks([])
         ax.set_yticks([])
     if image is not None:
-        fig.colorbar(image, ax=[row[-1] for row in axes], shrink=0.6, label=f"error / {top:.0f} {units}")
+        every = [ax for row in axes for ax in row]  # shrinks every panel alike, not only the last column
+        fig.colorbar(image, ax=every, shrink=0.6, label=f"error / {top:.0f} {units}")
     if title:
         fig.suptitle(title, fontsize=9)
     path = Path(path)

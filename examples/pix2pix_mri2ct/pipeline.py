@@ -190,6 +190,10 @@ def plan_runs(cfg: BenchmarkConfig) -> list[Run]:
 
 
 def _git_commit() -> str | None:
+    """The checkout's commit; ``LATENT_TRANSFORMS_COMMIT`` when set (a copy without ``.git``, e.g. on a
+    remote GPU machine)."""
+    if os.environ.get("LATENT_TRANSFORMS_COMMIT"):
+        return os.environ["LATENT_TRANSFORMS_COMMIT"]
     try:
         here = Path(__file__).resolve().parent
         out = subprocess.run(
