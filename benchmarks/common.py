@@ -89,6 +89,24 @@ def provenance(device: torch.device, module: str) -> dict[str, Any]:
     }
 
 
+def script_main(
+    name: str,
+    module: str,
+    build_parser: Callable[[], Any],
+    run: Callable[[Any], dict[str, Any]],
+    markdown: Callable[[dict[str, Any]], str],
+) -> None:
+    """A benchmark script's ``main``: parse, run, print the table, write ``<name>[-<tag>]-<device>.json``
+    (unless ``--no-write``)."""
+    args = build_parser().parse_args()
+    result = run(args)
+    print(markdown(result))
+    if not args.no_write:
+        tag = getattr(args, "tag", "")
+        path = write_result(name + (f"-{tag}" if tag else ""), result, torch.device(args.device), module)
+        print(f"wrote {path}")
+
+
 def write_result(name: str, payload: dict[str, Any], device: torch.device, module: str) -> Path:
     """Write ``benchmarks/results/<name>-<device type>.json`` with provenance; returns the path."""
     RESULTS.mkdir(parents=True, exist_ok=True)

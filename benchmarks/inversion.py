@@ -31,7 +31,8 @@ from typing import Any
 import torch
 
 from benchmarks.common import synchronize, write_result
-from latent_transforms import GanBundle, GanConfig
+from benchmarks.setting import gan_config
+from latent_transforms import GanBundle
 from latent_transforms.features.perceptual import perceptual_network
 from latent_transforms.inversion.encoder import train_encoder
 from latent_transforms.inversion.projector import ProjectionResult, Projector
@@ -54,14 +55,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = GanConfig(
-        resolution=args.resolution,
-        channel_base=args.channel_base,
-        channel_max=args.channel_max,
-        z_dim=args.z_dim,
-        w_dim=args.z_dim,
-        mapping_layers=2,
-    )
+    cfg = gan_config(args)
     bundle = GanBundle.random(cfg, seed=0, discriminator=False).to(device)
     bundle.compute_w_stats(5000)
     gen = torch.Generator(device=device).manual_seed(args.seed)

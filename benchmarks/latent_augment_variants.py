@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import measure, write_result
+from benchmarks.common import measure, script_main
 from benchmarks.setting import Setting, add_setting_arguments, build_setting
 from latent_transforms import LatentAugment
 
@@ -140,15 +140,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    args = build_parser().parse_args()
-    result = run(args)
-    print(markdown(result))
-    if not args.no_write:
-        name = "latent_augment_variants" + (f"-{args.tag}" if args.tag else "")
-        print(
-            "wrote",
-            write_result(name, result, torch.device(args.device), "benchmarks.latent_augment_variants"),
-        )
+    script_main("latent_augment_variants", "benchmarks.latent_augment_variants", build_parser, run, markdown)
 
 
 if __name__ == "__main__":

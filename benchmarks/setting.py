@@ -37,6 +37,18 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
 
 
+def gan_config(args: argparse.Namespace) -> GanConfig:
+    """The StyleGAN2 of ``args`` (resolution, channel base / max, z = w size), mapping depth 2."""
+    return GanConfig(
+        resolution=args.resolution,
+        channel_base=args.channel_base,
+        channel_max=args.channel_max,
+        z_dim=args.z_dim,
+        w_dim=args.z_dim,
+        mapping_layers=2,
+    )
+
+
 @dataclass
 class Setting:
     """A GAN, real images with their latents in a cache, and LatentAugment's statistics."""
@@ -85,15 +97,7 @@ def build_setting(args: argparse.Namespace, folder: str | Path) -> Setting:
     if args.gan:  # a real bundle (e.g. the shipped phantom one) at its own resolution
         bundle = load_gan(args.gan, device=device)
     else:
-        cfg = GanConfig(
-            resolution=args.resolution,
-            channel_base=args.channel_base,
-            channel_max=args.channel_max,
-            z_dim=args.z_dim,
-            w_dim=args.z_dim,
-            mapping_layers=2,
-        )
-        bundle = GanBundle.random(cfg, seed=0).to(device)
+        bundle = GanBundle.random(gan_config(args), seed=0).to(device)
         bundle.compute_w_stats(2000)
     cfg = bundle.config
     g = torch.Generator(device=device).manual_seed(0)

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from benchmarks.common import write_result
+from benchmarks.common import script_main
 from benchmarks.setting import add_setting_arguments, build_setting
 from examples.pix2pix_mri2ct.model import Pix2PixOptions
 from examples.pix2pix_mri2ct.training import train_pix2pix
@@ -127,12 +127,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    args = build_parser().parse_args()
-    result = run(args)
-    print(markdown(result))
-    if not args.no_write:
-        name = "training_overhead" + (f"-{args.tag}" if args.tag else "")
-        print("wrote", write_result(name, result, torch.device(args.device), "benchmarks.training_overhead"))
+    script_main("training_overhead", "benchmarks.training_overhead", build_parser, run, markdown)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import synchronize, write_result
-from latent_transforms import GanConfig
+from benchmarks.setting import gan_config
 from latent_transforms.training.data import TensorImages
 from latent_transforms.training.options import TrainingOptions
 from latent_transforms.training.trainer import Trainer
@@ -32,14 +32,7 @@ from latent_transforms.training.trainer import Trainer
 
 def measure(args: argparse.Namespace, precision: str, out: str) -> dict[str, Any]:
     device = torch.device(args.device)
-    cfg = GanConfig(
-        resolution=args.resolution,
-        channel_base=args.channel_base,
-        channel_max=args.channel_max,
-        z_dim=args.z_dim,
-        w_dim=args.z_dim,
-        mapping_layers=2,
-    )
+    cfg = gan_config(args)
     n = max(args.batch * 4, 64)
     gen = torch.Generator().manual_seed(0)
     data = TensorImages(

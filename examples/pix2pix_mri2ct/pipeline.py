@@ -338,25 +338,15 @@ def run_one(
         progress=cfg.progress,
         description=run.name,
     )
-    sct, ct = translate(model, data.test, windows=windows, device=device)
-    test = score_translation(
-        sct,
-        ct,
-        window=windows["ct"],
-        body_threshold=data.body_threshold,
-        lpips_net=lpips_net,
-        device=device,
-        edges=curve_edges(windows["ct"]),
-    )
-    val_sct, val_ct = translate(model, data.val, windows=windows, device=device)
-    val = score_translation(
-        val_sct,
-        val_ct,
-        window=windows["ct"],
-        body_threshold=data.body_threshold,
-        lpips_net=None,
-        device=device,
-    )
+
+    def score(split: Any, lpips: str | None) -> tuple[dict[str, Any], torch.Tensor]:
+        sct, ct = translate(model, split, windows=windows, device=device)
+        edges = curve_edges(windows["ct"])
+        kwargs = {"body_threshold": data.body_threshold, "lpips_net": lpips, "device": device, "edges": edges}
+        return score_translation(sct, ct, window=windows["ct"], **kwargs), sct
+
+    test, sct = score(data.test, lpips_net)
+    val, _ = score(data.val, None)  # the validation MAE of the p sweep
     folder.mkdir(parents=True, exist_ok=True)
     if cfg.save_models:
         model.save(folder / "pix2pix.safetensors")
