@@ -150,10 +150,18 @@ def count_flops(fn: Callable[[], Any]) -> int:
 
 
 def measure(
-    fn: Callable[[], Any], device: torch.device, *, warmup: int = 3, repeats: int = 10, flops: bool = True
+    fn: Callable[[], Any],
+    device: torch.device,
+    *,
+    warmup: int = 3,
+    repeats: int = 10,
+    flops: bool = True,
+    flops_of: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """:func:`time_call` plus the peak CUDA memory of the timed calls (GiB), the FLOPs of one call and the
-    share of the device's dense bf16 peak those FLOPs reach at the median time."""
+    share of the device's dense bf16 peak those FLOPs reach at the median time. ``flops_of``: count the
+    FLOPs on this call instead (the eager twin of a compiled ``fn``, whose kernels the counter cannot see).
+    """
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     timing: dict[str, Any] = dict(time_call(fn, device, warmup=warmup, repeats=repeats))
@@ -161,7 +169,7 @@ def measure(
         round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if device.type == "cuda" else None
     )
     if flops:
-        n = count_flops(fn)
+        n = count_flops(flops_of or fn)
         peak = bf16_peak(device)
         timing["gflops"] = round(n / 1e9, 3)
         timing["tflops_per_s"] = round(n / timing["median_s"] / 1e12, 3)

@@ -6,11 +6,18 @@ the augmented images against the reference's (images in ``[-1, 1]``, peak-to-pea
 the performance issue asks for (>= 40 dB). Variants:
 
 - ``fp32``: the reference (``precision="fp32"``, the default modulated-convolution path of the device,
-  contiguous activations);
+  contiguous activations, whatever the device's default memory format);
 - ``fp32-grouped``: the grouped modulated convolution instead of the non-fused one;
 - ``fp32-channels_last``: the synthesis network's activations in ``channels_last``;
 - ``bf16``, ``bf16-channels_last``: CUDA autocast to bf16 for the networks (``w`` and Adam stay fp32);
-  CUDA only (a CPU without native bf16 says nothing about a GPU).
+  CUDA only (a CPU without native bf16 says nothing about a GPU);
+- ``*-compiled``: the same with ``compile_mode="default"`` (``torch.compile`` of one step: render, loss,
+  backward); ``*-cudagraphs``: ``compile_mode="reduce-overhead"``, the step captured in CUDA graphs
+  (CUDA only). Their first call compiles; it is timed on its own (``first_call_s``) and left out of the
+  median. Their FLOPs are counted on the eager twin.
+
+The default ``--variants`` are the eager ones; :data:`COMPILED` (``benchmarks.run``'s ``compiled``
+section) the compiled ones with the eager rows they are compared with.
 
 Each row: median seconds per batch (warm-up, synchronised), peak CUDA memory, FLOPs of one call
 (``torch.utils.flop_counter``), the share of the GPU's dense bf16 peak, the speed-up over ``fp32`` and the
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,14 +44,31 @@ from benchmarks.common import measure, script_main
 from benchmarks.setting import Setting, add_setting_arguments, build_setting
 from latent_transforms import LatentAugment
 
-#: name -> (precision, modulation path, channels_last)
-VARIANTS: dict[str, tuple[str, str, bool]] = {
-    "fp32": ("fp32", "auto", False),
-    "fp32-grouped": ("fp32", "grouped", False),
-    "fp32-channels_last": ("fp32", "auto", True),
-    "bf16": ("bf16", "auto", False),
-    "bf16-channels_last": ("bf16", "auto", True),
+#: name -> (precision, modulation path, channels_last, compile_mode)
+VARIANTS: dict[str, tuple[str, str, bool, str | None]] = {
+    "fp32": ("fp32", "auto", False, None),
+    "fp32-grouped": ("fp32", "grouped", False, None),
+    "fp32-channels_last": ("fp32", "auto", True, None),
+    "bf16": ("bf16", "auto", False, None),
+    "bf16-channels_last": ("bf16", "auto", True, None),
+    "fp32-compiled": ("fp32", "auto", False, "default"),
+    "fp32-channels_last-compiled": ("fp32", "auto", True, "default"),
+    "fp32-cudagraphs": ("fp32", "auto", False, "reduce-overhead"),
+    "bf16-channels_last-compiled": ("bf16", "auto", True, "default"),
+    "bf16-channels_last-cudagraphs": ("bf16", "auto", True, "reduce-overhead"),
 }
+#: The eager variants (the default selection).
+EAGER = [name for name, v in VARIANTS.items() if v[3] is None]
+#: The compiled variants and the eager rows they are compared with (``benchmarks.run``'s ``compiled``).
+COMPILED = [
+    "fp32",
+    "fp32-compiled",
+    "fp32-channels_last-compiled",
+    "fp32-cudagraphs",
+    "bf16-channels_last",
+    "bf16-channels_last-compiled",
+    "bf16-channels_last-cudagraphs",
+]
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, peak_to_peak: float = 2.0) -> float:
@@ -52,9 +77,10 @@ def psnr(a: torch.Tensor, b: torch.Tensor, peak_to_peak: float = 2.0) -> float:
     return math.inf if mse == 0 else 10 * math.log10(peak_to_peak**2 / mse)
 
 
-def walk(setting: Setting, variant: str, steps: int) -> Callable[[], torch.Tensor]:
-    """A zero-argument call that augments the setting's batch with ``variant`` (always the same draws)."""
-    precision, path, channels_last = VARIANTS[variant]
+def walk(setting: Setting, variant: str, steps: int, *, eager: bool = False) -> Callable[[], torch.Tensor]:
+    """A zero-argument call that augments the setting's batch with ``variant`` (always the same draws);
+    ``eager=True``: its eager twin (no ``compile_mode``)."""
+    precision, path, channels_last, compile_mode = VARIANTS[variant]
     G = setting.bundle.generator
     transform = LatentAugment(
         setting.bundle,
@@ -63,6 +89,7 @@ def walk(setting: Setting, variant: str, steps: int) -> Callable[[], torch.Tenso
         p=1.0,
         steps=steps,
         precision=precision,
+        compile_mode=None if eager else compile_mode,
         perceptual=setting.perceptual,
         value_range="generator",
         on_missing="raise",
@@ -74,7 +101,7 @@ def walk(setting: Setting, variant: str, steps: int) -> Callable[[], torch.Tenso
         try:
             return transform.augment(images, w_star=w, generator=torch.Generator().manual_seed(0))
         finally:
-            G.modulation, G.channels_last = "auto", False
+            G.modulation, G.channels_last = "auto", "auto"
 
     return call
 
@@ -85,17 +112,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
-    if device.type != "cuda":
-        names = [n for n in names if VARIANTS[n][0] == "fp32"]  # bf16 rows are GPU rows
+    if device.type != "cuda":  # bf16 and CUDA-graph rows are GPU rows
+        names = [n for n in names if VARIANTS[n][0] == "fp32" and VARIANTS[n][3] != "reduce-overhead"]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         setting = build_setting(args, folder)
         reference = walk(setting, "fp32", args.steps)()
         for name in names:
             call = walk(setting, name, args.steps)
-            out = call()
-            timing = measure(call, device, warmup=args.warmup, repeats=args.repeats)
-            row = {"variant": name, **timing, "psnr_vs_fp32_db": round(psnr(out, reference), 2)}
+            started = time.perf_counter()
+            out = call()  # the first call: networks to the device, compilation for compiled variants
+            first = time.perf_counter() - started
+            twin = walk(setting, name, args.steps, eager=True) if VARIANTS[name][3] else None
+            timing = measure(call, device, warmup=args.warmup, repeats=args.repeats, flops_of=twin)
+            row = {
+                "variant": name,
+                **timing,
+                "first_call_s": round(first, 3),
+                "psnr_vs_fp32_db": round(psnr(out, reference), 2),
+            }
             rows.append(row)
             print(
                 f"{name}: {timing['median_s'] * 1000:.2f} ms per batch, PSNR {row['psnr_vs_fp32_db']} dB",
@@ -114,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_setting_arguments(parser)
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help="comma-separated subset of the variants"
+        "--variants",
+        default=",".join(EAGER),
+        help=f"comma-separated, from {', '.join(VARIANTS)} (default: the eager ones)",
     )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
@@ -125,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        "| variant | ms per batch | speed-up | PSNR vs fp32 (dB) | GFLOP | bf16 peak share | peak GiB |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | ms per batch | speed-up | PSNR vs fp32 (dB) | GFLOP | bf16 peak share | peak GiB | "
+        "first call s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         fraction = r.get("bf16_peak_fraction")
@@ -134,7 +172,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {r['variant']} | {r['median_s'] * 1000:.2f} | {r['speedup_vs_fp32']} | "
             f"{r['psnr_vs_fp32_db']} | {r['gflops']} | {share} | "
-            f"{r['peak_memory_gib'] if r['peak_memory_gib'] is not None else '-'} |"
+            f"{r['peak_memory_gib'] if r['peak_memory_gib'] is not None else '-'} | "
+            f"{r.get('first_call_s', '-')} |"
         )
     return "\n".join(lines)
 

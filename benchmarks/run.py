@@ -16,8 +16,12 @@ Sizes per profile (``--profile``, default ``reference`` on CUDA, ``cpu`` on a CP
   of 4 batches. Only ratios between rows of one run mean anything on a CPU.
 - ``smoke``: 16-32 px networks with a random perceptual network, one repeat.
 
-Each section is one of the ``benchmarks`` scripts (``transforms``, ``latent_augment_variants``,
-``inversion``, ``training_overhead``), run in this process. Writes
+Sections (``--sections``): ``policies`` (``benchmarks.transforms``), ``variants`` (the eager speed
+settings of ``benchmarks.latent_augment_variants``), ``compiled`` (its ``torch.compile`` and CUDA-graph
+variants; not in the smoke profile), ``walk`` (``benchmarks.walk_profile``: the parts of a step and
+an operator profile of the walk), ``inversion`` (``benchmarks.inversion``) and ``training``
+(``benchmarks.training_overhead``), run in this process. ``--precision``, ``--compile-mode`` and
+``--channels-last`` set LatentAugment's speed settings in the policies and training sections. Writes
 ``benchmarks/results/suite-<device>[-<tag>].json`` (provenance, every section's rows, the summary) and
 ``.md`` (the summary table), and compares with the file it replaces.
 """
@@ -33,8 +37,9 @@ from typing import Any
 
 import torch
 
-from benchmarks import inversion, latent_augment_variants, training_overhead, transforms
+from benchmarks import inversion, latent_augment_variants, training_overhead, transforms, walk_profile
 from benchmarks.common import RESULTS, provenance
+from benchmarks.setting import add_speed_arguments, speed_options
 
 #: Seed 000, Table II (RTX A5000, batch 16, 256 x 256 x 2): seconds per augmented batch.
 PAPER = {"LatentAugment": 2.55, "SG2Sample": 0.0309, "StandardDA": 0.0348}
@@ -47,15 +52,27 @@ TARGETS = {
     "inversion_speedup": (">=", 40.0),
     "training_ratio": ("<=", 1.5),
 }
-SECTIONS = ("policies", "variants", "inversion", "training")
+SECTIONS = ("policies", "variants", "compiled", "walk", "inversion", "training")
+#: Sections that take the speed settings (``--precision``, ``--compile-mode``, ``--channels-last``).
+SPEED_SECTIONS = ("policies", "walk", "training")
 
 _TINY = ["--resolution", "16", "--channel-base", "256", "--channel-max", "32", "--z-dim", "32"]
 _SMOKE_LA = ["--real", "8", "--steps", "2", "--patch-size", "8", "--perceptual", "random"]
+_COMPILED = ["--variants", ",".join(latent_augment_variants.COMPILED)]
 PROFILES: dict[str, dict[str, list[str]]] = {
-    "reference": {"policies": [], "variants": [], "inversion": [], "training": []},
+    "reference": {
+        "policies": [],
+        "variants": [],
+        "compiled": _COMPILED,
+        "walk": [],
+        "inversion": [],
+        "training": [],
+    },
     "cpu": {
         "policies": ["--gan", "builtin:pelvis-phantom-64", "--repeats", "3", "--warmup", "1"],
         "variants": ["--gan", "builtin:pelvis-phantom-64", "--repeats", "3", "--warmup", "1"],
+        "compiled": [*_COMPILED, "--gan", "builtin:pelvis-phantom-64", "--repeats", "3", "--warmup", "1"],
+        "walk": ["--gan", "builtin:pelvis-phantom-64", "--repeats", "3", "--warmup", "1"],
         "inversion": [
             *("--resolution", "32", "--channel-base", "1024", "--z-dim", "64", "--images", "16"),
             *("--batch", "16", "--baseline-images", "2", "--baseline-steps", "200", "--encoder-steps", "100"),
@@ -65,6 +82,8 @@ PROFILES: dict[str, dict[str, list[str]]] = {
     "smoke": {
         "policies": [*_TINY, *_SMOKE_LA, "--batch", "4", "--warmup", "0", "--repeats", "1"],
         "variants": [*_TINY, *_SMOKE_LA, "--batch", "4", "--warmup", "0", "--repeats", "1"],
+        # no "compiled": compiling takes minutes on a CPU; tests/transforms pins the compiled walk
+        "walk": [*_TINY, *_SMOKE_LA, "--batch", "4", "--warmup", "0", "--repeats", "1"],
         "inversion": [
             *(*_TINY, "--images", "4", "--batch", "4", "--baseline-images", "1"),
             *("--baseline-steps", "5", "--encoder-steps", "0", "--perceptual", "random"),
@@ -78,6 +97,8 @@ PROFILES: dict[str, dict[str, list[str]]] = {
 MODULES: dict[str, Any] = {
     "policies": transforms,
     "variants": latent_augment_variants,
+    "compiled": latent_augment_variants,
+    "walk": walk_profile,
     "inversion": inversion,
     "training": training_overhead,
 }
@@ -111,13 +132,27 @@ def summarise(sections: dict[str, Any]) -> dict[str, Any]:
                 out[f"{key}_peak_memory_gib"] = r.get("peak_memory_gib")
         if out.get("latentaugment_s") and out.get("sg2sample_s"):
             out["latentaugment_vs_sg2sample"] = out["latentaugment_s"] / out["sg2sample_s"]
-    var = sections.get("variants")
-    if var and var["rows"]:
-        fast = [r for r in var["rows"] if r["psnr_vs_fp32_db"] >= TARGETS["psnr_db"][1]]
-        best = min(fast or var["rows"], key=lambda r: r["median_s"])
+    variants = [r for name in ("variants", "compiled") for r in (sections.get(name) or {}).get("rows", [])]
+    if variants:
+        fast = [r for r in variants if r["psnr_vs_fp32_db"] >= TARGETS["psnr_db"][1]]
+        best = min(fast or variants, key=lambda r: r["median_s"])
         out["fastest_variant"] = best["variant"]
         out["fastest_variant_s"] = best["median_s"]
         out["psnr_db"] = best["psnr_vs_fp32_db"]
+    prof = sections.get("walk")
+    if prof:
+        parts = {r["part"]: r["median_s"] for r in prof["rows"]}
+        step = parts.get("one step")
+        for part in ("generator forward + backward", "discriminator forward + backward"):
+            if step and part in parts:
+                out[f"step_share_{part.split()[0]}"] = parts[part] / step
+        if step and "perceptual forward + backward" in parts:
+            out["step_share_perceptual"] = parts["perceptual forward + backward"] / step
+        detail = prof["profile"]
+        out["walk_ops_per_step"] = detail.get("aten_ops_per_step")
+        out["walk_kernels_per_step"] = detail.get("kernels_per_step")
+        out["walk_kernel_busy_share"] = detail.get("kernel_busy_share")
+        out["walk_top_operator"] = detail["top"][0]["name"] if detail.get("top") else None
     inv = sections.get("inversion")
     if inv:
         speedups = [r.get("speedup_vs_baseline") for r in inv["rows"] if r.get("speedup_vs_baseline")]
@@ -182,6 +217,28 @@ def markdown(summary: dict[str, Any], previous: dict[str, Any] | None, meta: dic
         )
     if summary.get("fastest_variant"):
         lines += ["", f"Fastest LatentAugment variant: `{summary['fastest_variant']}`."]
+    shares = [
+        f"{name} {summary[key]:.0%}"
+        for key, name in (
+            ("step_share_generator", "generator"),
+            ("step_share_discriminator", "discriminator"),
+            ("step_share_perceptual", "perceptual network"),
+        )
+        if summary.get(key) is not None
+    ]
+    if shares:
+        lines.append(
+            "One walk step (forward + backward of each part, as a share of the step): "
+            + ", ".join(shares)
+            + f". Operators per step: {summary.get('walk_ops_per_step')}"
+            + (
+                f"; GPU kernels per step: {summary['walk_kernels_per_step']}, busy "
+                f"{summary['walk_kernel_busy_share']:.0%} of the walk's time"
+                if summary.get("walk_kernels_per_step") is not None
+                else ""
+            )
+            + f"; most self time: `{summary.get('walk_top_operator')}`."
+        )
     for name in ("latentaugment", "sg2sample"):
         gflops, share = summary.get(f"{name}_gflops"), summary.get(f"{name}_bf16_peak_fraction")
         if gflops is not None:
@@ -203,6 +260,10 @@ def main(argv: list[str] | None = None, *, log: Callable[[str], None] = print) -
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"subset of {','.join(SECTIONS)}")
     parser.add_argument("--tag", default="", help="suffix of the result files")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    speed = parser.add_argument_group(
+        "LatentAugment's speed settings in the policies and training sections (default: the library's)"
+    )
+    add_speed_arguments(speed)
     args = parser.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     profile = "smoke" if args.smoke else args.profile or ("reference" if device.type == "cuda" else "cpu")
@@ -213,8 +274,15 @@ def main(argv: list[str] | None = None, *, log: Callable[[str], None] = print) -
     sections: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     for name in names:
+        if name not in PROFILES[profile]:
+            log(f"== {name}: not in the {profile} profile, skipped")
+            continue
         log(f"== {name} ({profile})")
-        sections[name], seconds[name] = run_section(name, [*PROFILES[profile][name], "--device", str(device)])
+        argv = [*PROFILES[profile][name], "--device", str(device)]
+        if name in SPEED_SECTIONS:
+            argv += ["--precision", args.precision, "--channels-last", args.channels_last]
+            argv += ["--compile-mode", args.compile_mode] if args.compile_mode else []
+        sections[name], seconds[name] = run_section(name, argv)
     summary = summarise(sections)
     stem = (
         f"suite-{device.type}"
@@ -223,7 +291,11 @@ def main(argv: list[str] | None = None, *, log: Callable[[str], None] = print) -
     )
     path = RESULTS / f"{stem}.json"
     previous = json.loads(path.read_text()).get("summary") if path.is_file() else None
-    meta = {**provenance(device, "benchmarks.run"), "profile": profile}
+    meta = {
+        **provenance(device, "benchmarks.run"),
+        "profile": profile,
+        "speed_settings": {**speed_options(args), "channels_last": args.channels_last},
+    }
     text = markdown(summary, previous, meta)
     log(text)
     payload = {

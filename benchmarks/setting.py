@@ -17,6 +17,7 @@ import torch
 
 from latent_transforms import DatasetStats, GanBundle, GanConfig, LatentCache, image_key, load_gan
 from latent_transforms.features.perceptual import PerceptualNetwork, perceptual_network
+from latent_transforms.transforms.latent_augment import COMPILE_MODES, PRECISIONS
 
 
 def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,32 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=9, help="LatentAugment's K (default 9)")
     parser.add_argument("--patch-size", type=int, default=64, help="perceptual patch size (default 64)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+
+
+def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
+    """LatentAugment's speed settings (defaults: the library's): precision, compile mode, channels_last."""
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS), help="LatentAugment's")
+    parser.add_argument(
+        "--compile-mode",
+        default=None,
+        choices=[m for m in COMPILE_MODES if m is not None],
+        help="LatentAugment's compile_mode (default: eager)",
+    )
+    parser.add_argument(
+        "--channels-last",
+        choices=sorted(CHANNELS_LAST),
+        default="auto",
+        help="the generator's activations in channels_last (default auto: on for CPU, off for CUDA)",
+    )
+
+
+#: ``--channels-last`` values -> ``Generator.channels_last``.
+CHANNELS_LAST: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
+
+
+def speed_options(args: argparse.Namespace) -> dict[str, str | None]:
+    """The :class:`~latent_transforms.LatentAugment` keyword arguments of :func:`add_speed_arguments`."""
+    return {"precision": args.precision, "compile_mode": args.compile_mode}
 
 
 def gan_config(args: argparse.Namespace) -> GanConfig:
@@ -84,6 +111,11 @@ class Setting:
             "perceptual": args.perceptual,
             "patch_size": self.stats.patch_size,
             "steps": args.steps,
+            **(
+                {**speed_options(args), "channels_last": args.channels_last}
+                if hasattr(args, "precision")
+                else {}
+            ),
         }
 
     _batch: int = 16
@@ -99,6 +131,7 @@ def build_setting(args: argparse.Namespace, folder: str | Path) -> Setting:
     else:
         bundle = GanBundle.random(gan_config(args), seed=0).to(device)
         bundle.compute_w_stats(2000)
+    bundle.generator.channels_last = CHANNELS_LAST[getattr(args, "channels_last", "auto")]
     cfg = bundle.config
     g = torch.Generator(device=device).manual_seed(0)
     with torch.no_grad():

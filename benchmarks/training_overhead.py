@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from benchmarks.common import script_main
-from benchmarks.setting import add_setting_arguments, build_setting
+from benchmarks.setting import add_setting_arguments, add_speed_arguments, build_setting, speed_options
 from examples.pix2pix_mri2ct.model import Pix2PixOptions
 from examples.pix2pix_mri2ct.training import train_pix2pix
 from latent_transforms import IntensityWindow, LatentAugment, LatentCache, SG2Sample, StandardDA
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 setting.stats,
                 perceptual=setting.perceptual,
                 steps=args.steps,
-                precision=args.precision,
+                **speed_options(args),
                 on_missing="raise",
                 **common,
             ),
@@ -95,7 +95,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             **setting.describe(args),
             "p": args.p,
             "pix2pix_ngf": args.ngf,
-            "precision": args.precision,
         },
         "rows": rows,
     }
@@ -110,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batches", type=int, default=20, help="batches per timed epoch")
     parser.add_argument("--p", type=float, default=0.3, help="augmentation probability (default 0.3)")
     parser.add_argument("--ngf", type=int, default=64, help="Pix2Pix base filters (default 64)")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="LatentAugment's")
+    add_speed_arguments(parser)
     parser.add_argument("--tag", default="", help="suffix of the result file name")
     parser.add_argument("--no-write", action="store_true", help="print only (smoke runs)")
     return parser

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import measure, write_result
-from benchmarks.setting import add_setting_arguments, build_setting
+from benchmarks.setting import add_setting_arguments, add_speed_arguments, build_setting, speed_options
 from latent_transforms import (
     LatentAugment,
     SG2Sample,
@@ -40,10 +40,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         setting = build_setting(args, folder)
         bundle, stats, perceptual, cache = setting.bundle, setting.stats, setting.perceptual, setting.cache
         batch, _ = setting.images()
-        policies = {
-            "StandardDA": StandardDA(p=1.0, seed=0),
-            "SG2Sample": SG2Sample(bundle, p=1.0, seed=0, value_range="generator"),
-            "LatentAugment": LatentAugment(
+
+        def latent_augment(**speed: Any) -> LatentAugment:
+            return LatentAugment(
                 bundle,
                 cache,
                 stats,
@@ -53,11 +52,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 perceptual=perceptual,
                 on_missing="raise",
                 steps=args.steps,
-                precision=args.precision,
-            ),
+                **speed,
+            )
+
+        policies = {
+            "StandardDA": StandardDA(p=1.0, seed=0),
+            "SG2Sample": SG2Sample(bundle, p=1.0, seed=0, value_range="generator"),
+            "LatentAugment": latent_augment(**speed_options(args)),
         }
+        # A compiled walk's kernels are invisible to the FLOP counter: count on its eager twin.
+        twin = latent_augment(precision=args.precision) if args.compile_mode else None
         for name, transform in policies.items():
-            timing = measure(lambda t=transform: t(batch), device, warmup=args.warmup, repeats=args.repeats)
+            flops_of = (lambda: twin(batch)) if twin is not None and name == "LatentAugment" else None
+            timing = measure(
+                lambda t=transform: t(batch),
+                device,
+                warmup=args.warmup,
+                repeats=args.repeats,
+                flops_of=flops_of,
+            )
             rows.append({"policy": name, "repr": repr(transform), **timing})
             print(f"{name}: {timing['median_s'] * 1000:.2f} ms per batch", flush=True)
     sg2 = next(r["median_s"] for r in rows if r["policy"] == "SG2Sample")
@@ -66,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     la = next(r for r in rows if r["policy"] == "LatentAugment")
     la["vs_paper_2_55_s"] = PAPER_LATENT_AUGMENT_S / la["median_s"]
     return {
-        "setting": {**setting.describe(args), "precision": args.precision},
+        "setting": setting.describe(args),
         "rows": rows,
     }
 
@@ -77,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_setting_arguments(parser)
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="LatentAugment's")
+    add_speed_arguments(parser)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-write", action="store_true", help="print only (smoke runs)")

@@ -99,12 +99,15 @@ def test_the_suite_runs_every_section_in_smoke_mode():
     cmd = [sys.executable, "-m", "benchmarks.run", "--smoke", "--device", "cpu", "--no-write"]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    for section in ("policies", "variants", "inversion", "training"):
+    for section in ("policies", "variants", "walk", "inversion", "training"):
         assert f"== {section} (smoke)" in run.stdout
+    assert "== compiled: not in the smoke profile, skipped" in run.stdout
     for figure in (
         "LatentAugment, s per batch",
         "Pix2Pix epoch with LatentAugment",
         "its PSNR against the fp32",
+        "One walk step (forward + backward of each part",
+        "Operators per step",
     ):
         assert figure in run.stdout
     assert "(H100 reference only)" in run.stdout  # no target is judged on a CPU

@@ -343,9 +343,10 @@ class PerceptualNetwork(FrozenNetwork):
             )
         return list(output)
 
-    def check_images(self, images: torch.Tensor) -> None:
+    def check_images(self, images: torch.Tensor, *, check_finite: bool = True) -> None:
         """Raise :class:`ConfigError` unless ``images`` is a finite float ``[B, C, H, W]`` with ``B >= 1``
-        (and, in joint mode, ``C == in_channels``).
+        (and, in joint mode, ``C == in_channels``). ``check_finite=False`` skips the NaN/Inf check, the one
+        part that reads values on the host (a device synchronisation).
 
         Example:
             >>> PerceptualNetwork(RandomPerceptualNet(), name="r").check_images(torch.zeros(1, 2, 8, 8))
@@ -371,19 +372,20 @@ class PerceptualNetwork(FrozenNetwork):
                 f"got {images.shape[1]} channels (shape {tuple(images.shape)}). Fix: pass all modalities "
                 "stacked as channels, in the bundle's order."
             )
-        if not bool(torch.isfinite(images).all()):
+        if check_finite and not bool(torch.isfinite(images).all()):
             raise ConfigError(
                 f"expected finite images for {self.name!r}, got NaN or Inf values. Fix: check the data "
                 "(and the generator's output) for NaN/Inf."
             )
 
-    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, images: torch.Tensor, *, check_finite: bool = True) -> list[torch.Tensor]:
         """Feature maps, one per layer, each ``[B, C', c_l, h_l, w_l]`` (float32, on :attr:`device`).
 
         Differentiable with respect to ``images`` (``[B, C, H, W]``, nominally in ``[-1, 1]``; values
-        outside pass unclamped).
+        outside pass unclamped). ``check_finite=False`` skips the NaN/Inf check of the input, which reads
+        it on the host (a device synchronisation; LatentAugment's walk checks its result once instead).
         """
-        self.check_images(images)
+        self.check_images(images, check_finite=check_finite)
         b = images.shape[0]
         maps = self._as_list(self.backbone(self.network_inputs(images)))
         out = []

@@ -65,13 +65,18 @@ class Generator(nn.Module):
         self.synthesis.set_modulation(path)
 
     @property
-    def channels_last(self) -> bool:
-        """Run the synthesis network's activations in ``torch.channels_last`` memory format."""
+    def channels_last(self) -> bool | str:
+        """The synthesis network's activations in ``torch.channels_last`` memory format: ``True``,
+        ``False`` or ``"auto"`` (the default: per device, ``synthesis.DEFAULT_CHANNELS_LAST``: channels_last
+        on CPU, contiguous on CUDA). The outputs agree to float rounding.
+        """
         return self.synthesis.channels_last
 
     @channels_last.setter
-    def channels_last(self, value: bool) -> None:
-        self.synthesis.channels_last = bool(value)
+    def channels_last(self, value: bool | str) -> None:
+        if value != "auto" and not isinstance(value, bool):
+            raise ValueError(f"channels_last must be True, False or 'auto', got {value!r}")
+        self.synthesis.channels_last = value
 
     def sample_z(
         self, n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None

@@ -16,10 +16,19 @@ import torch.nn.functional as F
 _TAPS = (1.0, 3.0, 3.0, 1.0)
 
 
-@functools.lru_cache(maxsize=64)
-def _taps(gain: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _make_taps(gain: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     taps = torch.tensor(_TAPS, dtype=torch.float64)
     return (taps / taps.sum() * gain).to(device=device, dtype=dtype)
+
+
+_cached_taps = functools.lru_cache(maxsize=64)(_make_taps)
+
+
+def _taps(gain: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    # torch.compile traces the plain function (the taps become constants of the graph).
+    if torch.compiler.is_compiling():
+        return _make_taps(gain, device, dtype)
+    return _cached_taps(gain, device, dtype)
 
 
 def filter_2d(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:

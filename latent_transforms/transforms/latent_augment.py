@@ -78,6 +78,8 @@ PRESETS: dict[str, dict[str, float | int]] = {
     },
 }
 PRECISIONS = ("fp32", "bf16")
+#: ``compile_mode`` values: ``None`` (eager) or a ``torch.compile`` mode.
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 ON_MISSING = ("invert", "raise")
 CONFIG_FORMAT = "LatentAugment"
 CONFIG_VERSION = 1
@@ -147,6 +149,7 @@ class _OnDevice:
     stats: DatasetStats | None
     perceptual: PerceptualNetwork | None = None
     projector: Projector | None = None
+    step: Callable[..., torch.Tensor] | None = None  # the compiled step (``compile_mode``)
 
 
 def _check_weight(name: str, value: Any) -> float:
@@ -224,6 +227,11 @@ class LatentAugment(RandomTransform):
         projector: options of the :class:`~latent_transforms.Projector` that inverts cache misses
             (default: 100 steps, the cache's space and perceptual network).
         precision: ``"fp32"`` or ``"bf16"`` (CUDA autocast for the networks; ``w`` and Adam stay fp32).
+        compile_mode: ``None`` (default: eager) or a ``torch.compile`` mode (``"default"``,
+            ``"reduce-overhead"``, which captures the step in CUDA graphs, ``"max-autotune"``, ...) for
+            one step of the walk (render and loss, forward and backward); Adam stays eager. The first call
+            per device and batch size compiles (minutes on a CPU); a step has no host synchronisation, so
+            it compiles as one graph. The output matches eager to float rounding.
         value_range: what float inputs mean (see above).
         seed: seed of the transform's generator (patch positions and the per-sample draws).
         device: where the GAN runs (default: the input's device).
@@ -252,7 +260,8 @@ class LatentAugment(RandomTransform):
         LatentAugment(gan=GanBundle(resolution=16, modalities=['mri', 'ct']), cache='...',
         stats=DatasetStats(...), preset='f1', steps=9, lr=0.01, alpha_f=0.01, alpha_pix=0.1, alpha_perc=10.0,
         alpha_lat=0.001, p=1.0, perceptual=None, task_loss=None, alpha_task=1.0, differentiable=False,
-        on_missing='invert', projector=None, precision='fp32', value_range='generator', device=None, seed=0)
+        on_missing='invert', projector=None, precision='fp32', compile_mode=None, value_range='generator',
+        device=None, seed=0)
         >>> import shutil; shutil.rmtree(folder)
     """
 
@@ -279,6 +288,7 @@ class LatentAugment(RandomTransform):
         on_missing: str = "invert",
         projector: Mapping[str, Any] | None = None,
         precision: str = "fp32",
+        compile_mode: str | None = None,
         value_range: str = "physical",
         seed: int | None = None,
         device: torch.device | str | None = None,
@@ -319,6 +329,8 @@ class LatentAugment(RandomTransform):
             raise ConfigError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}.")
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+        if compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"compile_mode must be one of {COMPILE_MODES}, got {compile_mode!r}.")
         if projector is not None and not isinstance(projector, Mapping):
             raise ConfigError(
                 f"projector must be a mapping of Projector options (e.g. {{'steps': 200}}), got "
@@ -328,6 +340,7 @@ class LatentAugment(RandomTransform):
         self.on_missing = on_missing
         self.projector_options: dict[str, Any] | None = dict(projector) if projector is not None else None
         self.precision = precision
+        self.compile_mode = compile_mode
         # Heavy or callable objects stay out of nn.Module's registry (empty state_dict, clean repr).
         object.__setattr__(self, "_perceptual_spec", perceptual)
         object.__setattr__(self, "_task_loss", task_loss)
@@ -366,7 +379,7 @@ class LatentAugment(RandomTransform):
         ``alpha_perc``, ``alpha_lat``, ``p``, ``perceptual`` (the name; a module of yours is recorded by
         its :class:`PerceptualNetwork` name and must be passed again), ``alpha_task``, ``differentiable``,
         ``on_missing``, ``projector``, ``precision`` and ``value_range``. Not the GAN, cache, statistics,
-        task loss, device or seed.
+        task loss, ``compile_mode`` (a speed setting of this machine), device or seed.
 
         Example:
             >>> from latent_transforms import GanBundle, GanConfig
@@ -698,8 +711,11 @@ class LatentAugment(RandomTransform):
         images: torch.Tensor,
         positions: torch.Tensor | None,
         c: torch.Tensor | None,
-        checked: bool = False,
+        in_walk: bool = False,
     ) -> dict[str, torch.Tensor]:
+        """The terms; ``in_walk=True`` inside the walk's loop, which has checked the patch positions and
+        the inputs once, and set the discriminator's minibatch-std group: nothing here reads a value on
+        the host (no device synchronisation), so a step traces as one graph."""
         b = images.shape[0]
         terms: dict[str, torch.Tensor] = {}
         total = torch.zeros(b, device=images.device)
@@ -711,7 +727,8 @@ class LatentAugment(RandomTransform):
                     "this GAN is conditional: the fidelity term needs each image's label c [B, c_dim] "
                     "(augment(..., c=...) or params['c']). Fix: pass the labels, or alpha_f=0."
                 )
-            with self._autocast(images.device), _single_sample_mbstd(D):
+            group = contextlib.nullcontext() if in_walk else _single_sample_mbstd(D)
+            with self._autocast(images.device), group:
                 logits = D(images, c)
             terms["fidelity"] = F.softplus(-logits.float()).reshape(b)
             total = total + self.alpha_f * terms["fidelity"]
@@ -730,9 +747,9 @@ class LatentAugment(RandomTransform):
             net = self._perceptual_on(on)
             positions = positions.to(images.device)
             with self._autocast(images.device):
-                feats = net(stats.patch(images, positions, check_range=not checked))
+                feats = net(stats.patch(images, positions, check_range=not in_walk), check_finite=not in_walk)
             feats = [f.float() for f in feats]
-            terms["perceptual"] = stats.perceptual_loss(feats, positions, check_range=not checked)
+            terms["perceptual"] = stats.perceptual_loss(feats, positions, check_range=not in_walk)
             total = total - self.alpha_perc * terms["perceptual"]
         if self.alpha_lat > 0:
             assert stats is not None
@@ -784,17 +801,39 @@ class LatentAugment(RandomTransform):
                     f"{int(positions.min())} to {int(positions.max())}. Fix: draw them with draw_params."
                 )
             positions = positions.to(w_star.device, non_blocking=True)
-        with torch.inference_mode(False), torch.enable_grad():
+        step = self._step_function(on)
+        D = on.bundle.discriminator if self.alpha_f > 0 else None
+        group = _single_sample_mbstd(D) if D is not None else contextlib.nullcontext()
+        with torch.inference_mode(False), torch.enable_grad(), group:
             w = w_star.detach().clone().float().requires_grad_(True)
             optimizer = torch.optim.Adam([w], lr=self.lr, betas=(0.9, 0.999))
             for k in range(self.steps):
-                images = self._render(on.bundle, w)
-                pos = positions[:, k] if positions is not None else None
-                total = self._terms(on, w, images, pos, c, checked=True)["total"]
+                if self.compile_mode is not None:  # a new iteration for CUDA-graph trees
+                    torch.compiler.cudagraph_mark_step_begin()
+                loss = step(on, w, positions[:, k] if positions is not None else None, c)
                 optimizer.zero_grad(set_to_none=True)
-                total.sum().backward()
+                loss.backward()
                 optimizer.step()
         return w.detach()
+
+    def _step_loss(
+        self, on: _OnDevice, w: torch.Tensor, positions: torch.Tensor | None, c: torch.Tensor | None
+    ) -> torch.Tensor:
+        """One step's loss, summed over the batch: render, then the active terms (what ``compile_mode``
+        compiles)."""
+        images = self._render(on.bundle, w)
+        return self._terms(on, w, images, positions, c, in_walk=True)["total"].sum()
+
+    def _step_function(self, on: _OnDevice) -> Callable[..., torch.Tensor]:
+        """:meth:`_step_loss`, or with ``compile_mode`` its ``torch.compile`` form (one per device)."""
+        if self.compile_mode is None:
+            return self._step_loss
+        if on.step is None:
+            if self._perc_active():
+                self._perceptual_on(on)  # built outside the traced region
+            mode = None if self.compile_mode == "default" else self.compile_mode
+            on.step = torch.compile(self._step_loss, mode=mode)
+        return on.step
 
     def augment(
         self,
@@ -882,6 +921,12 @@ class LatentAugment(RandomTransform):
         else:
             with torch.no_grad():
                 out = self._render(on.bundle, w_final)
+        # The one host read of the walk, after every step is queued: a diverged walk fails loudly.
+        if not bool(torch.isfinite(w_final.detach()).all() & torch.isfinite(out.detach()).all()):
+            raise ConfigError(
+                "LatentAugment's walk produced NaN/Inf latents or images. Fix: lower lr or the alpha "
+                "weights, or check that the GAN's generator and discriminator give finite outputs."
+            )
         return out, w_final
 
     @staticmethod
@@ -1047,6 +1092,7 @@ class LatentAugment(RandomTransform):
             "on_missing": self.on_missing,
             "projector": self.projector_options,
             "precision": self.precision,
+            "compile_mode": self.compile_mode,
             "value_range": self.value_range,
             "device": None if self.device is None else str(self.device),
             "seed": self.seed,

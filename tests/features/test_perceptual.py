@@ -147,6 +147,14 @@ def test_bad_inputs_are_explained(net, bad, match):
         net(bad)
 
 
+def test_the_finite_check_can_be_skipped_by_a_caller_that_checks_once(net):
+    nan = torch.full((1, 2, 16, 16), float("nan"))
+    feats = net(nan, check_finite=False)  # no host read: NaN passes through
+    assert all(torch.isnan(f).any() for f in feats)
+    with pytest.raises(ConfigError, match=r"\[B, C, H, W\]"):  # the shape checks still run
+        net(torch.zeros(2, 16, 16), check_finite=False)
+
+
 def test_joint_mode_checks_the_channel_count(bundle):
     net = perceptual_network("discriminator", bundle=bundle)
     with pytest.raises(ConfigError, match="2-channel"):

@@ -542,6 +542,67 @@ def test_out_of_range_patch_positions_are_refused_before_the_walk(tiny):
         t.transform(x, params)
 
 
+def _traced_in_one_graph(monkeypatch) -> list[str | None]:
+    """Make ``torch.compile`` trace with Dynamo into one graph (``fullgraph``: any host read, ``.item()``
+    or ``bool(tensor)``, fails) and run it through AOTAutograd without code generation; returns the modes
+    it was asked for."""
+    modes: list[str | None] = []
+    real = torch.compile
+
+    def one_graph(fn, mode=None, **_):
+        modes.append(mode)
+        return real(fn, backend="aot_eager", fullgraph=True)
+
+    monkeypatch.setattr(torch, "compile", one_graph)
+    return modes
+
+
+def test_a_step_of_the_walk_is_one_graph_with_no_host_read(tiny, monkeypatch):
+    torch._dynamo.reset()
+    modes = _traced_in_one_graph(monkeypatch)
+    x = tiny.images[:3]
+    eager = make(tiny, steps=4)
+    compiled = make(tiny, steps=4, compile_mode="default")
+    assert min(eager.alpha_f, eager.alpha_pix, eager.alpha_perc, eager.alpha_lat) > 0  # every term on
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = compiled(x)
+        again = compiled(x)
+    assert not [w for w in caught if "lru_cache" in str(w.message)]  # the resampling taps trace cleanly
+    torch.testing.assert_close(out, eager(x), rtol=0, atol=1e-5)
+    torch.testing.assert_close(again, eager(x), rtol=0, atol=1e-5)
+    assert modes == [None]  # compiled once per device, "default" is torch.compile's default mode
+    torch._dynamo.reset()
+
+
+def test_compile_mode_is_checked_shown_and_not_part_of_the_config(tiny):
+    with pytest.raises(ConfigError, match="compile_mode"):
+        make(tiny, compile_mode="fastest")
+    t = make(tiny, compile_mode="reduce-overhead")
+    assert "compile_mode='reduce-overhead'" in repr(t)
+    assert "compile_mode" not in t.config()
+    assert pickle.loads(pickle.dumps(t)).compile_mode == "reduce-overhead"
+
+
+def test_a_walk_that_diverges_raises_instead_of_returning_nan(tiny):
+    def nan_loss(images: torch.Tensor) -> torch.Tensor:
+        return images.sum(dim=(1, 2, 3)) * float("nan")
+
+    with pytest.raises(ConfigError, match="NaN/Inf"):
+        make(tiny, task_loss=nan_loss, **FAST)(tiny.images[:2])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_the_compiled_walk_matches_eager_on_cuda(tiny, mode):
+    x = tiny.images[:4].cuda()
+    eager = make(tiny, **FAST)(x)
+    compiled = make(tiny, compile_mode=mode, **FAST)
+    for _ in range(2):  # the second call replays (CUDA graphs: the recorded graph)
+        torch.testing.assert_close(compiled(x), eager, rtol=0, atol=1e-4)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_the_walk_never_synchronises_with_the_host_on_cuda(tiny):
