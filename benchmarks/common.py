@@ -162,16 +162,56 @@ def measure(
     share of the device's dense bf16 peak those FLOPs reach at the median time. ``flops_of``: count the
     FLOPs on this call instead (the eager twin of a compiled ``fn``, whose kernels the counter cannot see).
     """
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    timing: dict[str, Any] = dict(time_call(fn, device, warmup=warmup, repeats=repeats))
-    timing["peak_memory_gib"] = (
-        round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if device.type == "cuda" else None
-    )
-    if flops:
-        n = count_flops(flops_of or fn)
-        peak = bf16_peak(device)
-        timing["gflops"] = round(n / 1e9, 3)
-        timing["tflops_per_s"] = round(n / timing["median_s"] / 1e12, 3)
-        timing["bf16_peak_fraction"] = round(n / timing["median_s"] / peak, 5) if peak else None
-    return timing
+    twins = {"fn": flops_of} if flops_of is not None else None
+    return measure_side_by_side(
+        {"fn": fn}, device, warmup=warmup, repeats=repeats, flops=flops, flops_of=twins
+    )["fn"]
+
+
+def measure_side_by_side(
+    calls: dict[str, Callable[[], Any]],
+    device: torch.device,
+    *,
+    warmup: int = 3,
+    repeats: int = 10,
+    flops: bool = True,
+    flops_of: dict[str, Callable[[], Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """:func:`measure` for several calls, timed in turn: each repeat calls every one once, so a machine
+    that slows down or speeds up during the run (a shared CPU) shifts all of them alike and their ratios
+    hold. Returns one timing per name (median / min / max seconds, peak CUDA memory of its calls, FLOPs
+    and bf16 peak share); ``flops_of[name]`` counts FLOPs on a twin call (see :func:`measure`)."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    synchronize(device)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    peaks: dict[str, int] = dict.fromkeys(calls, 0)
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+            if device.type == "cuda":
+                peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated(device))
+    out: dict[str, dict[str, Any]] = {}
+    for name, fn in calls.items():
+        median = statistics.median(times[name])
+        timing: dict[str, Any] = {
+            "median_s": median,
+            "min_s": min(times[name]),
+            "max_s": max(times[name]),
+            "repeats": repeats,
+            "peak_memory_gib": round(peaks[name] / 2**30, 3) if device.type == "cuda" else None,
+        }
+        if flops:
+            n = count_flops((flops_of or {}).get(name) or fn)
+            peak = bf16_peak(device)
+            timing["gflops"] = round(n / 1e9, 3)
+            timing["tflops_per_s"] = round(n / median / 1e12, 3)
+            timing["bf16_peak_fraction"] = round(n / median / peak, 5) if peak else None
+        out[name] = timing
+    return out

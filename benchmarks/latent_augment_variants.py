@@ -19,7 +19,9 @@ the performance issue asks for (>= 40 dB). Variants:
 The default ``--variants`` are the eager ones; :data:`COMPILED` (``benchmarks.run``'s ``compiled``
 section) the compiled ones with the eager rows they are compared with.
 
-Each row: median seconds per batch (warm-up, synchronised), peak CUDA memory, FLOPs of one call
+The variants are timed in turn (each repeat calls every one once), so a CPU that speeds up or slows down
+during the run shifts them alike. Each row: median seconds per batch (warm-up, synchronised), peak CUDA
+memory, FLOPs of one call
 (``torch.utils.flop_counter``), the share of the GPU's dense bf16 peak, the speed-up over ``fp32`` and the
 PSNR against it. ::
 
@@ -40,7 +42,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import measure, script_main
+from benchmarks.common import measure_side_by_side, script_main
 from benchmarks.setting import Setting, add_setting_arguments, build_setting
 from latent_transforms import LatentAugment
 
@@ -114,26 +116,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
     if device.type != "cuda":  # bf16 and CUDA-graph rows are GPU rows
         names = [n for n in names if VARIANTS[n][0] == "fp32" and VARIANTS[n][3] != "reduce-overhead"]
+    # Every compiled variant is a compiled step of its own, all alive while they are timed in turn.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         setting = build_setting(args, folder)
         reference = walk(setting, "fp32", args.steps)()
+        calls, twins, extra = {}, {}, {}
         for name in names:
-            call = walk(setting, name, args.steps)
+            calls[name] = walk(setting, name, args.steps)
             started = time.perf_counter()
-            out = call()  # the first call: networks to the device, compilation for compiled variants
-            first = time.perf_counter() - started
-            twin = walk(setting, name, args.steps, eager=True) if VARIANTS[name][3] else None
-            timing = measure(call, device, warmup=args.warmup, repeats=args.repeats, flops_of=twin)
-            row = {
-                "variant": name,
-                **timing,
-                "first_call_s": round(first, 3),
+            out = calls[name]()  # the first call: networks to the device, compilation if compiled
+            extra[name] = {
+                "first_call_s": round(time.perf_counter() - started, 3),
                 "psnr_vs_fp32_db": round(psnr(out, reference), 2),
             }
-            rows.append(row)
+            if VARIANTS[name][3]:
+                twins[name] = walk(setting, name, args.steps, eager=True)
+            print(f"{name}: first call {extra[name]['first_call_s']} s", flush=True)
+        timings = measure_side_by_side(
+            calls, device, warmup=args.warmup, repeats=args.repeats, flops_of=twins
+        )
+        for name in names:
+            rows.append({"variant": name, **timings[name], **extra[name]})
             print(
-                f"{name}: {timing['median_s'] * 1000:.2f} ms per batch, PSNR {row['psnr_vs_fp32_db']} dB",
+                f"{name}: {timings[name]['median_s'] * 1000:.2f} ms per batch, "
+                f"PSNR {extra[name]['psnr_vs_fp32_db']} dB",
                 flush=True,
             )
         base = next((r["median_s"] for r in rows if r["variant"] == "fp32"), None)

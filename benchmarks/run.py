@@ -230,7 +230,7 @@ def markdown(summary: dict[str, Any], previous: dict[str, Any] | None, meta: dic
         lines.append(
             "One walk step (forward + backward of each part, as a share of the step): "
             + ", ".join(shares)
-            + f". Operators per step: {summary.get('walk_ops_per_step')}"
+            + f". aten operator calls per step (nested included): {summary.get('walk_ops_per_step')}"
             + (
                 f"; GPU kernels per step: {summary['walk_kernels_per_step']}, busy "
                 f"{summary['walk_kernel_busy_share']:.0%} of the walk's time"

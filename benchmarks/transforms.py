@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import measure, write_result
+from benchmarks.common import measure_side_by_side, write_result
 from benchmarks.setting import add_setting_arguments, add_speed_arguments, build_setting, speed_options
 from latent_transforms import (
     LatentAugment,
@@ -62,17 +62,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         # A compiled walk's kernels are invisible to the FLOP counter: count on its eager twin.
         twin = latent_augment(precision=args.precision) if args.compile_mode else None
+        timings = measure_side_by_side(
+            {name: (lambda t=transform: t(batch)) for name, transform in policies.items()},
+            device,
+            warmup=args.warmup,
+            repeats=args.repeats,
+            flops_of={"LatentAugment": lambda: twin(batch)} if twin is not None else None,
+        )
         for name, transform in policies.items():
-            flops_of = (lambda: twin(batch)) if twin is not None and name == "LatentAugment" else None
-            timing = measure(
-                lambda t=transform: t(batch),
-                device,
-                warmup=args.warmup,
-                repeats=args.repeats,
-                flops_of=flops_of,
-            )
-            rows.append({"policy": name, "repr": repr(transform), **timing})
-            print(f"{name}: {timing['median_s'] * 1000:.2f} ms per batch", flush=True)
+            rows.append({"policy": name, "repr": repr(transform), **timings[name]})
+            print(f"{name}: {timings[name]['median_s'] * 1000:.2f} ms per batch", flush=True)
     sg2 = next(r["median_s"] for r in rows if r["policy"] == "SG2Sample")
     for row in rows:
         row["vs_sg2sample"] = row["median_s"] / sg2

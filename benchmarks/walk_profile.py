@@ -2,7 +2,7 @@
 
 A walk is ``K`` steps; each renders ``G(w)`` and runs the active loss terms forward and backward, then
 takes an Adam step. This script times the parts on their own, on the setting's batch (median of
-repeated, synchronised calls, with FLOPs), next to one whole step and the whole walk:
+repeated, synchronised calls taken in turn, with FLOPs), next to one whole step and the whole walk:
 
 - ``generator forward``: ``G(w)`` without gradients (what SG2Sample costs);
 - ``generator forward + backward``: ``G(w)`` and the gradient to ``w``;
@@ -35,7 +35,7 @@ import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.common import measure, script_main
+from benchmarks.common import measure_side_by_side, script_main
 from benchmarks.setting import (
     Setting,
     add_setting_arguments,
@@ -152,10 +152,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             **speed_options(args),
         )
         calls = parts(transform, setting)
-        for name, call in calls.items():
-            timing = measure(call, device, warmup=args.warmup, repeats=args.repeats)
-            rows.append({"part": name, **timing})
-            print(f"{name}: {timing['median_s'] * 1000:.2f} ms", flush=True)
+        timings = measure_side_by_side(calls, device, warmup=args.warmup, repeats=args.repeats)
+        for name in calls:
+            rows.append({"part": name, **timings[name]})
+            print(f"{name}: {timings[name]['median_s'] * 1000:.2f} ms", flush=True)
         step = next(r["median_s"] for r in rows if r["part"] == "one step")
         for row in rows:
             row["vs_one_step"] = round(row["median_s"] / step, 3)
@@ -190,7 +190,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r.get('tflops_per_s', '-')} |"
         )
     prof = result["profile"]
-    lines += ["", f"Operators per step: {prof['aten_ops_per_step']}."]
+    lines += ["", f"aten operator calls per step (nested calls included): {prof['aten_ops_per_step']}."]
     if "kernels_per_step" in prof:
         lines.append(
             f"GPU kernels per step: {prof['kernels_per_step']}, mean {prof['mean_kernel_us']} us each; "

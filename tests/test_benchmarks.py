@@ -107,7 +107,7 @@ def test_the_suite_runs_every_section_in_smoke_mode():
         "Pix2Pix epoch with LatentAugment",
         "its PSNR against the fp32",
         "One walk step (forward + backward of each part",
-        "Operators per step",
+        "aten operator calls per step",
     ):
         assert figure in run.stdout
     assert "(H100 reference only)" in run.stdout  # no target is judged on a CPU
