@@ -18,7 +18,7 @@ NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
 
 #: Memory format used by ``channels_last="auto"`` per device type (``True``: channels_last). Measured
 #: (benchmarks/results/README.md): on a 2-core CPU channels_last makes the non-fused forward 1.27-1.29x
-#: faster and a LatentAugment walk 1.10-1.12x; on an H100 it made the fp32 forward 0.84x as fast.
+#: faster and a LatentAugment walk 1.11-1.24x; on an H100 it made the fp32 forward 0.84x as fast.
 DEFAULT_CHANNELS_LAST: dict[str, bool] = {"cpu": True, "cuda": False}
 
 

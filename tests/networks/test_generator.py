@@ -7,6 +7,7 @@ import torch
 
 from latent_transforms import GanConfig, Generator
 from latent_transforms.errors import ConfigError
+from latent_transforms.networks.synthesis import resolve_channels_last
 from tests.conftest import tiny_config
 
 
@@ -136,11 +137,25 @@ def test_modulation_paths_give_the_same_generator_output(seeded):
 def test_channels_last_gives_the_same_output(seeded):
     g = _make(tiny_config(32))
     z = torch.randn(3, 32, generator=seeded)
+    g.channels_last = False
     ref = g(z)
-    g.channels_last = True
-    for path in ("grouped", "nonfused"):
-        g.modulation = path
-        assert (g(z) - ref).abs().max() < 1e-5
+    for setting in (True, "auto"):
+        g.channels_last = setting
+        for path in ("grouped", "nonfused"):
+            g.modulation = path
+            assert (g(z) - ref).abs().max() < 1e-5
+
+
+def test_channels_last_auto_is_on_for_cpu_off_for_cuda_and_other_values_are_refused():
+    g = _make(tiny_config(32))
+    assert g.channels_last == "auto"
+    assert resolve_channels_last("auto", torch.device("cpu")) is True
+    assert resolve_channels_last("auto", torch.device("cuda")) is False
+    assert resolve_channels_last(False, torch.device("cpu")) is False
+    with pytest.raises(ValueError, match="channels_last"):
+        g.channels_last = "yes"
+    with pytest.raises(ValueError, match="channels_last"):
+        g.channels_last = 1
 
 
 def test_bf16_autocast_stays_close_to_fp32(seeded):
