@@ -43,7 +43,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import measure_side_by_side, script_main
-from benchmarks.setting import Setting, add_setting_arguments, build_setting
+from benchmarks.setting import Setting, build_setting, timing_parser
 from latent_transforms import LatentAugment
 
 #: name -> (precision, modulation path, channels_last, compile_mode)
@@ -152,19 +152,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (``benchmarks.run`` builds its settings from it too)."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_setting_arguments(parser)
+    parser = timing_parser(__doc__, speed=False)  # the variants are the speed settings
     parser.add_argument(
         "--variants",
         default=",".join(EAGER),
         help=f"comma-separated, from {', '.join(VARIANTS)} (default: the eager ones)",
     )
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--tag", default="", help="suffix of the result file name")
-    parser.add_argument("--no-write", action="store_true", help="print only (smoke runs)")
     return parser
 
 

@@ -21,7 +21,7 @@ settings of ``benchmarks.latent_augment_variants``), ``compiled`` (its ``torch.c
 variants; not in the smoke profile), ``walk`` (``benchmarks.walk_profile``: the parts of a step and
 an operator profile of the walk), ``inversion`` (``benchmarks.inversion``) and ``training``
 (``benchmarks.training_overhead``), run in this process. ``--precision``, ``--compile-mode`` and
-``--channels-last`` set LatentAugment's speed settings in the policies and training sections. Writes
+``--channels-last`` set LatentAugment's speed settings in the policies, walk and training sections. Writes
 ``benchmarks/results/suite-<device>[-<tag>].json`` (provenance, every section's rows, the summary) and
 ``.md`` (the summary table), and compares with the file it replaces.
 """
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None, *, log: Callable[[str], None] = print) -
     parser.add_argument("--tag", default="", help="suffix of the result files")
     parser.add_argument("--no-write", action="store_true", help="print only")
     speed = parser.add_argument_group(
-        "LatentAugment's speed settings in the policies and training sections (default: the library's)"
+        "LatentAugment's speed settings in the policies, walk and training sections (default: the library's)"
     )
     add_speed_arguments(speed)
     args = parser.parse_args(argv)

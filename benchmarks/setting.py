@@ -55,6 +55,20 @@ def add_speed_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def timing_parser(doc: str | None, *, speed: bool = True) -> argparse.ArgumentParser:
+    """The command line shared by the timing scripts: the setting, (with ``speed``) LatentAugment's speed
+    settings, ``--warmup``, ``--repeats``, ``--tag`` and ``--no-write``; a script adds its own options."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_setting_arguments(parser)
+    if speed:
+        add_speed_arguments(parser)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--tag", default="", help="suffix of the result file name")
+    parser.add_argument("--no-write", action="store_true", help="print only (smoke runs)")
+    return parser
+
+
 #: ``--channels-last`` values -> ``Generator.channels_last``.
 CHANNELS_LAST: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import measure_side_by_side, write_result
-from benchmarks.setting import add_setting_arguments, add_speed_arguments, build_setting, speed_options
+from benchmarks.setting import build_setting, speed_options, timing_parser
 from latent_transforms import (
     LatentAugment,
     SG2Sample,
@@ -85,15 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (``benchmarks.run`` builds its settings from it too)."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_setting_arguments(parser)
-    add_speed_arguments(parser)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--no-write", action="store_true", help="print only (smoke runs)")
-    return parser
+    return timing_parser(__doc__)
 
 
 def main() -> None:
@@ -105,7 +97,8 @@ def main() -> None:
     for row in result["rows"]:
         print(f"| {row['policy']} | {row['median_s'] * 1000:.2f} | {row['vs_sg2sample']:.2f}x |")
     if not args.no_write:
-        path = write_result("transforms", result, torch.device(args.device), "benchmarks.transforms")
+        name = "transforms" + (f"-{args.tag}" if args.tag else "")
+        path = write_result(name, result, torch.device(args.device), "benchmarks.transforms")
         print(f"wrote {path}")
 
 

@@ -36,13 +36,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.common import measure_side_by_side, script_main
-from benchmarks.setting import (
-    Setting,
-    add_setting_arguments,
-    add_speed_arguments,
-    build_setting,
-    speed_options,
-)
+from benchmarks.setting import Setting, build_setting, speed_options, timing_parser
 from latent_transforms import LatentAugment
 
 
@@ -166,16 +160,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (``benchmarks.run`` builds its settings from it too)."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_setting_arguments(parser)
-    add_speed_arguments(parser)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser = timing_parser(__doc__)
     parser.add_argument("--top", type=int, default=15, help="operators listed in the profile")
-    parser.add_argument("--tag", default="", help="suffix of the result file name")
-    parser.add_argument("--no-write", action="store_true", help="print only (smoke runs)")
     return parser
 
 
