@@ -1,8 +1,10 @@
-"""Data layer: intensity windows, paired MRI/CT datasets, patient-level splits and the pelvis phantom.
+"""Data layer: intensity windows, paired MRI/CT datasets, labelled images for classification,
+patient-level and stratified splits and the pelvis phantom.
 
 This layer imports nothing from the rest of the library, so every other layer may use it.
 """
 
+from latent_transforms.data.classification import LabelledImages
 from latent_transforms.data.items import body_mask, stack_modalities
 from latent_transforms.data.open import open_paired_dataset
 from latent_transforms.data.phantom import PelvisPhantom
@@ -14,11 +16,13 @@ from latent_transforms.data.splits import (
     split_dataset,
     subset_by_patients,
 )
+from latent_transforms.data.stratified import stratified_indices, stratified_split
 from latent_transforms.data.volumes import PairedVolumeDataset
 from latent_transforms.data.windows import IntensityWindow
 
 __all__ = [
     "IntensityWindow",
+    "LabelledImages",
     "PairedSliceFolder",
     "PairedVolumeDataset",
     "PatientIndexed",
@@ -29,5 +33,7 @@ __all__ = [
     "patient_split",
     "split_dataset",
     "stack_modalities",
+    "stratified_indices",
+    "stratified_split",
     "subset_by_patients",
 ]

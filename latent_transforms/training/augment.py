@@ -7,16 +7,22 @@ is differentiable, so the generator is trained through it, and it leaks nothing 
 as long as ``p`` stays below about 0.8. :class:`AdaController` tunes ``p`` during training from the
 overfitting heuristic ``r_t = E[sign(D(real))]``.
 
-Choices for paired MRI+CT (the modalities are channels of one tensor, values in ``[-1, 1]``):
+Choices for paired images (the modalities are channels of one tensor, values in ``[-1, 1]``):
 
 - every channel of a sample gets the same transform, so the modalities stay registered;
-- only transforms that keep anatomy and intensities meaningful are offered: x-flip and integer translation
-  (the ``"blit"`` preset; ADA's blit group also has 90° rotations, which are left out) and isotropic
-  scaling, arbitrary rotation, anisotropic scaling and fractional translation (``"geom"``, the paper's best
-  set on small datasets). Colour transforms would change Hounsfield units and are not offered;
+- geometric transforms: x-flip and integer translation (the ``"blit"`` preset; ADA's blit group also has
+  90° rotations, which are left out) and isotropic scaling, arbitrary rotation, anisotropic scaling and
+  fractional translation (``"geom"``, the LatentAugment authors' set on small datasets);
+- colour transforms (``"color"``: brightness, contrast, luma flip) change intensities, which carry
+  meaning in CT (Hounsfield units), so they are opt-in: use them for images whose grey levels are
+  relative (radiographs, 8-bit photographs). ``"bgc"`` is ADA's default, blit + geom + color;
 - the geometric transforms of a sample are composed into one affine matrix and resampled by a single
   bilinear ``grid_sample`` with reflection padding. ADA also upsamples with a wavelet filter around the
-  resampling to reduce aliasing; that step is not done here (the default magnitudes are small).
+  resampling to reduce aliasing; that step is not done here.
+
+Two sets of magnitudes are offered (:data:`MAGNITUDES`): ``"latentaugment"`` (the LatentAugment
+authors' StyleGAN2-ADA settings: rotation ±3°, scale/aniso/fractional-shift std 0.05; the default) and
+``"ada"`` (the ADA paper's: any angle, 0.2, 0.2, 0.125).
 
 Coordinates: pixel centres, origin at the image centre, x to the right (width), y down (height).
 Positive rotation angles turn the content counter-clockwise as displayed (row 0 at the top).
@@ -36,14 +42,29 @@ from torch import nn
 from latent_transforms.errors import ConfigError
 
 TRANSFORM_NAMES: tuple[str, ...] = ("xflip", "int", "scale", "rotate", "aniso", "frac")
-"""Every transform :class:`AugmentPipe` knows, in the order it applies them."""
+"""The geometric transforms :class:`AugmentPipe` knows, in the order it applies them."""
+
+COLOR_NAMES: tuple[str, ...] = ("brightness", "contrast", "lumaflip")
+"""The colour transforms, applied after the geometric ones, in this order."""
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "blit": ("xflip", "int"),
     "geom": ("scale", "rotate", "aniso", "frac"),
     "all": TRANSFORM_NAMES,
+    "color": COLOR_NAMES,
+    "bgc": TRANSFORM_NAMES + COLOR_NAMES,
 }
-"""Named transform sets accepted by :class:`AugmentPipe` (``"geom"`` is the default)."""
+"""Named transform sets accepted by :class:`AugmentPipe` (``"geom"`` is the default; ``"all"`` is every
+geometric transform, ``"bgc"`` ADA's blit + geom + color)."""
+
+MAGNITUDES: dict[str, dict[str, float]] = {
+    "latentaugment": {"rotate_max_deg": 3.0, "scale_std": 0.05, "aniso_std": 0.05, "frac_std": 0.05},
+    "ada": {"rotate_max_deg": 180.0, "scale_std": 0.2, "aniso_std": 0.2, "frac_std": 0.125},
+}
+"""Magnitudes of the geometric transforms: the LatentAugment authors' (Tronchin et al. 2023; default)
+and the ADA paper's (Karras et al. 2020)."""
+
+_ALL_NAMES = TRANSFORM_NAMES + COLOR_NAMES
 
 _GEOMETRIC = ("scale", "rotate", "aniso", "frac")
 
@@ -58,7 +79,7 @@ def _parse_transforms(transforms: str | Sequence[str]) -> tuple[str, ...]:
             continue
         if key in PRESETS:
             chosen.update(PRESETS[key])
-        elif key in TRANSFORM_NAMES:
+        elif key in _ALL_NAMES:
             chosen.add(key)
         else:
             unknown.append(item)
@@ -67,10 +88,10 @@ def _parse_transforms(transforms: str | Sequence[str]) -> tuple[str, ...]:
         presets = ", ".join(f"{name!r} = {','.join(names)}" for name, names in PRESETS.items())
         raise ConfigError(
             f"AugmentPipe got {what} in transforms={transforms!r}; expected a comma-separated list of "
-            f"{', '.join(TRANSFORM_NAMES)} or a preset ({presets}). "
+            f"{', '.join(_ALL_NAMES)} or a preset ({presets}). "
             "Fix: e.g. transforms='xflip,int' or transforms='geom'."
         )
-    return tuple(name for name in TRANSFORM_NAMES if name in chosen)
+    return tuple(name for name in _ALL_NAMES if name in chosen)
 
 
 def _magnitude(name: str, value: float, upper: float) -> float:
@@ -134,6 +155,18 @@ def _warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return out.to(x.dtype)
 
 
+def _color(x: torch.Tensor, params: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+    """Brightness, contrast and luma flip of the samples ``idx`` (ADA's order), the same for every channel."""
+    if "brightness" in params:
+        x = x + params["brightness"][idx].to(x.device, x.dtype)[:, None, None, None]
+    if "contrast" in params:
+        x = x * params["contrast"][idx].to(x.device, x.dtype)[:, None, None, None]
+    if "lumaflip" in params:
+        flip = params["lumaflip"][idx].to(x.device)[:, None, None, None]
+        x = torch.where(flip, x - 2.0 * x.mean(dim=1, keepdim=True), x)
+    return x
+
+
 def _inverse_rotation(degrees: torch.Tensor) -> torch.Tensor:
     """[B, 2, 2] matrices undoing a counter-clockwise (as displayed) rotation by ``degrees`` [B]."""
     rad = torch.deg2rad(degrees)
@@ -181,6 +214,9 @@ class AugmentPipe(nn.Module):
     | rotate | angle ``U(-rotate_max_deg, rotate_max_deg)`` | 3° | 180° (any) |
     | aniso | x scaled by ``2^N(0, aniso_std)``, y by its inverse | 0.05 | 0.2 |
     | frac | shift ``N(0, frac_std) · size`` per axis | 0.05 | 0.125 |
+    | brightness | add ``N(0, brightness_std)`` to every channel | 0.2 | 0.2 |
+    | contrast | multiply every channel by ``2^N(0, contrast_std)`` | 0.5 | 0.5 |
+    | lumaflip | ``x − 2·mean_c(x)`` per pixel (one channel: ``−x``) | - | - |
 
     The defaults are the LatentAugment authors' StyleGAN2-ADA settings; the last column gives ADA's
     original magnitudes (``rotate_max_deg=180, scale_std=0.2, aniso_std=0.2, frac_std=0.125``). As in ADA,
@@ -189,8 +225,9 @@ class AugmentPipe(nn.Module):
     probability ``p``; ``rotate_max_deg`` bounds each of the two. ``xflip`` and ``int`` move whole pixels
     (exact copies); the geometric transforms (``scale, rotate, aniso, frac``) are composed into one affine
     matrix per sample and resampled by one bilinear ``grid_sample`` (reflection padding,
-    ``align_corners=False``). Output values are convex combinations of input values, so images in
-    ``[-1, 1]`` stay in ``[-1, 1]``.
+    ``align_corners=False``). Geometric output values are convex combinations of input values, so images
+    in ``[-1, 1]`` stay in ``[-1, 1]``; the colour transforms (applied after them, brightness, contrast,
+    luma flip, as ADA composes its colour matrix) may leave that range, as in ADA.
 
     Samples that no transform was chosen for come back bit-identical (only the chosen samples are
     resampled); ``p == 0`` returns the input tensor itself without drawing any random numbers. Everything
@@ -206,9 +243,11 @@ class AugmentPipe(nn.Module):
     by about 1e-4 per ADA update).
 
     Args:
-        transforms: comma-separated names (or a sequence of names) from :data:`TRANSFORM_NAMES`, or a
-            preset: ``"blit"`` = ``xflip,int``, ``"geom"`` = ``scale,rotate,aniso,frac`` (default, the
-            paper's best set), ``"all"`` = all six. Order does not matter; duplicates are ignored.
+        transforms: comma-separated names (or a sequence of names) from :data:`TRANSFORM_NAMES` and
+            :data:`COLOR_NAMES`, or a preset: ``"blit"`` = ``xflip,int``, ``"geom"`` =
+            ``scale,rotate,aniso,frac`` (default, the paper's best set), ``"all"`` = the six geometric
+            ones, ``"color"`` = ``brightness,contrast,lumaflip``, ``"bgc"`` = all nine (ADA's default).
+            Order does not matter; duplicates are ignored.
         p: probability in ``[0, 1]`` that each transform is applied to a sample; later ``pipe.p = value``
             or :meth:`set_p` (usually driven by :class:`AdaController`).
         rotate_max_deg: largest rotation angle in degrees, ``[0, 180]``.
@@ -216,6 +255,8 @@ class AugmentPipe(nn.Module):
         aniso_std: standard deviation of the log2 anisotropic scale factor.
         frac_std: standard deviation of the fractional translation, as a fraction of the image size.
         int_max: largest integer translation, as a fraction of the image size.
+        brightness_std: standard deviation of the added brightness (images in ``[-1, 1]``).
+        contrast_std: standard deviation of the log2 contrast factor.
 
     Shapes:
         ``images`` [B, C, H, W] floating point (any channel count, non-square allowed) -> same shape, dtype
@@ -223,7 +264,9 @@ class AugmentPipe(nn.Module):
         device: ``"xflip"`` bool [B], ``"int"`` int64 [B, 2] shift (dx, dy) in pixels, ``"scale"`` [B],
         ``"rotate"`` [B, 2] degrees (before, after aniso), ``"aniso"`` [B], ``"frac"`` [B, 2] shift (dx, dy)
         in pixels (each only for chosen transforms; identity values where not applied), ``"theta"``
-        [B, 2, 3] the ``affine_grid`` matrix of the geometric part, ``"warped"`` bool [B] (resampled) and
+        [B, 2, 3] the ``affine_grid`` matrix of the geometric part, ``"brightness"`` [B] (added),
+        ``"contrast"`` [B] (factor), ``"lumaflip"`` bool [B], ``"warped"`` bool [B] (resampled),
+        ``"colored"`` bool [B] (a colour transform chosen) and
         ``"transformed"`` bool [B] (some transform was chosen; its drawn value may still be the identity,
         e.g. an integer shift of 0).
 
@@ -257,6 +300,8 @@ class AugmentPipe(nn.Module):
         aniso_std: float = 0.05,
         frac_std: float = 0.05,
         int_max: float = 0.125,
+        brightness_std: float = 0.2,
+        contrast_std: float = 0.5,
     ) -> None:
         super().__init__()
         self.transforms: tuple[str, ...] = _parse_transforms(transforms)
@@ -265,6 +310,8 @@ class AugmentPipe(nn.Module):
         self.aniso_std = _magnitude("aniso_std", aniso_std, 10.0)
         self.frac_std = _magnitude("frac_std", frac_std, 10.0)
         self.int_max = _magnitude("int_max", int_max, 10.0)
+        self.brightness_std = _magnitude("brightness_std", brightness_std, 10.0)
+        self.contrast_std = _magnitude("contrast_std", contrast_std, 10.0)
         self.register_buffer("p", torch.zeros((), dtype=torch.float32))
         self.set_p(p)
 
@@ -330,12 +377,17 @@ class AugmentPipe(nn.Module):
                 params[name] = torch.zeros(batch, dtype=torch.bool, device=device)
             elif name == "int":
                 params[name] = torch.zeros(batch, 2, dtype=torch.long, device=device)
-            elif name in ("scale", "aniso"):
+            elif name in ("scale", "aniso", "contrast"):
                 params[name] = torch.ones(batch, device=device)
+            elif name == "brightness":
+                params[name] = torch.zeros(batch, device=device)
+            elif name == "lumaflip":
+                params[name] = torch.zeros(batch, dtype=torch.bool, device=device)
             else:  # rotate, frac
                 params[name] = torch.zeros(batch, 2, device=device)
         params["theta"] = torch.eye(2, 3, device=device).repeat(batch, 1, 1)
         params["warped"] = torch.zeros(batch, dtype=torch.bool, device=device)
+        params["colored"] = torch.zeros(batch, dtype=torch.bool, device=device)
         params["transformed"] = torch.zeros(batch, dtype=torch.bool, device=device)
         return params
 
@@ -390,8 +442,21 @@ class AugmentPipe(nn.Module):
             params["frac"] = torch.where(chosen[:, None], normal(batch, 2) * self.frac_std * size, 0.0)
             warped |= chosen
         params["theta"] = _theta(params, batch, height, width, device)
+        colored = torch.zeros(batch, dtype=torch.bool, device=device)
+        if "brightness" in self.transforms:
+            chosen = uniform(batch) < p
+            params["brightness"] = torch.where(chosen, normal(batch) * self.brightness_std, 0.0)
+            colored |= chosen
+        if "contrast" in self.transforms:
+            chosen = uniform(batch) < p
+            params["contrast"] = torch.where(chosen, torch.exp2(normal(batch) * self.contrast_std), 1.0)
+            colored |= chosen
+        if "lumaflip" in self.transforms:
+            params["lumaflip"] = uniform(batch) < p
+            colored |= params["lumaflip"]
         params["warped"] = warped
-        params["transformed"] = blit | warped
+        params["colored"] = colored
+        params["transformed"] = blit | warped | colored
         return params
 
     def _transform(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -404,6 +469,8 @@ class AugmentPipe(nn.Module):
         if self._has_geometry:
             theta = params["theta"]
             x = _on_samples(x, params["warped"], lambda sub, idx: _warp(sub, theta[idx]))
+        if bool(params["colored"].any()):
+            x = _on_samples(x, params["colored"], lambda sub, idx: _color(sub, params, idx))
         return x
 
     def extra_repr(self) -> str:
@@ -411,6 +478,11 @@ class AugmentPipe(nn.Module):
             f"transforms={','.join(self.transforms)!r}, p={float(self.p):.4g}, "
             f"rotate_max_deg={self.rotate_max_deg:g}, scale_std={self.scale_std:g}, "
             f"aniso_std={self.aniso_std:g}, frac_std={self.frac_std:g}, int_max={self.int_max:g}"
+            + (
+                f", brightness_std={self.brightness_std:g}, contrast_std={self.contrast_std:g}"
+                if any(name in COLOR_NAMES for name in self.transforms)
+                else ""
+            )
         )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from latent_transforms.errors import ConfigError
+from latent_transforms.training.augment import MAGNITUDES
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -46,7 +47,12 @@ class TrainingOptions:
         ema_kimg: half-life of the EMA generator in kimg; ``None`` = ``10 · batch_size / 32``.
         ema_rampup: the EMA half-life is at most ``ema_rampup · kimg so far`` (``None`` = off).
         augment: ADA transform set: ``"blit"`` (xflip,int), ``"geom"`` (scale,rotate,aniso,frac; the
-            paper's best), ``"all"``, a comma-separated list, or ``"none"``.
+            LatentAugment authors' choice), ``"all"`` (the six geometric), ``"color"`` (brightness,
+            contrast, luma flip), ``"bgc"`` (ADA's default: all nine), a comma-separated list, or
+            ``"none"``.
+        augment_strength: magnitudes of the geometric transforms: ``"latentaugment"`` (the authors':
+            rotation ±3°, scale/aniso/fractional-shift std 0.05) or ``"ada"`` (the ADA paper's: any
+            angle, 0.2, 0.2, 0.125); see :data:`~latent_transforms.training.augment.MAGNITUDES`.
         augment_p: initial ADA probability. ada_target: target of the ``E[sign(D(real))]`` heuristic
             (``None`` = fixed p). ada_interval: D steps between p updates. ada_kimg: kimg for p to go
             0 → 1.
@@ -55,7 +61,8 @@ class TrainingOptions:
         metric_kimg: score the EMA generator every this many kimg (0 = only at the end).
         metric_samples: generated images per score. metric_network: feature network name
             (DESIGN §8; ``"efficientnet-lite0"`` works offline).
-        selection_alpha: EMA smoothing of the checkpoint score (seed 003: 0.3).
+        selection_alpha: EMA smoothing of the checkpoint score, the weight of the previous smoothed value
+            (Xue et al. 2021: 0.3; 0 = no smoothing).
         seed: seeds everything (data order, z, noise, augmentation).
         num_workers: DataLoader workers (0 = main process).
         preload: keep the whole training set in memory as a tensor (``"auto"``: when under 2 GiB).
@@ -81,6 +88,7 @@ class TrainingOptions:
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
     augment: str = "geom"
+    augment_strength: str = "latentaugment"
     augment_p: float = 0.0
     ada_target: float | None = 0.6
     ada_interval: int = 4
@@ -103,8 +111,12 @@ class TrainingOptions:
             raise ConfigError(f"batch_size must be >= 1; got {self.batch_size}.")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}; got {self.precision!r}.")
-        if not 0.0 < self.selection_alpha <= 1.0:
-            raise ConfigError(f"selection_alpha must be in (0, 1]; got {self.selection_alpha}.")
+        if not 0.0 <= self.selection_alpha < 1.0:
+            raise ConfigError(f"selection_alpha must be in [0, 1); got {self.selection_alpha}.")
+        if self.augment_strength not in MAGNITUDES:
+            raise ConfigError(
+                f"augment_strength must be one of {sorted(MAGNITUDES)}; got {self.augment_strength!r}."
+            )
         if not 0.0 <= self.style_mixing <= 1.0 or not 0.0 <= self.augment_p <= 1.0:
             raise ConfigError("style_mixing and augment_p are probabilities in [0, 1].")
         if self.snapshot_kimg <= 0:

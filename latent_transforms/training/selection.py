@@ -1,4 +1,4 @@
-"""Checkpoint selection by an EMA-smoothed score (seed 003: FID smoothed with α = 0.3)."""
+"""Checkpoint selection by an EMA-smoothed score (Xue et al. 2021: FID smoothed with α = 0.3)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,23 @@ from typing import Any
 
 
 class SmoothedSelection:
-    """Tracks ``s_t = α·score_t + (1 − α)·s_{t−1}`` over checkpoints and remembers the best (lowest).
+    """Tracks ``d_t = α·d_{t−1} + (1 − α)·score_t`` (``d_1 = score_1``) over checkpoints and remembers
+    the best (lowest), as Xue et al. 2021 smooth FID for choosing a cGAN checkpoint.
 
     Smoothing keeps one lucky evaluation from choosing a checkpoint in an unstable stretch of training.
+    With the paper's ``α = 0.3`` the newest score weighs 0.7 and the history 0.3.
 
     Args:
-        alpha: weight of the newest score (1 = no smoothing).
+        alpha: weight of the previous smoothed value (0 = no smoothing).
 
     Example:
         >>> sel = SmoothedSelection(alpha=0.3)
-        >>> tuple(sel.update(k, s) for k, s in [(10, 50.0), (20, 20.0), (30, 90.0), (40, 10.0)])
+        >>> tuple(sel.update(k, s) for k, s in [(10, 50.0), (20, 20.0), (30, 90.0), (40, 15.0)])
         (True, True, False, False)
-        >>> sel.best_kimg, round(sel.best_smoothed, 3)  # one lucky score (10.0) after a bad one does not win
-        (20, 41.0)
+        >>> round(sel.history[1]["smoothed"], 3)  # 0.3 · 50 + 0.7 · 20
+        29.0
+        >>> sel.best_kimg, round(sel.best_smoothed, 3)  # one lucky score (15.0) after a bad one does not win
+        (20, 29.0)
     """
 
     def __init__(self, alpha: float = 0.3) -> None:
@@ -32,7 +36,7 @@ class SmoothedSelection:
     def update(self, kimg: float, score: float) -> bool:
         """Record ``score`` at ``kimg``; returns whether this checkpoint is the new best."""
         self.smoothed = (
-            score if self.smoothed is None else self.alpha * score + (1 - self.alpha) * self.smoothed
+            score if self.smoothed is None else self.alpha * self.smoothed + (1 - self.alpha) * score
         )
         self.history.append({"kimg": kimg, "score": score, "smoothed": self.smoothed})
         if self.smoothed < self.best_smoothed:

@@ -26,7 +26,7 @@ from latent_transforms.networks.config import GanConfig
 from latent_transforms.networks.discriminator import Discriminator
 from latent_transforms.networks.generator import Generator
 from latent_transforms.networks.preview import sample_grid
-from latent_transforms.training.augment import AdaController, AugmentPipe
+from latent_transforms.training.augment import MAGNITUDES, AdaController, AugmentPipe
 from latent_transforms.training.checkpoint import load_training_state, save_training_state
 from latent_transforms.training.data import BatchStream, GanImages, TensorImages, preload, should_preload
 from latent_transforms.training.loss import (
@@ -182,7 +182,9 @@ class Trainer:
         self.D_opt = _lazy_adam(self.D.parameters(), opts.d_lr, opts.betas, opts.r1_interval)
         transforms = opts.augment if opts.augment != "none" else None
         self.augment_pipe = (
-            AugmentPipe(transforms, p=opts.augment_p).to(self.device) if transforms is not None else None
+            AugmentPipe(transforms, p=opts.augment_p, **MAGNITUDES[opts.augment_strength]).to(self.device)
+            if transforms is not None
+            else None
         )
         self.ada = (
             AdaController(
@@ -431,6 +433,7 @@ class Trainer:
             "kimg": round(self.cur_nimg / 1000, 3),
             "batch_size": opts.batch_size,
             "augment": opts.augment,
+            "augment_strength": opts.augment_strength,
             "augment_p": float(self.augment_pipe.p) if self.augment_pipe is not None else 0.0,
             "r1_gamma": self.r1_gamma,
             "precision": opts.precision,

@@ -455,3 +455,49 @@ def test_controller_rejects_invalid_settings():
 def test_controller_repr_shows_parameters():
     text = repr(_controller(0.25))
     assert text == "AdaController(target=0.6, interval=4, speed_kimg=100, batch_size=32, p=0.25, r_t=None)"
+
+
+# -- colour transforms and the ADA paper's magnitudes -------------------------------------------------
+
+
+def test_colour_transforms_follow_their_returned_parameters():
+    images = _images(64, 2, 8, 8)
+    out, params = AugmentPipe("color", p=0.5)(images, _gen(9), return_params=True)
+    x = images + params["brightness"][:, None, None, None]
+    x = x * params["contrast"][:, None, None, None]
+    flip = params["lumaflip"][:, None, None, None]
+    expected = torch.where(flip, x - 2 * x.mean(dim=1, keepdim=True), x)
+    assert torch.allclose(out, expected, atol=1e-6)
+    kept = ~params["transformed"]
+    assert kept.any() and torch.equal(out[kept], images[kept])
+    assert torch.equal(params["transformed"], params["colored"])
+
+
+def test_one_channel_luma_flip_negates_and_bgc_draws_the_same_amount_whatever_p():
+    image = _images(1, 1, 6, 6)
+    assert torch.equal(AugmentPipe("lumaflip", p=1.0)(image, _gen()), -image)
+    states = []
+    for p in (0.05, 0.95):
+        gen = _gen(2)
+        AugmentPipe("bgc", p=p)(_images(5, 1, 8, 8), gen)
+        states.append(gen.get_state())
+    assert torch.equal(*states)
+
+
+def test_ada_magnitudes_are_the_papers_and_reach_the_trainer():
+    from latent_transforms.training import TrainingOptions
+    from latent_transforms.training.augment import MAGNITUDES
+
+    assert MAGNITUDES["ada"] == {
+        "rotate_max_deg": 180.0,
+        "scale_std": 0.2,
+        "aniso_std": 0.2,
+        "frac_std": 0.125,
+    }
+    assert MAGNITUDES["latentaugment"]["rotate_max_deg"] == 3.0
+    pipe = AugmentPipe("geom", p=1.0, **MAGNITUDES["ada"])
+    _, params = pipe(_images(400, 1, 8, 8), _gen(), return_params=True)
+    assert params["rotate"].abs().max() > 150  # any angle, not ±3°
+    assert abs(float(params["scale"].log2().std()) - 0.2) < 0.03
+    with pytest.raises(ConfigError, match="augment_strength"):
+        TrainingOptions(augment_strength="strong")
