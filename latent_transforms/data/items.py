@@ -78,6 +78,9 @@ def stack_modalities(
 ) -> torch.Tensor:
     """Stack an item's modalities into one image ``[C, H, W]`` in ``[-1, 1]`` (the generator's range).
 
+    A labelled-image item (``{"image": [C, H, W], "label", "key"}``, see
+    :class:`~latent_transforms.data.LabelledImages`) has its channels taken in order as the modalities.
+
     Args:
         item: a dataset item (see the module docstring).
         modalities: channel order, e.g. a bundle's ``["mri", "ct"]``.
@@ -91,6 +94,16 @@ def stack_modalities(
     """
     if len(modalities) != len(windows):
         raise ConfigError(f"{len(modalities)} modalities but {len(windows)} windows; give one window each.")
+    if "image" in item and not any(m in item for m in modalities):  # a labelled-image item
+        image = torch.as_tensor(item["image"]).to(torch.float32)
+        if image.ndim == 2:
+            image = image[None]
+        if image.shape[0] != len(modalities):
+            raise ConfigError(
+                f"the item's image has {image.shape[0]} channel(s) but {len(modalities)} modalities "
+                f"{list(modalities)} were asked for. Fix: use a GAN config with one modality per channel."
+            )
+        return torch.cat([w.normalize(image[i : i + 1]) for i, w in enumerate(windows)], dim=0)
     missing = [m for m in modalities if m not in item]
     if missing:
         raise ConfigError(

@@ -15,7 +15,7 @@ from torchvision.models.resnet import BasicBlock
 from latent_transforms.checks import check_int, check_probability
 from latent_transforms.errors import ConfigError
 
-__all__ = ["DEPTHS", "ResNetClassifier"]
+__all__ = ["DEPTHS", "ClassifierWithFeatures", "ResNetClassifier"]
 
 #: Blocks per stage of the torchvision ResNets built from ``BasicBlock``.
 DEPTHS: dict[int, tuple[int, int, int, int]] = {10: (1, 1, 1, 1), 18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
@@ -131,8 +131,17 @@ class ResNetClassifier(nn.Module):
         """Pooled last-stage features ``[B, 8·width]`` (dropout as the module's mode says)."""
         return self.forward_features(x)[1][-1].mean(dim=(2, 3))
 
-    def extra_repr(self) -> str:  # pragma: no cover - repr is overridden
-        return ""
+    def with_features(self) -> ClassifierWithFeatures:
+        """This network answering ``(logits, [maps])`` when called: the ``feature_net`` protocol of
+        :class:`~latent_transforms.SelectiveFilter` (the same module, not a copy).
+
+        Example:
+            >>> net = ResNetClassifier(1, 2, depth=10, width=4).eval()
+            >>> logits, maps = net.with_features()(torch.zeros(2, 1, 8, 8))
+            >>> tuple(logits.shape), len(maps)
+            ((2, 2), 4)
+        """
+        return ClassifierWithFeatures(self)
 
     def __repr__(self) -> str:
         return (
@@ -149,6 +158,20 @@ class ResNetClassifier(nn.Module):
             "width": self.width,
             "dropout": self.dropout_rate,
         }
+
+
+class ClassifierWithFeatures(nn.Module):
+    """Wraps a :class:`ResNetClassifier` so that calling it gives ``(logits, [map after each stage])``."""
+
+    def __init__(self, model: ResNetClassifier) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.model.forward_features(x)
+
+    def __repr__(self) -> str:
+        return f"{self.model!r}.with_features()"
 
 
 def stage_channels(width: int, stages: Sequence[int] = (0, 1, 2, 3)) -> list[int]:
