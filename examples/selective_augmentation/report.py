@@ -225,10 +225,17 @@ def render(data: dict[str, Any], comparison: Any) -> str:
                 p_text = "nan" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3g}"
                 cells.append(f"{t['median_difference']:+.3f}, {p_text}")
             lines.append(f"| {LABELS.get(row, row)} | {cells[0]} | {cells[1]} |")
+        runs = len(next(iter(data["methods"].values()))["accuracy"])
+        floor = 2.0 / 2**runs
         lines += [
             "",
-            "With 5 runs the smallest two-sided Wilcoxon p-value possible is 0.0625, so no single row can "
-            "reach p < 0.05 on its own; the Friedman test over all rows is the significance test here.",
+            f"With {runs} runs the smallest two-sided Wilcoxon p-value possible is {floor:.3g}"
+            + (
+                ", so no single row can reach p < 0.05 on its own; the Friedman test over all rows is the "
+                "significance test here."
+                if floor >= 0.05
+                else "."
+            ),
             "",
         ]
     if comparison is not None:
