@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from latent_transforms.errors import ConfigError
+from latent_transforms.files import atomic_write
 
 __all__ = [
     "JSON_NAME",
@@ -413,12 +413,9 @@ class EvaluationReport:
             ([], ['json', 'markdown'])
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         paths = {"markdown": folder / MARKDOWN_NAME, "json": folder / JSON_NAME}
         for key, text in (("markdown", self.to_markdown()), ("json", self.to_json())):
-            tmp = paths[key].with_name(f".{paths[key].name}.{os.getpid()}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, paths[key])
+            atomic_write(paths[key], text)
         return paths
 
     @classmethod

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from latent_transforms.data.items import stack_modalities
 from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork
+from latent_transforms.files import atomic_write
 from latent_transforms.inversion.cache import LatentCache, image_key
 from latent_transforms.inversion.projector import ProjectionResult, Projector
 from latent_transforms.networks.bundle import GanBundle
@@ -169,13 +170,11 @@ def invert_dataset(
 
 def save_reconstruction_grid(real: torch.Tensor, recon: torch.Tensor, path: str | Path) -> Path:
     """PNG: for each modality, a row of real images ``[N, C, R, R]`` and a row of their reconstructions."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = torch.stack([real, recon.to(real.device)], dim=2).flatten(
         1, 2
     )  # [N, 2C, R, R]: real, recon per channel
-    save_image(sample_grid(rows), path)
-    return path
+    grid = sample_grid(rows)
+    return atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
 
 
 def quality_report(cache: LatentCache, modalities: Sequence[str]) -> dict[str, Any]:
@@ -258,11 +257,7 @@ def compute_cache_stats(
 
 def write_report(folder: str | Path, report: dict[str, Any]) -> Path:
     """Write ``report.json`` into the cache folder (atomically)."""
-    path = Path(folder) / REPORT_NAME
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(Path(folder) / REPORT_NAME, json.dumps(report, indent=2) + "\n")
 
 
 def invert_to_cache(

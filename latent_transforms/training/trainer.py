@@ -21,6 +21,7 @@ from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from latent_transforms.errors import ConfigError
+from latent_transforms.files import atomic_write, replace_folder
 from latent_transforms.networks.bundle import GanBundle
 from latent_transforms.networks.config import GanConfig
 from latent_transforms.networks.discriminator import Discriminator
@@ -409,18 +410,16 @@ class Trainer:
         z, c = self._grid_inputs()
         images = self.G_ema(z, c)
         path = self.out / "samples" / f"fakes-{self.cur_nimg / 1000:010.3f}kimg.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(sample_grid(images), path)
-        return path
+        grid = sample_grid(images)
+        return atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
 
     def _write_reals(self) -> None:
         path = self.out / "samples" / "reals.png"
         if path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
         picks = torch.linspace(0, len(self.images) - 1, 16).long().tolist()
-        reals = torch.stack([self.images[i][0] for i in picks])
-        save_image(sample_grid(reals), path)
+        grid = sample_grid(torch.stack([self.images[i][0] for i in picks]))
+        atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
 
     def _bundle(self, G: Generator, extra: dict[str, Any] | None = None) -> GanBundle:
         opts = self.options
@@ -447,14 +446,7 @@ class Trainer:
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.out))
         try:
             bundle.save_pretrained(staging, w_stats_samples=10_000)
-            old = None
-            if target.exists():
-                old = target.with_name(f".{name}-old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(target, old)
-            os.replace(staging, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            replace_folder(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target

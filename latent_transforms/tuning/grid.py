@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from latent_transforms.errors import ConfigError
+from latent_transforms.files import atomic_write
 from latent_transforms.transforms.base import RandomTransform
 from latent_transforms.transforms.latent_augment import LatentAugment
 from latent_transforms.transforms.sg2sample import SG2Sample
 from latent_transforms.transforms.standard_da import StandardDA
 from latent_transforms.tuning.objectives import DIRECTIONS
 from latent_transforms.tuning.spaces import P_VALUES
-from latent_transforms.tuning.study import _csv, write_atomic
+from latent_transforms.tuning.study import rows_to_csv
 
 __all__ = [
     "STANDARD_DA_COMBINATIONS",
@@ -305,8 +306,8 @@ def run_grid(
         for r, f in zip(rows, flat, strict=True):
             f.update({f"kwargs_{k}": v for k, v in r["kwargs"].items()})
             f.update({k: v for k, v in r["details"].items() if isinstance(v, (int, float, str))})
-        grid.files["csv"] = write_atomic(folder / f"{name}.csv", _csv(flat))
-        grid.files["json"] = write_atomic(
+        grid.files["csv"] = atomic_write(folder / f"{name}.csv", rows_to_csv(flat))
+        grid.files["json"] = atomic_write(
             folder / f"{name}.json", json.dumps(grid.to_dict(), indent=2) + "\n"
         )
         if best is not None and best_index is not None:
@@ -314,7 +315,7 @@ def run_grid(
             transform = points[best_index].build()
             if isinstance(transform, LatentAugment):
                 payload["config"] = transform.config()
-            grid.files["best"] = write_atomic(
+            grid.files["best"] = atomic_write(
                 folder / f"{name}_best.json", json.dumps(payload, indent=2) + "\n"
             )
     return grid

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.files import atomic_write
 from latent_transforms.tuning.spaces import PARAM_LABELS
 
 __all__ = [
@@ -39,8 +40,13 @@ __all__ = [
 DEFAULT_ROUNDS = 1000
 
 
-def _require(module: str, what: str) -> Any:
-    """Import an optional package, or raise :class:`MissingDependencyError` naming the pip extra."""
+def require_package(module: str, what: str) -> Any:
+    """Import an optional package, or raise :class:`MissingDependencyError` naming the pip extra.
+
+    Example:
+        >>> require_package("math", "this example").sqrt(4.0)
+        2.0
+    """
     import importlib
 
     top = module.split(".")[0]
@@ -135,8 +141,8 @@ def forest_importance(
         >>> forest_importance(x, y, ["a", "b"], rounds=5, n_estimators=20).ranking()
         ['a', 'b']
     """
-    np = _require("numpy", "forest_importance")
-    ensemble = _require("sklearn.ensemble", "forest_importance")
+    np = require_package("numpy", "forest_importance")
+    ensemble = require_package("sklearn.ensemble", "forest_importance")
     xs = np.asarray(x, dtype=np.float64)
     ys = np.asarray(y, dtype=np.float64)
     if xs.ndim != 2 or ys.ndim != 1 or xs.shape[0] != ys.shape[0] or xs.shape[1] != len(names):
@@ -194,8 +200,8 @@ def optuna_importance(study: Any, *, seed: int = 0, params: Sequence[str] | None
         >>> next(iter(optuna_importance(study)))
         'a'
     """
-    optuna = _require("optuna", "optuna_importance")
-    _require("sklearn", "optuna_importance")
+    optuna = require_package("optuna", "optuna_importance")
+    require_package("sklearn", "optuna_importance")
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
     result = optuna.importance.get_param_importances(
         study, evaluator=evaluator, params=list(params) if params is not None else None
@@ -251,7 +257,7 @@ def plot_importance(
         ...     plot_importance(ImportanceReport(forest, {"lr": 0.9, "steps": 0.1}), f"{d}/i.png").is_file()
         True
     """
-    _require("matplotlib", "plot_importance")
+    require_package("matplotlib", "plot_importance")
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -308,7 +314,7 @@ def plot_importance(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    try:
+        return atomic_write(out, lambda tmp: fig.savefig(tmp, format=out.suffix[1:] or "png", dpi=120))
+    finally:
+        plt.close(fig)

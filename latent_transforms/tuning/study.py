@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.files import atomic_write
 from latent_transforms.tuning.importance import (
     DEFAULT_ROUNDS,
     ImportanceReport,
-    _require,
     forest_importance,
     optuna_importance,
     plot_importance,
+    require_package,
 )
 from latent_transforms.tuning.objectives import DIRECTIONS, Objective
 from latent_transforms.tuning.spaces import SearchSpace, search_space
@@ -52,24 +53,8 @@ IMPORTANCE_JSON_NAME = "importance.json"
 IMPORTANCE_PNG_NAME = "importance.png"
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written).
-
-    Example:
-        >>> import tempfile
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     write_atomic(f"{d}/a.txt", "hi").read_text()
-        'hi'
-    """
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
-    return out
+#: The old name of :func:`latent_transforms.files.atomic_write` (same arguments), kept for callers.
+write_atomic = atomic_write
 
 
 def storage_url(storage: str | os.PathLike[str] | None) -> tuple[str | None, Path | None]:
@@ -207,7 +192,15 @@ def _trial_rows(study: Any, space: SearchSpace) -> list[dict[str, Any]]:
     return rows
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV text of ``rows`` (dicts): one column per key, in order of first appearance; missing cells empty.
+
+    Example:
+        >>> print(rows_to_csv([{"number": 0, "value": 0.5}, {"number": 1, "lr": 0.01}]), end="")
+        number,value,lr
+        0,0.5,
+        1,,0.01
+    """
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
@@ -301,11 +294,11 @@ def tune(
         >>> result.n_complete, search_space("paper").contains(result.best_params)
         (3, True)
     """
-    optuna = _require("optuna", "tune")
+    optuna = require_package("optuna", "tune")
     if importance_rounds >= 2:  # fail now, not after the trials
-        _require("sklearn", "tune's importance analysis (importance_rounds >= 2)")
+        require_package("sklearn", "tune's importance analysis (importance_rounds >= 2)")
     if out is not None:
-        _require("matplotlib", "tune's importance plot (out=...)")
+        require_package("matplotlib", "tune's importance plot (out=...)")
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ConfigError(f"n_trials must be an integer >= 1, got {n_trials!r}.")
     if isinstance(space, str):
@@ -421,26 +414,22 @@ def tune(
         folder = Path(out)
         result.out = folder
         if best_config is not None:
-            result.files["best_config"] = write_atomic(
+            result.files["best_config"] = atomic_write(
                 folder / BEST_CONFIG_NAME, json.dumps(best_config, indent=2) + "\n"
             )
-        result.files["trials"] = write_atomic(folder / TRIALS_NAME, _csv(rows))
+        result.files["trials"] = atomic_write(folder / TRIALS_NAME, rows_to_csv(rows))
         if importance is not None:
-            result.files["importance"] = write_atomic(
+            result.files["importance"] = atomic_write(
                 folder / IMPORTANCE_JSON_NAME, json.dumps(importance.to_dict(), indent=2) + "\n"
             )
             if importance.forest is not None or importance.optuna is not None:
-                png = folder / IMPORTANCE_PNG_NAME
-                tmp = png.with_name(f".{png.stem}.{os.getpid()}.tmp.png")
-                plot_importance(
+                result.files["importance_plot"] = plot_importance(  # written atomically
                     importance,
-                    tmp,
+                    folder / IMPORTANCE_PNG_NAME,
                     title=f"{study_name}: {len(done)} trials, objective {objective.name} ({direction})",
                 )
-                os.replace(tmp, png)
-                result.files["importance_plot"] = png
         result.seconds = time.perf_counter() - started
         result.files["summary"] = folder / SUMMARY_NAME
-        write_atomic(folder / SUMMARY_NAME, json.dumps(result.summary(), indent=2) + "\n")
+        atomic_write(folder / SUMMARY_NAME, json.dumps(result.summary(), indent=2) + "\n")
     result.seconds = time.perf_counter() - started
     return result
