@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latent_transforms.checks import check_image_batch
 from latent_transforms.errors import ConfigError, FeatureNetworkUnavailableError
 from latent_transforms.features.efficientnet_lite import EfficientNetLite0, efficientnet_lite0
 from latent_transforms.features.extractor import FrozenNetwork
@@ -351,32 +352,17 @@ class PerceptualNetwork(FrozenNetwork):
         Example:
             >>> PerceptualNetwork(RandomPerceptualNet(), name="r").check_images(torch.zeros(1, 2, 8, 8))
         """
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-            got = (
-                f"a {images.dtype} tensor of shape {tuple(images.shape)}"
-                if isinstance(images, torch.Tensor)
-                else type(images).__name__
-            )
-            raise ConfigError(
-                f"expected float images [B, C, H, W] in [-1, 1] for {self.name!r}, got {got}. "
-                "Fix: add a batch dimension with images[None] or convert with .float()."
-            )
-        if images.shape[0] == 0 or images.shape[1] == 0:
-            raise ConfigError(
-                f"expected at least one image with at least one channel, got shape {tuple(images.shape)}. "
-                "Fix: skip empty batches."
-            )
+        check_image_batch(
+            images, what=f"images for {self.name!r}", finite=False, context="skip empty batches"
+        )
         if self.joint and images.shape[1] != self.in_channels:
             raise ConfigError(
                 f"expected {self.in_channels}-channel images for the joint perceptual network {self.name!r}, "
                 f"got {images.shape[1]} channels (shape {tuple(images.shape)}). Fix: pass all modalities "
                 "stacked as channels, in the bundle's order."
             )
-        if check_finite and not bool(torch.isfinite(images).all()):
-            raise ConfigError(
-                f"expected finite images for {self.name!r}, got NaN or Inf values. Fix: check the data "
-                "(and the generator's output) for NaN/Inf."
-            )
+        if check_finite:  # after the channel check: the one part that reads values on the host
+            check_image_batch(images, what=f"images for {self.name!r}")
 
     def forward(self, images: torch.Tensor, *, check_finite: bool = True) -> list[torch.Tensor]:
         """Feature maps, one per layer, each ``[B, C', c_l, h_l, w_l]`` (float32, on :attr:`device`).

@@ -57,6 +57,7 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
+from latent_transforms.checks import check_choice, check_int
 from latent_transforms.errors import CacheMismatchError, CacheNotFoundError, ConfigError
 from latent_transforms.files import atomic_create, atomic_write, folder_lock, fsync_dir
 from latent_transforms.networks.weights import atomic_save
@@ -249,10 +250,8 @@ class LatentCache:
         shard_size: int,
         check_settings: bool,
     ) -> None:
-        if mode not in ("a", "r"):
-            raise ConfigError(f"mode must be 'a' (create/append) or 'r' (read-only), got {mode!r}.")
-        if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
-            raise ConfigError(f"shard_size must be an integer >= 1, got {shard_size!r}.")
+        check_choice("mode", mode, ("a", "r"), fix="'a' creates or appends, 'r' opens read-only.")
+        shard_size = check_int("shard_size", shard_size, low=1)
         self._folder = Path(folder).expanduser().absolute()
         self._shards_dir = self._folder / SHARDS_DIR
         self._mode = mode

@@ -22,6 +22,7 @@ import torch
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import check_choice
 from latent_transforms.data.items import stack_modalities
 from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork
@@ -122,8 +123,7 @@ def invert_dataset(
     dataset. ``grid_path`` writes a PNG of the first ``grid_samples`` real images of this run above their
     reconstructions (rows: each modality real, then reconstructed).
     """
-    if key not in KEY_MODES:
-        raise ConfigError(f"key must be one of {KEY_MODES}, got {key!r}.")
+    check_choice("key", key, KEY_MODES)
     shard = shard or ShardInfo()
     n = len(dataset) if limit is None else min(limit, len(dataset))
     indices = list(range(shard.rank, n, shard.world_size))

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import torch
 
+from latent_transforms.checks import check_image_batch
 from latent_transforms.errors import ConfigError
 from latent_transforms.metrics.fid import modality_names
 
@@ -124,16 +125,7 @@ class MeanImageSize:
 
     def update(self, images: torch.Tensor) -> None:
         """Add images ``[B, C, H, W]`` in ``[-1, 1]`` (any float dtype and device) to the running sum."""
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-            got = (
-                f"{images.dtype} {tuple(images.shape)}"
-                if isinstance(images, torch.Tensor)
-                else type(images).__name__
-            )
-            raise ConfigError(
-                f"expected float images [B, C, H, W] in [-1, 1], got {got}. Fix: add a batch dimension "
-                "and convert uint8 images with x / 127.5 - 1."
-            )
+        check_image_batch(images, finite=False, allow_empty=True)
         if self._sum is not None and tuple(images.shape[1:]) != tuple(self._sum.shape):
             raise ConfigError(
                 f"expected images [B, {', '.join(map(str, self._sum.shape))}] like before, got "
@@ -141,8 +133,7 @@ class MeanImageSize:
             )
         if images.shape[0] == 0:
             return
-        if not bool(torch.isfinite(images).all()):
-            raise ConfigError("expected finite images, got NaN or Inf values. Fix: check the generator.")
+        check_image_batch(images)  # NaN / Inf
         batch_sum = images.detach().to(torch.float64).sum(dim=0).cpu()
         self._sum = batch_sum if self._sum is None else self._sum + batch_sum
         self.n += images.shape[0]

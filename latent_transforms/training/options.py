@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from latent_transforms.checks import check_choice, check_int, check_number, check_probability
 from latent_transforms.errors import ConfigError
 
 PRECISIONS = ("fp32", "bf16")
@@ -97,18 +98,13 @@ class TrainingOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        if self.total_kimg <= 0:
-            raise ConfigError(f"total_kimg must be positive; got {self.total_kimg}.")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1; got {self.batch_size}.")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}; got {self.precision!r}.")
-        if not 0.0 < self.selection_alpha <= 1.0:
-            raise ConfigError(f"selection_alpha must be in (0, 1]; got {self.selection_alpha}.")
-        if not 0.0 <= self.style_mixing <= 1.0 or not 0.0 <= self.augment_p <= 1.0:
-            raise ConfigError("style_mixing and augment_p are probabilities in [0, 1].")
-        if self.snapshot_kimg <= 0:
-            raise ConfigError(f"snapshot_kimg must be positive; got {self.snapshot_kimg}.")
+        check_number("total_kimg", self.total_kimg, low=0.0, low_open=True)
+        check_int("batch_size", self.batch_size, low=1)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_number("selection_alpha", self.selection_alpha, low=0.0, high=1.0, low_open=True)
+        check_probability("style_mixing", self.style_mixing)
+        check_probability("augment_p", self.augment_p)
+        check_number("snapshot_kimg", self.snapshot_kimg, low=0.0, low_open=True)
 
     def resolved_r1_gamma(self, resolution: int) -> float:
         """The R1 weight used at ``resolution``: ``r1_gamma`` or the heuristic rule."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latent_transforms.checks import check_choice, check_probability
 from latent_transforms.errors import ConfigError
 from latent_transforms.files import atomic_write
 from latent_transforms.transforms.base import RandomTransform
@@ -109,10 +110,9 @@ class GridPoint:
 
 
 def _check_p(p_values: Sequence[float]) -> list[float]:
-    values = [float(p) for p in p_values]
-    if not values or any(not 0.0 <= p <= 1.0 for p in values):
-        raise ConfigError(f"p_values must be probabilities in [0, 1], got {list(p_values)}.")
-    return values
+    if not p_values:
+        raise ConfigError("p_values must be probabilities in [0, 1], got none.")
+    return [check_probability(f"p_values[{i}]", float(p)) for i, p in enumerate(p_values)]
 
 
 def standard_da_grid(
@@ -271,8 +271,7 @@ def run_grid(
         >>> result.best["setting"], result.best["p"], len(result.rows)
         ('xflip', 0.3, 70)
     """
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
+    check_choice("direction", direction, DIRECTIONS)
     if not points:
         raise ConfigError("the grid is empty. Fix: pass at least one GridPoint.")
     rows: list[dict[str, Any]] = []

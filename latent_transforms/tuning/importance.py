@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latent_transforms.checks import check_int
 from latent_transforms.errors import ConfigError, MissingDependencyError
 from latent_transforms.files import atomic_write
 from latent_transforms.tuning.spaces import PARAM_LABELS
@@ -153,8 +154,7 @@ def forest_importance(
         raise ConfigError(f"the importance needs at least 2 trials, got {xs.shape[0]}. Fix: run more trials.")
     if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
         raise ConfigError("x and y must be finite. Fix: leave out failed trials.")
-    if rounds < 2:
-        raise ConfigError(f"rounds must be >= 2 (a standard error needs two), got {rounds}.")
+    rounds = check_int("rounds", rounds, low=2, fix="a standard error needs at least two rounds.")
     n = xs.shape[0]
     span = float(ys.max() - ys.min())
     rng = np.random.default_rng(seed)

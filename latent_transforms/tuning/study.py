@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latent_transforms.checks import check_choice, check_int
 from latent_transforms.errors import ConfigError, MissingDependencyError
 from latent_transforms.files import atomic_write
 from latent_transforms.tuning.importance import (
@@ -299,8 +300,7 @@ def tune(
         require_package("sklearn", "tune's importance analysis (importance_rounds >= 2)")
     if out is not None:
         require_package("matplotlib", "tune's importance plot (out=...)")
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-        raise ConfigError(f"n_trials must be an integer >= 1, got {n_trials!r}.")
+    n_trials = check_int("n_trials", n_trials, low=1)
     if isinstance(space, str):
         space = search_space(space, include_p=objective.uses_p)
     elif not isinstance(space, SearchSpace):
@@ -308,8 +308,7 @@ def tune(
             f"space must be 'paper', 'continuous' or a SearchSpace, got {type(space).__name__}."
         )
     direction = direction or objective.direction
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
+    check_choice("direction", direction, DIRECTIONS)
     url, db_file = storage_url(storage)
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
