@@ -48,7 +48,8 @@ def default_device(device: torch.device | str | None = None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             f"device={str(device)!r} was requested but no CUDA device is available. Fix: pass device='cpu' "
-            "(or leave the device unset to use CUDA only when there is one)."
+            "(or leave the device unset to use CUDA only when there is one). CUDA is not available here: "
+            "torch.cuda.is_available() is False."
         )
     return dev
 

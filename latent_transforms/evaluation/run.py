@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import default_device
 from latent_transforms.errors import ConfigError
 from latent_transforms.evaluation.policies import PolicySpec, load_sample_folder, parse_policies
 from latent_transforms.evaluation.real_data import (
@@ -441,11 +442,7 @@ def evaluate_policies(
             f"{n_samples!r}. Fix: a few hundred samples per policy make the numbers mean something."
         )
     specs_list = parse_policies(policies)
-    dev = (
-        torch.device(device)
-        if device is not None
-        else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    dev = default_device(device)
     torch.manual_seed(seed)
     bundle = load_gan(gan, device=dev) if not isinstance(gan, GanBundle) else gan.to(dev)
     folder = Path(out) if out is not None else None

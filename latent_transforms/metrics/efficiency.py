@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import canonical_device, default_device
 from latent_transforms.errors import ConfigError
 
 #: Bytes per GiB, the unit of :attr:`Efficiency.peak_memory_gb`.
@@ -53,22 +54,7 @@ class Efficiency:
 
 
 def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return (
-            torch.device("cuda", torch.cuda.current_device())
-            if torch.cuda.is_available()
-            else torch.device("cpu")
-        )
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                f"expected an available device, got {str(device)!r} but CUDA is not available here. "
-                "Fix: pass device='cpu' (or None)."
-            )
-        if dev.index is None:
-            dev = torch.device("cuda", torch.cuda.current_device())
-    return dev
+    return canonical_device(default_device(device))  # CUDA with its index: timings name one device
 
 
 def measure_efficiency(

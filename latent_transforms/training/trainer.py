@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import default_device
 from latent_transforms.errors import ConfigError
 from latent_transforms.files import atomic_write, replace_folder
 from latent_transforms.networks.bundle import GanBundle
@@ -127,14 +128,9 @@ class Trainer:
         self.progress = progress
         self.description = description
         self.rank, self.world_size = _distributed()
-        if device is None:
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-            device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(
-                "device='cuda' was requested but no CUDA device is available; use device='cpu'."
-            )
+        self.device = default_device(device)
+        if device is None and self.device.type == "cuda":  # under torchrun: each rank on its own GPU
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         if self.options.batch_size % self.world_size:
             raise ConfigError(
                 f"batch_size={self.options.batch_size} must be divisible by the number of ranks "
