@@ -10,7 +10,7 @@ Conventions shared by every function here:
   at a time), on any device; ``pred`` and ``target`` have the same shape and device.
 - Values are in the physical units of the modality (HU for CT, 0..255 for 8-bit PNG slices).
 - Results are per-slice ``float64`` tensors ``[B]`` on the inputs' device (SSIM is computed in
-  ``float32`` by MONAI and returned as ``float64``).
+  ``float32`` and returned as ``float64``).
 - ``data_range`` is a number (the images are used as given) or an intensity window (an
   :class:`~latent_transforms.data.windows.IntensityWindow` or ``(low, high)``): then both images are
   first clipped to the window and ``data_range`` is its width, ``high - low`` (3000 HU for the paper's
@@ -29,9 +29,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from latent_transforms import image_quality
 from latent_transforms.data.items import BODY_THRESHOLD_HU
 from latent_transforms.data.windows import IntensityWindow
-from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.errors import ConfigError
 
 PAIRED_METRICS: tuple[str, ...] = ("mae", "ssim", "psnr", "lpips")
 """The metric names :class:`PairedImageMetrics` knows, in the order of seed 000's Table II."""
@@ -198,8 +199,8 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float | WindowLik
     """
     p, t = _pair(pred, target)
     p, t, width, _ = _range(data_range, p, t)
-    mse = (p.to(torch.float64) - t.to(torch.float64)).square().mean(dim=(1, 2))
-    return 10.0 * torch.log10(width**2 / mse)
+    p64, t64 = p[:, None].to(torch.float64), t[:, None].to(torch.float64)
+    return image_quality.psnr(p64, t64, data_range=width)[:, 0]
 
 
 def ssim(
@@ -210,7 +211,8 @@ def ssim(
     kernel_size: int = 11,
     sigma: float = 1.5,
 ) -> torch.Tensor:
-    """Structural similarity per slice (Wang et al. 2004) with MONAI's ``compute_ssim_and_cs``.
+    """Structural similarity per slice (Wang et al. 2004): the library's one SSIM,
+    :func:`latent_transforms.image_quality.ssim`, equal to MONAI's ``compute_ssim_and_cs``.
 
     A Gaussian window (``kernel_size``, ``sigma``), ``k1 = 0.01``, ``k2 = 0.03``; the SSIM map is
     computed where the window fits entirely inside the image (no padding) and averaged per slice.
@@ -230,10 +232,8 @@ def ssim(
         sigma: standard deviation of the Gaussian window in pixels.
 
     Returns:
-        ``float64`` tensor ``[B]`` with values in ``[-1, 1]`` (1 for identical slices).
-
-    Raises:
-        MissingDependencyError: MONAI is not installed (``pip install 'latent-transforms[monai]'``).
+        ``float64`` tensor ``[B]`` with values in ``[-1, 1]`` (1 for identical slices), computed in
+        ``float32``.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -243,13 +243,6 @@ def ssim(
         >>> bool((ssim(ct.flip(0), ct, (-1000, 2000)) < 0.5).all())
         True
     """
-    try:
-        from monai.metrics.regression import compute_ssim_and_cs
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"ssim uses MONAI's compute_ssim_and_cs, and MONAI is not installed ({exc}). "
-            "Fix: pip install 'latent-transforms[monai]' (or monai)."
-        ) from exc
     p, t = _pair(pred, target)
     if kernel_size < 1 or kernel_size % 2 == 0 or not sigma > 0:
         raise ConfigError(
@@ -264,18 +257,8 @@ def ssim(
     p, t, width, low = _range(data_range, p, t)
     if low:
         p, t = p - low, t - low
-    value, _ = compute_ssim_and_cs(
-        p[:, None].to(torch.float32),
-        t[:, None].to(torch.float32),
-        spatial_dims=2,
-        kernel_size=[kernel_size, kernel_size],
-        kernel_sigma=[sigma, sigma],
-        data_range=width,
-        kernel_type="gaussian",
-        k1=0.01,
-        k2=0.03,
-    )
-    return value.flatten(1).mean(dim=1).to(torch.float64)
+    value = image_quality.ssim(p[:, None], t[:, None], data_range=width, window_size=kernel_size, sigma=sigma)
+    return value[:, 0].to(torch.float64)
 
 
 class PairedImageMetrics:
