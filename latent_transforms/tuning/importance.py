@@ -19,6 +19,7 @@ on the raw trial parameters; it sums to 1 over the parameters.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "ForestImportance",
     "ImportanceReport",
     "forest_importance",
+    "importance_report",
     "optuna_importance",
     "plot_importance",
 ]
@@ -229,6 +231,52 @@ class ImportanceReport:
             "optuna": self.optuna,
             "notes": list(self.notes),
         }
+
+
+def importance_report(
+    study: Any,
+    x: Sequence[Sequence[float]],
+    y: Sequence[float],
+    names: Sequence[str],
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    seed: int = 0,
+) -> ImportanceReport | None:
+    """Both importances of a study's completed trials: ``x`` their parameter values (numbers, one column
+    per name), ``y`` their objective values; what :func:`~latent_transforms.tuning.tune` and
+    :func:`~latent_transforms.tuning.run_grid` report.
+
+    ``None`` with fewer than 2 trials. The forest is skipped when ``rounds < 2``; Optuna's importance is
+    left out (with a note) when it cannot be computed, e.g. every trial has the same value.
+
+    Example:
+        >>> import optuna
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        >>> study.optimize(lambda t: 10 * t.suggest_float("a", 0, 1) + 0 * t.suggest_float("b", 0, 1), 12)
+        >>> x = [[t.params["a"], t.params["b"]] for t in study.trials]
+        >>> report = importance_report(study, x, [t.value for t in study.trials], ["a", "b"], rounds=0)
+        >>> report.forest, next(iter(report.optuna)), report.notes
+        (None, 'a', ['random-forest importance skipped (rounds < 2)'])
+    """
+    if len(y) < 2:
+        return None
+    notes: list[str] = []
+    if len(set(y)) == 1:
+        notes.append("every completed trial has the same value: the importances carry no information")
+    forest = None
+    if rounds >= 2:
+        forest = forest_importance(x, [float(v) for v in y], list(names), rounds=rounds, seed=seed)
+    else:
+        notes.append("random-forest importance skipped (rounds < 2)")
+    opt = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            opt = optuna_importance(study, seed=seed)
+    except (RuntimeError, ValueError, MissingDependencyError) as exc:  # e.g. every trial the same value
+        notes.append(f"Optuna importance not computed: {exc}")
+    return ImportanceReport(forest, opt, notes)
 
 
 def plot_importance(

@@ -25,20 +25,18 @@ import json
 import math
 import os
 import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from latent_transforms.checks import check_choice, check_int
-from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.errors import ConfigError
 from latent_transforms.files import atomic_write
 from latent_transforms.tuning.importance import (
     DEFAULT_ROUNDS,
     ImportanceReport,
-    forest_importance,
-    optuna_importance,
+    importance_report,
     plot_importance,
     require_package,
 )
@@ -217,27 +215,10 @@ def _importance(
     study: Any, space: SearchSpace, rows: list[dict[str, Any]], rounds: int, seed: int
 ) -> ImportanceReport | None:
     done = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
-    if len(done) < 2:
-        return None
-    notes: list[str] = []
-    if len({r["value"] for r in done}) == 1:
-        notes.append("every completed trial has the same value: the importances carry no information")
-    forest = None
-    if rounds >= 2:
-        x = [[float(r[name]) for name in space.names] for r in done]
-        forest = forest_importance(
-            x, [float(r["value"]) for r in done], space.names, rounds=rounds, seed=seed
-        )
-    else:
-        notes.append("random-forest importance skipped (rounds < 2)")
-    opt = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            opt = optuna_importance(study, seed=seed)
-    except (RuntimeError, ValueError, MissingDependencyError) as exc:  # e.g. every trial the same value
-        notes.append(f"Optuna importance not computed: {exc}")
-    return ImportanceReport(forest, opt, notes)
+    x = [[float(r[name]) for name in space.names] for r in done]
+    return importance_report(
+        study, x, [float(r["value"]) for r in done], space.names, rounds=rounds, seed=seed
+    )
 
 
 def tune(
