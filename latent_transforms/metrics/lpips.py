@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from latent_transforms.data.windows import IntensityWindow
+from latent_transforms.data.windows import IntensityWindow, as_window
 from latent_transforms.errors import (
     ConfigError,
     FeatureNetworkUnavailableError,
@@ -257,8 +257,6 @@ def lpips_distance(
             f"expected pred and target of the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}."
         )
     if window is not None:
-        from latent_transforms.metrics.paired import as_window
-
         w = as_window(window)
         p, t = w.normalize(p), w.normalize(t)
     else:

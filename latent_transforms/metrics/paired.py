@@ -31,36 +31,12 @@ from torch import nn
 
 from latent_transforms import image_quality
 from latent_transforms.data.items import BODY_THRESHOLD_HU
-from latent_transforms.data.windows import IntensityWindow
+from latent_transforms.data.windows import WindowLike, as_window
 from latent_transforms.errors import ConfigError
+from latent_transforms.metrics.lpips import lpips_checkpoint, lpips_distance
 
 PAIRED_METRICS: tuple[str, ...] = ("mae", "ssim", "psnr", "lpips")
 """The metric names :class:`PairedImageMetrics` knows, in the order of seed 000's Table II."""
-
-WindowLike = IntensityWindow | tuple[float, float] | Sequence[float]
-
-
-def as_window(window: WindowLike) -> IntensityWindow:
-    """An :class:`IntensityWindow` from a window or a ``(low, high)`` pair in physical units.
-
-    Example:
-        >>> as_window((-1000, 2000)).width
-        3000.0
-    """
-    if isinstance(window, IntensityWindow):
-        return window
-    if (
-        isinstance(window, Sequence)
-        and not isinstance(window, str)
-        and len(window) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
-    ):
-        return IntensityWindow(float(window[0]), float(window[1]))
-    raise ConfigError(
-        f"expected an IntensityWindow or a (low, high) pair of numbers, got {window!r}. "
-        "Fix: pass e.g. IntensityWindow(-1000, 2000, 'HU') or (-1000, 2000) for CT, (0, 255) for 8-bit "
-        "slices."
-    )
 
 
 def _slices(x: Any, name: str) -> torch.Tensor:
@@ -328,8 +304,6 @@ class PairedImageMetrics:
         self.lpips_net = lpips_net
         self.device = torch.device(device) if device is not None else None
         if "lpips" in names and isinstance(lpips_net, str):
-            from latent_transforms.metrics.lpips import lpips_checkpoint
-
             lpips_checkpoint(lpips_net)  # fail now, not after the first batch
         self._values: dict[str, list[float]] = {m: [] for m in names}
 
@@ -359,8 +333,6 @@ class PairedImageMetrics:
             elif name == "ssim":
                 batch[name] = ssim(p, t, w)
             else:
-                from latent_transforms.metrics.lpips import lpips_distance
-
                 batch[name] = lpips_distance(p, t, net=self.lpips_net, window=w, device=self.device)
         for name, values in batch.items():
             self._values[name].extend(values.detach().cpu().tolist())
