@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import math
 import sys
 import time
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from latent_transforms.features.perceptual import PerceptualNetwork
     from latent_transforms.networks.bundle import GanBundle
     from latent_transforms.transforms.base import RandomTransform
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_GAN",
@@ -416,7 +419,8 @@ def evaluate_policies(
         lower_is_better: the utility score is better when lower (e.g. MAE).
         grid_images: images per row of ``samples.png``.
         command: the command line, recorded in the report.
-        progress: progress bars and messages.
+        progress: progress bars, and messages through ``logging`` (logger
+            ``latent_transforms.evaluation.run``, level INFO).
 
     Returns:
         The :class:`~latent_transforms.evaluation.report.EvaluationReport` (also saved when ``out`` is
@@ -450,7 +454,7 @@ def evaluate_policies(
 
     def say(text: str) -> None:
         if progress:
-            print(text, flush=True)
+            _log.info("%s", text)
 
     real: RealData = open_real_data(
         bundle,

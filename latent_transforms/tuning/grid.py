@@ -326,7 +326,7 @@ def run_grid(
             ``LatentAugment.from_config``), and, with ``importance_rounds``, ``<name>_importance.json`` /
             ``.png``; ``None``: write nothing.
         name: file name stem (and the default study name).
-        progress: log one line per setting (``logging``, logger ``latent_transforms``).
+        progress: log one line per setting (``logging``, logger ``latent_transforms.tuning.grid``, INFO).
         storage: ``None`` (in memory), a file path (SQLite: resumable) or any Optuna storage URL.
         study_name: the study's name in the storage (default ``name``).
         seed: seed of the order in which the sampler visits the settings.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 import time
@@ -42,6 +43,8 @@ from latent_transforms.tuning.importance import (
 )
 from latent_transforms.tuning.objectives import DIRECTIONS, Objective
 from latent_transforms.tuning.spaces import SearchSpace, search_space
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["TuningResult", "storage_url", "tune", "write_atomic"]
 
@@ -256,7 +259,7 @@ def tune(
         timeout: start no new trial after this many seconds (the files are written; run again to go on).
         max_failures: stop with an error after this many trials whose value is not finite (default:
             ``n_trials``). An exception inside the objective marks its trial failed and is raised.
-        progress: print one line per trial.
+        progress: log one line per trial (``logging``, logger ``latent_transforms.tuning.study``, level INFO).
 
     Returns:
         A :class:`TuningResult`.
@@ -327,7 +330,7 @@ def tune(
         for trial in stale:
             study.tell(trial.number, state=TrialState.FAIL)
         if stale and progress:
-            print(f"marked {len(stale)} trial(s) left running by an earlier run as failed", flush=True)
+            _log.info("marked %d trial(s) left running by an earlier run as failed", len(stale))
         failures = 0
         limit = n_trials if max_failures is None else max_failures
         while True:
@@ -336,7 +339,9 @@ def tune(
                 break
             if timeout is not None and time.perf_counter() - started > timeout:
                 if progress:
-                    print(f"timeout: stopping after {complete} of {n_trials} trials (run again to go on)")
+                    _log.info(
+                        "timeout: stopping after %d of %d trials (run again to go on)", complete, n_trials
+                    )
                 break
             number = len(study.get_trials(deepcopy=False))
             study.sampler = optuna.samplers.TPESampler(seed=_trial_seed(seed, number))
@@ -357,7 +362,7 @@ def tune(
                 study.tell(trial, state=TrialState.FAIL)
                 failures += 1
                 if progress:
-                    print(f"trial {trial.number}: value {value} (not finite): marked failed", flush=True)
+                    _log.warning("trial %d: value %s (not finite): marked failed", trial.number, value)
                 if failures >= limit:
                     raise ConfigError(
                         f"{failures} trials returned a non-finite value (last: {value}) for {params}. Fix: "
@@ -368,10 +373,15 @@ def tune(
             if progress:
                 best = study.best_value
                 shown = ", ".join(f"{k}={v:g}" for k, v in params.items())
-                print(
-                    f"trial {trial.number} ({complete + 1}/{n_trials}): {value:.6g} [{shown}] "
-                    f"{seconds:.1f} s; best {best:.6g}",
-                    flush=True,
+                _log.info(
+                    "trial %d (%d/%d): %.6g [%s] %.1f s; best %.6g",
+                    trial.number,
+                    complete + 1,
+                    n_trials,
+                    value,
+                    shown,
+                    seconds,
+                    best,
                 )
     finally:
         optuna.logging.set_verbosity(level)

@@ -173,3 +173,12 @@ def test_the_grid_shares_the_studies_importance_analysis(tmp_path):
     assert (tmp_path / "g_importance.png").is_file()
     assert json.loads((tmp_path / "g.json").read_text())["importance"]["optuna"] == imp.optuna
     assert run_grid(grid, lambda t: 10 * t.p).importance is None  # off by default
+
+
+def test_grid_progress_is_logged(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="latent_transforms"):
+        run_grid(standard_da_grid(p_values=[1.0]), _fn, progress=True)
+    lines = sorted(r.getMessage() for r in caplog.records if r.name == "latent_transforms.tuning.grid")
+    assert len(lines) == 7 and lines[0].startswith("StandardDA affine p=1: ")
