@@ -1,4 +1,4 @@
-"""Figures of an evaluation: the precision/recall scatter (seed 000 Fig. 7) and sample grids.
+"""Figures of an evaluation: the precision/recall scatter (Fig. 7 of Tronchin et al. 2023) and sample grids.
 
 The scatter has one panel per modality: recall (variety, mode coverage) on x, precision (fidelity) on y,
 one labelled point per policy; the SG2Sample points are joined in order of ψ, tracing the GAN's own

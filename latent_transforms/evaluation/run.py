@@ -1,4 +1,4 @@
-"""``evaluate_policies``: measure several augmentation policies side by side (seed 004's frame).
+"""``evaluate_policies``: measure several augmentation policies side by side (the frame of Xing et al. 2023).
 
 For every policy its samples (``p = 1``: every one augmented) are generated once, seeded, and reused by
 every metric; the reference set's features are computed once. Per modality: FID and precision / recall /
@@ -6,8 +6,8 @@ F1 / density / coverage (k-NN manifolds, ``k`` = 3) against the held-out referen
 file size; per policy: the time per 1,000 images and the peak accelerator memory, and, when a training
 function is given, the downstream utility against no augmentation with a Wilcoxon signed-rank test.
 
-Outputs (with ``out``): ``report.md``, ``results.json``, ``precision_recall.png`` (seed 000 Fig. 7),
-``samples.png`` (rows: the reference set, then each policy, per modality) and, when LatentAugment is
+Outputs (with ``out``): ``report.md``, ``results.json``, ``precision_recall.png`` (Fig. 7 of Tronchin et al.
+2023), ``samples.png`` (rows: the reference set, then each policy, per modality) and, when LatentAugment is
 evaluated and no cache is given, ``cache/`` (the sources' latents, reused by later runs).
 """
 
@@ -63,7 +63,7 @@ __all__ = [
 DEFAULT_GAN = "builtin:pelvis-phantom-64"
 PR_PLOT_NAME = "precision_recall.png"
 SAMPLES_NAME = "samples.png"
-#: Images timed per policy when not told: 1,000 (seed 004's unit) on CUDA, fewer on a CPU.
+#: Images timed per policy when not told: 1,000 (the unit of Xing et al. 2023) on CUDA, fewer on a CPU.
 EFFICIENCY_IMAGES = {"cuda": 1000, "cpu": 64}
 
 TrainAndScore = Callable[[Any, int], Any]
@@ -386,7 +386,8 @@ def evaluate_policies(
     command: str | None = None,
     progress: bool = True,
 ) -> EvaluationReport:
-    """Evaluate augmentation policies against held-out real data: seed 004's table, plots and samples.
+    """Evaluate augmentation policies against held-out real data: the table of Xing et al. 2023, plots,
+    samples.
 
     Args:
         policies: specs (``"sg2sample:psi=0.7"``, ``"latentaugment:preset=f1"``, ``"standardda"``,

@@ -3,7 +3,7 @@
 A :class:`PerceptualNetwork` maps images ``[B, C, H, W]`` in ``[-1, 1]`` to a list of feature maps, one
 per layer, each ``[B, C', c_l, h_l, w_l]``, with every feature vector (over ``c_l``) scaled to unit
 length as LPIPS does. :meth:`PerceptualNetwork.distance` turns two such lists into one number per sample
-and modality: the sum over layers of the mean squared difference (DESIGN §4)::
+and modality: the sum over layers of the mean squared difference::
 
     d(a, b) = sum_l mean_{c, h, w} (phi_l(a) - phi_l(b))^2
 

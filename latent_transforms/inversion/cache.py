@@ -1,4 +1,4 @@
-"""The on-disk latent cache: inverted latents ``w*`` keyed by image content or by dataset key (DESIGN §6).
+"""The on-disk latent cache: inverted latents ``w*`` keyed by image content or by dataset key.
 
 Inverting an image costs hundreds of generator forward/backward passes; LatentAugment needs ``w*`` for
 every real image at every epoch. :class:`LatentCache` stores them once, on disk, safe against killed

@@ -1,4 +1,4 @@
-"""An optional encoder that gives the GAN-inversion projector its starting point (DESIGN §6).
+"""An optional encoder that gives the GAN-inversion projector its starting point.
 
 A small convolutional network trained on the generator's own samples, ``z -> G -> image -> E -> w``,
 so it needs no data: :func:`train_encoder` draws ``z``, renders ``G(w)`` and teaches the encoder to

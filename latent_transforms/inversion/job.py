@@ -1,7 +1,7 @@
 """Invert a whole paired dataset into a :class:`LatentCache`: resumable, shardable, with a report.
 
 What ``latent-transforms invert`` runs. Every item of the dataset (per-modality ``[1, H, W]`` tensors in
-physical units, DESIGN §2) is stacked in the bundle's channel order and normalised with its windows;
+physical units) is stacked in the bundle's channel order and normalised with its windows;
 items whose key is already in the cache are skipped (so a killed run resumes where it stopped); the rest
 are projected ``batch_size`` at a time and written to the cache with their PSNR, SSIM and step count.
 Under ``torchrun`` every rank takes the items ``i % world_size == rank`` and writes its own shards (the

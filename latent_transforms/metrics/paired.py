@@ -1,6 +1,6 @@
 """Per-slice image-quality metrics between a predicted image and its reference, in physical units.
 
-These are the downstream metrics of seed 000 (§IV-E, Table II): the MAE inside the body (air below
+These are the downstream metrics of Tronchin et al. 2023 (§IV-E, Table II): the MAE inside the body (air below
 -500 HU excluded), SSIM, PSNR and LPIPS between a synthetic CT (e.g. a Pix2Pix MRI-to-CT output) and
 the real CT of the same slice.
 
@@ -36,7 +36,7 @@ from latent_transforms.errors import ConfigError
 from latent_transforms.metrics.lpips import lpips_checkpoint, lpips_distance
 
 PAIRED_METRICS: tuple[str, ...] = ("mae", "ssim", "psnr", "lpips")
-"""The metric names :class:`PairedImageMetrics` knows, in the order of seed 000's Table II."""
+"""The metric names :class:`PairedImageMetrics` knows, in the order of Table II of Tronchin et al. 2023."""
 
 
 def _slices(x: Any, name: str) -> torch.Tensor:
@@ -132,8 +132,8 @@ def mae(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = No
 def body_mae(pred: torch.Tensor, target: torch.Tensor, threshold: float = BODY_THRESHOLD_HU) -> torch.Tensor:
     """MAE inside the body of the reference slice: the pixels where ``target > threshold``.
 
-    Seed 000 reports the MAE "within the body, excluding air with HU values below -500". The mask comes
-    from the reference (``target``) only, so every method is scored on the same pixels.
+    Tronchin et al. 2023 report the MAE "within the body, excluding air with HU values below -500". The mask
+    comes from the reference (``target``) only, so every method is scored on the same pixels.
 
     Args:
         pred: predicted slices ``[B, H, W]`` or ``[B, 1, H, W]`` in physical units (HU for CT).
@@ -255,8 +255,8 @@ class PairedImageMetrics:
         window: the modality's :class:`~latent_transforms.data.windows.IntensityWindow` or ``(low,
             high)`` in physical units.
         metrics: a subset of ``("mae", "ssim", "psnr", "lpips")``.
-        body_threshold: ``"mae"`` averages only where the reference exceeds it (seed 000: -500 HU);
-            ``None`` averages the whole image.
+        body_threshold: ``"mae"`` averages only where the reference exceeds it (Tronchin et al. 2023: -500
+            HU); ``None`` averages the whole image.
         lpips_net: ``"alex"``, ``"vgg"``, ``"squeeze"`` (ImageNet backbone weights must be in the torch
             hub cache, see :mod:`latent_transforms.metrics.lpips`) or a ready LPIPS module.
         device: where to compute (``None``: the device of the images given to :meth:`update`).

@@ -27,11 +27,10 @@ def r1_gamma_rule(resolution: int, batch_size: int) -> float:
 class TrainingOptions:
     """Everything that controls a training run besides the data and the architecture.
 
-    Defaults are seed 000 §IV-C / DESIGN §7: batch 16, Adam (0, 0.99) at lr 0.0025 for G and D, lazy
-    R1 every 16 D steps with ``γ`` from :func:`r1_gamma_rule` (0.8192 at 256 px, batch 16), EMA
-    generator over 10 kimg·batch/32 (5 kimg at batch 16) with a 5 % ramp-up, style mixing 0.9,
-    path-length regularisation weight 2 every 4 G steps, ADA on ``scale,rotate,aniso,frac`` with target
-    0.6.
+    Defaults are those of Tronchin et al. 2023 (§IV-C): batch 16, Adam (0, 0.99) at lr 0.0025 for G and D,
+    lazy R1 every 16 D steps with ``γ`` from :func:`r1_gamma_rule` (0.8192 at 256 px, batch 16), EMA generator
+    over 10 kimg·batch/32 (5 kimg at batch 16) with a 5 % ramp-up, style mixing 0.9, path-length
+    regularisation weight 2 every 4 G steps, ADA on ``scale,rotate,aniso,frac`` with target 0.6.
 
     Args:
         total_kimg: length of the run in thousands of real images shown to D.
@@ -55,8 +54,8 @@ class TrainingOptions:
         snapshot_kimg: write a resumable checkpoint (and a sample grid) every this many kimg.
         metric_kimg: score the EMA generator every this many kimg (0 = only at the end).
         metric_samples: generated images per score. metric_network: feature network name
-            (DESIGN §8; ``"efficientnet-lite0"`` works offline).
-        selection_alpha: EMA smoothing of the checkpoint score (seed 003: 0.3).
+            (``"efficientnet-lite0"`` works offline).
+        selection_alpha: EMA smoothing of the checkpoint score (Xue et al. 2021: 0.3).
         seed: seeds everything (data order, z, noise, augmentation).
         num_workers: DataLoader workers (0 = main process).
         preload: keep the whole training set in memory as a tensor (``"auto"``: when under 2 GiB).

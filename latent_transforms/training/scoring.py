@@ -91,7 +91,7 @@ class FidScorer:
     Args:
         reference: dataset of ``(image [C, R, R] in [-1, 1], label)`` (e.g. the training images, or
             held-out patients).
-        extractor: a feature network name (DESIGN §8; ``"efficientnet-lite0"`` is offline) or extractor.
+        extractor: a feature network name (``"efficientnet-lite0"`` works offline) or extractor.
         modalities: channel names for the result keys.
         n_samples: generated images per score.
         max_reference: at most this many real images (evenly spread).

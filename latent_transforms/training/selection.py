@@ -1,4 +1,4 @@
-"""Checkpoint selection by an EMA-smoothed score (seed 003: FID smoothed with α = 0.3)."""
+"""Checkpoint selection by an EMA-smoothed score: the EMA-smoothed FID of Xue et al. 2021 (α = 0.3)."""
 
 from __future__ import annotations
 

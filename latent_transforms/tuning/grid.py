@@ -1,4 +1,4 @@
-"""Grid searches of the baselines (seed 000 §IV-D 3) and of LatentAugment's ``p``.
+"""Grid searches of the baselines (Tronchin et al. 2023, §IV-D 3) and of LatentAugment's ``p``.
 
 - StandardDA: every non-empty combination of the paper's three options, horizontal flips (``xflip``), the
   affine transformations (``affine``: rotation in ±3° and translation in ±5 %, together) and the elastic

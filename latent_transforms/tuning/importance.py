@@ -1,5 +1,5 @@
-"""Which hyper-parameters matter: random-forest Gini importance with bootstrapped standard errors (seed
-000 §V-C, Fig. 5) and Optuna's own importance, in one plot.
+"""Which hyper-parameters matter: random-forest Gini importance with bootstrapped standard errors
+(Tronchin et al. 2023, §V-C, Fig. 5) and Optuna's own importance, in one plot.
 
 Random forest (the paper's analysis): each trial is a sample ``x`` (its hyper-parameter values) with
 target ``y`` (its objective value). For each of ``rounds`` bootstrap rounds (the paper: 1,000) the trials
@@ -118,7 +118,8 @@ def forest_importance(
     n_estimators: int = 100,
     n_jobs: int | None = None,
 ) -> ForestImportance:
-    """Random-forest Gini importance of the columns of ``x`` for ``y``, bootstrapped (seed 000 Fig. 5).
+    """Random-forest Gini importance of the columns of ``x`` for ``y``, bootstrapped (Tronchin et al. 2023,
+    Fig. 5).
 
     Args:
         x: ``[n_trials, n_params]`` hyper-parameter values (numbers).
@@ -287,7 +288,7 @@ def plot_importance(
     title: str | None = None,
 ) -> Path:
     """One PNG with both importances: the forest's bars with standard-error whiskers (legend: its NRMSE
-    ± standard error, as seed 000 Fig. 5) next to Optuna's fANOVA bars.
+    ± standard error, as in Fig. 5 of Tronchin et al. 2023) next to Optuna's fANOVA bars.
 
     Args:
         report: the importances.

@@ -3,11 +3,11 @@
 An objective turns ``LatentAugment`` keyword arguments (what :meth:`SearchSpace.suggest` returns) into one
 number, and says whether that number is to be maximised or minimised.
 
-- :class:`F1Objective` (seed 000 §III-D): the F1 score of improved precision and recall (Kynkäänniemi et
-  al., ``k`` = 3) between real validation images and ``n_samples`` LatentAugment samples (every sample
-  augmented, ``p = 1``), in the space of a feature network, for each modality of the paired images on its
-  own, averaged over the modalities. The real features and their ``k``-NN radii are computed once; a trial
-  costs the samples, their features and their radii.
+- :class:`F1Objective` (Tronchin et al. 2023, §III-D): the F1 score of improved precision and recall
+  (Kynkäänniemi et al., ``k`` = 3) between real validation images and ``n_samples`` LatentAugment samples
+  (every sample augmented, ``p = 1``), in the space of a feature network, for each modality of the paired
+  images on its own, averaged over the modalities. The real features and their ``k``-NN radii are computed
+  once; a trial costs the samples, their features and their radii.
 - :class:`DownstreamObjective`: ``fn(transform) -> float``, your validation metric after training with the
   transform (the paper: the MAE of a Pix2Pix MRI-to-CT model on the validation set, minimised); here ``p``
   is tuned too.

@@ -239,7 +239,7 @@ def tune(
     max_failures: int | None = None,
     progress: bool = True,
 ) -> TuningResult:
-    """Optuna TPE search of LatentAugment's hyper-parameters (seed 000 §III-D: 50 trials).
+    """Optuna TPE search of LatentAugment's hyper-parameters (Tronchin et al. 2023, §III-D: 50 trials).
 
     Args:
         objective: what a trial measures (:class:`~latent_transforms.tuning.F1Objective`,

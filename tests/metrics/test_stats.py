@@ -1,4 +1,4 @@
-"""Friedman, Nemenyi (seed 000 Table III directions and scores) and Wilcoxon against SciPy and hand-made
+"""Friedman, Nemenyi (Tronchin et al. 2023, Table III: directions and scores) and Wilcoxon against SciPy and hand-made
 cases."""
 
 from __future__ import annotations
