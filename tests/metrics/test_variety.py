@@ -1,4 +1,4 @@
-"""Variety as the compressed size of the mean image (Xing et al. 2023): hand cases, the direction, streaming."""
+"""Variety as the compressed size of the mean image (Xing et al. 2023): hand cases, direction, streaming."""
 
 from __future__ import annotations
 
