@@ -48,7 +48,8 @@ def default_device(device: torch.device | str | None = None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             f"device={str(device)!r} was requested but no CUDA device is available. Fix: pass device='cpu' "
-            "(or leave the device unset to use CUDA only when there is one)."
+            "(or leave the device unset to use CUDA only when there is one). CUDA is not available here: "
+            "torch.cuda.is_available() is False."
         )
     return dev
 
@@ -75,8 +76,10 @@ def check_number(
     low: float | None = None,
     high: float | None = None,
     low_open: bool = False,
+    fix: str = "",
 ) -> float:
-    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with ``low_open``), else an error.
+    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with ``low_open``), else an error
+    (ending in ``" Fix: <fix>"`` when ``fix`` is given).
 
     Example:
         >>> check_number("lr", 0.01, low=0, low_open=True)
@@ -98,23 +101,28 @@ def check_number(
         if high is not None:
             bounds.append(f"<= {high:g}")
         raise ConfigError(
-            f"{name} must be a finite number {' and '.join(bounds) or ''}".rstrip() + f"; got {value!r}."
+            f"{name} must be a finite number {' and '.join(bounds) or ''}".rstrip()
+            + f"; got {value!r}."
+            + _fix(fix)
         )
     return float(value)
 
 
-def check_probability(name: str, value: Any) -> float:
-    """``value`` as a probability in ``[0, 1]``.
+def check_probability(name: str, value: Any, *, fix: str = "") -> float:
+    """``value`` as a probability in ``[0, 1]`` (``fix``: as for :func:`check_number`).
 
     Example:
         >>> check_probability("p", 0.5)
         0.5
     """
-    return check_number(name, value, low=0.0, high=1.0)
+    return check_number(name, value, low=0.0, high=1.0, fix=fix)
 
 
-def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]``; whole floats (``3.0``, e.g. from JSON) are accepted.
+def check_int(
+    name: str, value: Any, *, low: int | None = None, high: int | None = None, fix: str = ""
+) -> int:
+    """``value`` as an int in ``[low, high]``; whole floats (``3.0``, e.g. from JSON) are accepted
+    (``fix``: as for :func:`check_number`).
 
     Example:
         >>> check_int("steps", 9.0, low=0)
@@ -123,23 +131,28 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer; got {value!r}.")
+        raise ConfigError(f"{name} must be an integer; got {value!r}.{_fix(fix)}")
     if (low is not None and value < low) or (high is not None and value > high):
         span = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
-        raise ConfigError(f"{name} must be an integer in {span}; got {value!r}.")
+        raise ConfigError(f"{name} must be an integer in {span}; got {value!r}.{_fix(fix)}")
     return int(value)
 
 
-def check_choice(name: str, value: T, choices: Sequence[T]) -> T:
-    """``value`` when it is one of ``choices``, else an error listing them.
+def check_choice(name: str, value: T, choices: Sequence[T], *, fix: str = "") -> T:
+    """``value`` when it is one of ``choices``, else an error listing them (``fix``: as for
+    :func:`check_number`).
 
     Example:
         >>> check_choice("precision", "fp32", ("fp32", "bf16"))
         'fp32'
     """
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {tuple(choices)}; got {value!r}.")
+        raise ConfigError(f"{name} must be one of {tuple(choices)}; got {value!r}.{_fix(fix)}")
     return value
+
+
+def _fix(fix: str) -> str:
+    return f" Fix: {fix}" if fix else ""
 
 
 def _describe(x: Any) -> str:
@@ -158,6 +171,7 @@ def check_image_batch(
     finite: bool = True,
     value_limit: float | None = None,
     context: str = "",
+    allow_empty: bool = False,
 ) -> torch.Tensor:
     """Check a float image batch ``[B, C, H, W]`` and return it (``[C, H, W]`` gets a batch axis when
     ``allow_single``).
@@ -172,6 +186,7 @@ def check_image_batch(
         value_limit: refuse values beyond ``±value_limit`` (e.g. :data:`GENERATOR_RANGE_LIMIT` for images
             that should be in ``[-1, 1]``; ``None``: no range check).
         context: appended to the shape error's fix (e.g. what the channels mean).
+        allow_empty: accept an empty batch ``[0, C, H, W]`` (for running metrics that skip it).
 
     Example:
         >>> check_image_batch(torch.zeros(2, 1, 8, 8), channels=1, resolution=8).shape
@@ -189,7 +204,7 @@ def check_image_batch(
     if not isinstance(images, torch.Tensor) or not images.is_floating_point():
         raise ConfigError(
             f"expected {what} as a float tensor {shape} in [-1, 1], got {_describe(images)}. "
-            "Fix: convert with .float() (and scale to [-1, 1])."
+            "Fix: convert with .float() (and scale to [-1, 1]); only float images are accepted."
         )
     if allow_single and images.ndim == 3:
         images = images[None]
@@ -199,23 +214,25 @@ def check_image_batch(
             f"expected {what} {shape}{extra}, got shape {tuple(images.shape)}. "
             "Fix: add a batch dimension with images[None]."
         )
+    empty = images.shape[0] == 0
     bad = (
-        images.shape[0] == 0
+        (empty and not allow_empty)
         or images.shape[1] == 0
         or (channels is not None and images.shape[1] != channels)
         or (resolution is not None and tuple(images.shape[2:]) != (resolution, resolution))
     )
     if bad:
+        note = " (an empty batch: expected at least one image)" if empty else ""
         raise ConfigError(
-            f"expected {what} {shape} with B >= 1, got {tuple(images.shape)}. Fix: pass images with that "
-            f"shape ({context or 'stack the modalities as channels and resize'})."
+            f"expected {what} {shape} with B >= 1, got {tuple(images.shape)}{note}. Fix: pass images with "
+            f"that shape ({context or 'stack the modalities as channels and resize'})."
         )
     if finite and not bool(torch.isfinite(images).all()):
         raise ConfigError(
             f"{what} hold NaN or Inf values. Fix: clean the data first (e.g. torch.nan_to_num) and check "
-            "the network that made them."
+            "the network that made them. Expected finite values."
         )
-    if value_limit is not None:
+    if value_limit is not None and images.numel() > 0:
         lo, hi = float(images.min()), float(images.max())
         if lo < -value_limit or hi > value_limit:
             raise ConfigError(

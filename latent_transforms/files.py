@@ -22,7 +22,15 @@ try:  # POSIX only
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_path", "atomic_write", "file_lock", "fsync_dir", "replace_folder"]
+__all__ = [
+    "atomic_create",
+    "atomic_path",
+    "atomic_write",
+    "file_lock",
+    "folder_lock",
+    "fsync_dir",
+    "replace_folder",
+]
 
 
 def _umask() -> int:
@@ -57,14 +65,36 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """
     lock_path = Path(f"{os.fspath(path)}.lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+b") as handle:
+    with _flock(lock_path):
+        yield
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike[str], name: str = ".lock") -> Iterator[None]:
+    """Hold an exclusive inter-process lock on the file ``<folder>/<name>`` for the ``with`` block.
+
+    For writers that guard several files of one folder with one lock (the latent cache's ``index.json``
+    and ``cache.json``). The lock file is opened read-only (``flock`` needs no write access to it).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d, folder_lock(d):
+        ...     Path(d, ".lock").is_file()
+        True
+    """
+    with _flock(Path(folder) / name):
+        yield
+
+
+@contextlib.contextmanager
+def _flock(lock_path: Path) -> Iterator[None]:
+    fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
         if fcntl is not None:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if fcntl is not None:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 @contextlib.contextmanager
@@ -130,6 +160,51 @@ def atomic_write(
         else:
             data(tmp)
     return Path(path)
+
+
+def atomic_create(path: str | os.PathLike[str], data: str | bytes) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; ``True`` when this call created it.
+
+    Race-free between processes: a complete, ``fsync``-ed temp file is hard-linked into place, which fails
+    when another process got there first (its file is then left as it is). On a file system without hard
+    links the file is created with ``O_EXCL`` and written in place. Parent folders are created.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     atomic_create(f"{d}/a.json", "{}"), atomic_create(f"{d}/a.json", "[]")
+        ...     Path(d, "a.json").read_text()
+        (True, False)
+        '{}'
+    """
+    target = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        except OSError:  # pragma: no cover - file systems without hard links
+            try:
+                out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                return False
+            with os.fdopen(out, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+        fsync_dir(target.parent)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def replace_folder(staging: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:

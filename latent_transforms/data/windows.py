@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -63,3 +64,30 @@ class IntensityWindow:
     def from_dict(cls, data: dict[str, float | str]) -> IntensityWindow:
         """Inverse of :meth:`to_dict`."""
         return cls(float(data["low"]), float(data["high"]), str(data.get("unit", "")))
+
+
+#: A window as the metrics take it: an :class:`IntensityWindow` or a ``(low, high)`` pair.
+WindowLike = IntensityWindow | tuple[float, float] | Sequence[float]
+
+
+def as_window(window: WindowLike) -> IntensityWindow:
+    """An :class:`IntensityWindow` from a window or a ``(low, high)`` pair in physical units.
+
+    Example:
+        >>> as_window((-1000, 2000)).width
+        3000.0
+    """
+    if isinstance(window, IntensityWindow):
+        return window
+    if (
+        isinstance(window, Sequence)
+        and not isinstance(window, str)
+        and len(window) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
+    ):
+        return IntensityWindow(float(window[0]), float(window[1]))
+    raise ConfigError(
+        f"expected an IntensityWindow or a (low, high) pair of numbers, got {window!r}. "
+        "Fix: pass e.g. IntensityWindow(-1000, 2000, 'HU') or (-1000, 2000) for CT, (0, 255) for 8-bit "
+        "slices."
+    )

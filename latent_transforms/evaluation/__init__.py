@@ -1,4 +1,4 @@
-"""Evaluation layer: samples of augmentation policies measured side by side (seed 004's table).
+"""Evaluation layer: samples of augmentation policies measured side by side (the table of Xing et al. 2023).
 
 Fidelity (FID, precision), variety (recall, mean-image size), utility (downstream gain with a Wilcoxon
 test) and efficiency (time and memory per 1,000 images), as Markdown, JSON and plots.

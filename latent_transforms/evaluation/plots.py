@@ -1,4 +1,4 @@
-"""Figures of an evaluation: the precision/recall scatter (seed 000 Fig. 7) and sample grids.
+"""Figures of an evaluation: the precision/recall scatter (Fig. 7 of Tronchin et al. 2023) and sample grids.
 
 The scatter has one panel per modality: recall (variety, mode coverage) on x, precision (fidelity) on y,
 one labelled point per policy; the SG2Sample points are joined in order of ψ, tracing the GAN's own
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.files import atomic_write
 
 if TYPE_CHECKING:
     from latent_transforms.evaluation.report import EvaluationReport
@@ -130,9 +131,7 @@ def precision_recall_plot(
     )
     fig.tight_layout(rect=(0.0, 0.07 if handles else 0.0, 1.0, 1.0))
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out
+    return atomic_write(out, lambda tmp: fig.savefig(tmp, format=out.suffix[1:] or "png"))
 
 
 def sample_grid(

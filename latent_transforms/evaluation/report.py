@@ -1,6 +1,7 @@
-"""The evaluation report: one row per policy in seed 004's four column groups, as Markdown and JSON.
+"""The evaluation report: one row per policy in the four column groups of Xing et al. 2023, as Markdown and
+JSON.
 
-Column groups (seed 004, Xing et al., §II-D and Table I):
+Column groups (Xing et al. 2023, §II-D and Table I):
 
 - **fidelity**: FID to the held-out reference set (lower is better) and precision (the share of samples
   that fall inside the real data's k-NN manifold; higher is better);
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from latent_transforms.errors import ConfigError
+from latent_transforms.files import atomic_write
 
 __all__ = [
     "JSON_NAME",
@@ -205,7 +206,7 @@ class PolicyResult:
 
 @dataclass
 class EvaluationReport:
-    """Every policy's row plus the settings that made them; Markdown (seed 004's table) and JSON.
+    """Every policy's row plus the settings that made them; Markdown (the table of Xing et al. 2023) and JSON.
 
     Attributes:
         rows: one :class:`PolicyResult` per policy, in the order given.
@@ -261,7 +262,7 @@ class EvaluationReport:
         return lines
 
     def summary_markdown(self) -> str:
-        """The summary table alone (mean over modalities, seed 004's column groups), as Markdown.
+        """The summary table alone (mean over modalities, the column groups of Xing et al. 2023), as Markdown.
 
         Example:
             >>> report = EvaluationReport([PolicyResult("x", "real", "real", "real", 3)], ["ct"])
@@ -321,8 +322,8 @@ class EvaluationReport:
         return lines
 
     def to_markdown(self) -> str:
-        """The report as Markdown: settings, the summary table (mean over modalities) in seed 004's column
-        groups, one sub-table per modality, and the utility details when there are any.
+        """The report as Markdown: settings, the summary table (mean over modalities) in the column groups
+        of Xing et al. 2023, one sub-table per modality, and the utility details when there are any.
 
         Example:
             >>> report = EvaluationReport([PolicyResult("x", "real", "real", "real", 3)], ["mri", "ct"])
@@ -413,12 +414,9 @@ class EvaluationReport:
             ([], ['json', 'markdown'])
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         paths = {"markdown": folder / MARKDOWN_NAME, "json": folder / JSON_NAME}
         for key, text in (("markdown", self.to_markdown()), ("json", self.to_json())):
-            tmp = paths[key].with_name(f".{paths[key].name}.{os.getpid()}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, paths[key])
+            atomic_write(paths[key], text)
         return paths
 
     @classmethod

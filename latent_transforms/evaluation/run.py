@@ -1,4 +1,4 @@
-"""``evaluate_policies``: measure several augmentation policies side by side (seed 004's frame).
+"""``evaluate_policies``: measure several augmentation policies side by side (the frame of Xing et al. 2023).
 
 For every policy its samples (``p = 1``: every one augmented) are generated once, seeded, and reused by
 every metric; the reference set's features are computed once. Per modality: FID and precision / recall /
@@ -6,8 +6,8 @@ F1 / density / coverage (k-NN manifolds, ``k`` = 3) against the held-out referen
 file size; per policy: the time per 1,000 images and the peak accelerator memory, and, when a training
 function is given, the downstream utility against no augmentation with a Wilcoxon signed-rank test.
 
-Outputs (with ``out``): ``report.md``, ``results.json``, ``precision_recall.png`` (seed 000 Fig. 7),
-``samples.png`` (rows: the reference set, then each policy, per modality) and, when LatentAugment is
+Outputs (with ``out``): ``report.md``, ``results.json``, ``precision_recall.png`` (Fig. 7 of Tronchin et al.
+2023), ``samples.png`` (rows: the reference set, then each policy, per modality) and, when LatentAugment is
 evaluated and no cache is given, ``cache/`` (the sources' latents, reused by later runs).
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import math
 import sys
 import time
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import default_device
 from latent_transforms.errors import ConfigError
 from latent_transforms.evaluation.policies import PolicySpec, load_sample_folder, parse_policies
 from latent_transforms.evaluation.real_data import (
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from latent_transforms.networks.bundle import GanBundle
     from latent_transforms.transforms.base import RandomTransform
 
+_log = logging.getLogger(__name__)
+
 __all__ = [
     "DEFAULT_GAN",
     "PR_PLOT_NAME",
@@ -59,7 +63,7 @@ __all__ = [
 DEFAULT_GAN = "builtin:pelvis-phantom-64"
 PR_PLOT_NAME = "precision_recall.png"
 SAMPLES_NAME = "samples.png"
-#: Images timed per policy when not told: 1,000 (seed 004's unit) on CUDA, fewer on a CPU.
+#: Images timed per policy when not told: 1,000 (the unit of Xing et al. 2023) on CUDA, fewer on a CPU.
 EFFICIENCY_IMAGES = {"cuda": 1000, "cpu": 64}
 
 TrainAndScore = Callable[[Any, int], Any]
@@ -382,7 +386,8 @@ def evaluate_policies(
     command: str | None = None,
     progress: bool = True,
 ) -> EvaluationReport:
-    """Evaluate augmentation policies against held-out real data: seed 004's table, plots and samples.
+    """Evaluate augmentation policies against held-out real data: the table of Xing et al. 2023, plots,
+    samples.
 
     Args:
         policies: specs (``"sg2sample:psi=0.7"``, ``"latentaugment:preset=f1"``, ``"standardda"``,
@@ -415,7 +420,8 @@ def evaluate_policies(
         lower_is_better: the utility score is better when lower (e.g. MAE).
         grid_images: images per row of ``samples.png``.
         command: the command line, recorded in the report.
-        progress: progress bars and messages.
+        progress: progress bars, and messages through ``logging`` (logger
+            ``latent_transforms.evaluation.run``, level INFO).
 
     Returns:
         The :class:`~latent_transforms.evaluation.report.EvaluationReport` (also saved when ``out`` is
@@ -441,11 +447,7 @@ def evaluate_policies(
             f"{n_samples!r}. Fix: a few hundred samples per policy make the numbers mean something."
         )
     specs_list = parse_policies(policies)
-    dev = (
-        torch.device(device)
-        if device is not None
-        else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    dev = default_device(device)
     torch.manual_seed(seed)
     bundle = load_gan(gan, device=dev) if not isinstance(gan, GanBundle) else gan.to(dev)
     folder = Path(out) if out is not None else None
@@ -453,7 +455,7 @@ def evaluate_policies(
 
     def say(text: str) -> None:
         if progress:
-            print(text, flush=True)
+            _log.info("%s", text)
 
     real: RealData = open_real_data(
         bundle,

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import check_image_batch, check_int
 from latent_transforms.errors import ConfigError
 from latent_transforms.transforms.base import RandomTransform
 from latent_transforms.transforms.sg2sample import SG2Sample
@@ -51,9 +52,7 @@ def augment_all(
             f"expected a latent_transforms RandomTransform (StandardDA, SG2Sample, LatentAugment, ...), got "
             f"{type(transform).__name__}."
         )
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ConfigError(f"expected float images [B, C, H, W] in [-1, 1], got {got}.")
+    check_image_batch(images, finite=False, allow_empty=True)
     if keys is not None and len(keys) != images.shape[0]:
         raise ConfigError(f"expected {images.shape[0]} keys, one per image, got {len(keys)}.")
     g = generator if generator is not None else transform.generator
@@ -85,10 +84,8 @@ def iter_samples(
         >>> tuple(b.shape[0] for b in batches)
         (2, 2, 1)
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"n must be an integer >= 1, got {n!r}.")
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
+    n = check_int("n", n, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     g = torch.Generator().manual_seed(seed)
     if isinstance(policy, SG2Sample):

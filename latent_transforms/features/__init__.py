@@ -1,6 +1,8 @@
-"""Features layer: frozen feature networks for metrics and perceptual losses, offline-aware (DESIGN §8).
+"""Features layer: frozen feature networks for metrics and perceptual losses, offline-aware.
 
-Every metric takes a :class:`FeatureExtractor`; :func:`feature_network` builds one by name. The default,
+Every metric takes a :class:`FeatureExtractor`; :func:`feature_network` builds one by name, as
+:func:`perceptual_network` builds a :class:`PerceptualNetwork` for the losses. Both look the name up in one
+registry (:func:`register_feature_network`, :func:`list_feature_networks`). The default,
 ``"efficientnet-lite0"``, has real ImageNet weights that ship in a package and so works offline;
 ``"inception-v3"`` and ``"vgg16"`` use weights already in the local torch hub cache; ``"discriminator"``
 uses the GAN's own discriminator; ``"random"`` is for tests.
@@ -23,10 +25,15 @@ from latent_transforms.features.perceptual import (
 )
 from latent_transforms.features.registry import (
     DEFAULT_FEATURE_NETWORK,
+    FEATURE_NETWORK_KINDS,
     FEATURE_NETWORKS,
     DiscriminatorFeatures,
     RandomFeatureNet,
+    canonical_feature_network_name,
+    create_feature_network,
     feature_network,
+    list_feature_networks,
+    register_feature_network,
 )
 from latent_transforms.features.torchvision_nets import (
     TORCHVISION_NETWORKS,
@@ -39,6 +46,7 @@ __all__ = [
     "DEFAULT_FEATURE_NETWORK",
     "DEFAULT_PERCEPTUAL_NETWORK",
     "FEATURE_NETWORKS",
+    "FEATURE_NETWORK_KINDS",
     "PERCEPTUAL_NETWORKS",
     "TORCHVISION_NETWORKS",
     "DiscriminatorFeatures",
@@ -48,13 +56,17 @@ __all__ = [
     "RandomFeatureNet",
     "RandomPerceptualNet",
     "TorchvisionNetwork",
+    "canonical_feature_network_name",
     "convert_lite0_state_dict",
+    "create_feature_network",
     "efficientnet_lite0",
     "feature_network",
     "hub_checkpoint_path",
+    "list_feature_networks",
     "lite0_weights_path",
     "load_torchvision_network",
     "perceptual_distance",
     "perceptual_network",
     "pool_features",
+    "register_feature_network",
 ]

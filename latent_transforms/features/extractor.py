@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latent_transforms.checks import check_image_batch
 from latent_transforms.errors import ConfigError
 from latent_transforms.networks.weights import fingerprint as weights_fingerprint
 
@@ -252,12 +253,7 @@ class FeatureExtractor(FrozenNetwork):
 
     # -- computation ---------------------------------------------------------------------------
     def _check(self, images: torch.Tensor) -> None:
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-            got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ConfigError(
-                f"expected float images [B, C, H, W] in [-1, 1], got {got}. "
-                "Fix: add a batch dimension with images[None] or convert with .float()."
-            )
+        check_image_batch(images, finite=False, allow_empty=True)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         feats = pool_features(self.backbone(x))

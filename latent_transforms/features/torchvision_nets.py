@@ -1,6 +1,6 @@
 """Inception-v3 and VGG16 feature networks from ImageNet weights already in the local torch hub cache.
 
-These weights cannot be downloaded from here (DESIGN §8), so nothing is fetched: the file must already
+Nothing is downloaded (the library runs offline): the file must already
 be in ``torch.hub.get_dir()/checkpoints/`` (``$TORCH_HOME/hub/checkpoints``, by default
 ``~/.cache/torch/hub/checkpoints``), where torchvision itself caches it. If it is not, the error says
 which file to place there and how to get it on a machine with internet access.

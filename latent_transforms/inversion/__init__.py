@@ -1,4 +1,4 @@
-"""Inversion layer: find the latents of real images (DESIGN §6).
+"""Inversion layer: find the latents of real images.
 
 :class:`Projector` / :func:`invert` optimise a whole batch of images at once (W or W+, per-sample early
 stop); :class:`LatentEncoder` gives them a starting point; :class:`LatentCache` stores the result on

@@ -1,4 +1,4 @@
-"""The on-disk latent cache: inverted latents ``w*`` keyed by image content or by dataset key (DESIGN §6).
+"""The on-disk latent cache: inverted latents ``w*`` keyed by image content or by dataset key.
 
 Inverting an image costs hundreds of generator forward/backward passes; LatentAugment needs ``w*`` for
 every real image at every epoch. :class:`LatentCache` stores them once, on disk, safe against killed
@@ -45,7 +45,6 @@ import copy
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 import uuid
@@ -58,13 +57,10 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
+from latent_transforms.checks import check_choice, check_int
 from latent_transforms.errors import CacheMismatchError, CacheNotFoundError, ConfigError
-from latent_transforms.networks.weights import _umask, atomic_save
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on POSIX: index rewrites go unlocked (still atomic)
-    fcntl = None  # type: ignore[assignment]
+from latent_transforms.files import atomic_create, atomic_write, folder_lock, fsync_dir
+from latent_transforms.networks.weights import atomic_save
 
 __all__ = ["STALE_TEMP_SECONDS", "LatentCache", "image_key"]
 
@@ -254,10 +250,8 @@ class LatentCache:
         shard_size: int,
         check_settings: bool,
     ) -> None:
-        if mode not in ("a", "r"):
-            raise ConfigError(f"mode must be 'a' (create/append) or 'r' (read-only), got {mode!r}.")
-        if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
-            raise ConfigError(f"shard_size must be an integer >= 1, got {shard_size!r}.")
+        check_choice("mode", mode, ("a", "r"), fix="'a' creates or appends, 'r' opens read-only.")
+        shard_size = check_int("shard_size", shard_size, low=1)
         self._folder = Path(folder).expanduser().absolute()
         self._shards_dir = self._folder / SHARDS_DIR
         self._mode = mode
@@ -552,8 +546,7 @@ class LatentCache:
             "fingerprint": self._fingerprint,
             "keys": json.dumps(keys),
         }
-        atomic_save(tensors, self._shards_dir / name, metadata=metadata)
-        _fsync_dir(self._shards_dir)
+        atomic_save(tensors, self._shards_dir / name, metadata=metadata)  # fsyncs the shard and the folder
         self._buffer.clear()
         self._add_shard(name, keys)
         self._index_dirty = True
@@ -571,9 +564,7 @@ class LatentCache:
             recorded = _parse_layout(meta.get("fields"), self._folder / CACHE_JSON)
             if recorded is None:
                 meta["fields"] = _dump_layout(self._fields)
-                tmp = _write_temp(self._folder, CACHE_JSON, json.dumps(meta, indent=2) + "\n")
-                os.replace(tmp, self._folder / CACHE_JSON)
-                _fsync_dir(self._folder)
+                atomic_write(self._folder / CACHE_JSON, json.dumps(meta, indent=2) + "\n")
             elif recorded != self._fields:
                 raise CacheMismatchError(
                     f"another process recorded the fields {_describe_layout(recorded)} in {self._folder} "
@@ -611,8 +602,7 @@ class LatentCache:
                 "shards": [[name, self._shard_rows[name]] for name in shards],
                 "entries": {key: [position[shard], row] for key, (shard, row) in sorted(self._loc.items())},
             }
-            tmp = _write_temp(self._folder, INDEX_JSON, json.dumps(index, separators=(",", ":")))
-            os.replace(tmp, self._folder / INDEX_JSON)
+            atomic_write(self._folder / INDEX_JSON, json.dumps(index, separators=(",", ":")))
         self._last_index = time.monotonic()
         self._index_dirty = False
 
@@ -1020,7 +1010,7 @@ class LatentCache:
                         with contextlib.suppress(FileNotFoundError):
                             os.replace(self._shards_dir / name, self._folder / CORRUPT_DIR / name)
                             moved.append(name)
-                    _fsync_dir(self._shards_dir)
+                    fsync_dir(self._shards_dir)
                 removed = self._remove_stale_temps(STALE_TEMP_SECONDS)
                 self._rebuild_view()
                 self._write_index_locked()
@@ -1081,15 +1071,8 @@ class LatentCache:
             self._buffer.clear()
             self._pid = os.getpid()
 
-    @contextlib.contextmanager
-    def _file_lock(self) -> Iterator[None]:
-        fd = os.open(self._folder / LOCK_NAME, os.O_RDONLY | os.O_CREAT, 0o666)  # flock needs no write access
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the flock
+    def _file_lock(self) -> contextlib.AbstractContextManager[None]:
+        return folder_lock(self._folder, LOCK_NAME)
 
     def _create_meta(self, fingerprint: str, settings: dict[str, Any]) -> None:
         """Create cache.json race-free: a complete temp file is hard-linked into place, which fails if any
@@ -1102,21 +1085,7 @@ class LatentCache:
             "fields": None,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        tmp = _write_temp(self._folder, CACHE_JSON, json.dumps(meta, indent=2) + "\n")
-        try:
-            os.link(tmp, self._folder / CACHE_JSON)
-            _fsync_dir(self._folder)
-        except FileExistsError:
-            pass
-        except OSError:  # pragma: no cover - file systems without hard links
-            with contextlib.suppress(FileExistsError):
-                fd = os.open(self._folder / CACHE_JSON, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(Path(tmp).read_text(encoding="utf-8"))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-        finally:
-            os.unlink(tmp)
+        atomic_create(self._folder / CACHE_JSON, json.dumps(meta, indent=2) + "\n")
 
     def _read_meta(self) -> dict[str, Any]:
         path = self._folder / CACHE_JSON
@@ -1290,28 +1259,3 @@ def _check_shard(
         if tensor.is_floating_point() and torch.isnan(tensor).any():
             return keys, f"NaN values in {name!r}"
     return keys, None
-
-
-def _write_temp(folder: Path, name: str, text: str) -> Path:
-    """A complete, fsync-ed temp file ``.{name}.*.tmp`` in ``folder`` (unique per call) to link/replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename/link in ``folder`` durable (best effort: not every platform can open a folder)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -1,4 +1,4 @@
-"""An optional encoder that gives the GAN-inversion projector its starting point (DESIGN §6).
+"""An optional encoder that gives the GAN-inversion projector its starting point.
 
 A small convolutional network trained on the generator's own samples, ``z -> G -> image -> E -> w``,
 so it needs no data: :func:`train_encoder` draws ``z``, renders ``G(w)`` and teaches the encoder to
@@ -30,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from latent_transforms._version import __version__
+from latent_transforms.checks import canonical_device, check_choice, check_int
 from latent_transforms.errors import ConfigError, EncoderNotFoundError, WeightMismatchError
 from latent_transforms.networks.bundle import CONFIG_NAME, GENERATOR_NAME, GanBundle
 from latent_transforms.networks.config import GanConfig
@@ -98,8 +99,7 @@ class EncoderConfig:
         r = self.resolution
         if r < 4 or r & (r - 1):
             raise ConfigError(f"encoder resolution must be a power of two >= 4, got {r}")
-        if self.space not in SPACES:
-            raise ConfigError(f"encoder space must be one of {SPACES}, got {self.space!r}")
+        check_choice("encoder space", self.space, SPACES)
         for name in ("img_channels", "w_dim", "num_ws", "channel_base", "channel_max"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"encoder {name} must be a positive integer, got {getattr(self, name)}")
@@ -377,13 +377,6 @@ def _sample_targets(
     return ws, images, noise
 
 
-def _resolve_device(device: torch.device | str | None, default: torch.device) -> torch.device:
-    device = torch.device(device) if device is not None else default
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
 def _as_ws(pred: torch.Tensor, num_ws: int) -> torch.Tensor:
     return pred.unsqueeze(1).expand(-1, num_ws, -1) if pred.ndim == 2 else pred
 
@@ -454,17 +447,15 @@ def train_encoder(
         >>> enc.encode(bundle.sample(3)).shape
         torch.Size([3, 16])
     """
-    if steps < 0 or batch_size < 1:
-        raise ConfigError(f"steps must be >= 0 and batch_size >= 1, got steps={steps}, batch={batch_size}")
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if noise_mode not in ("const", "random", "none"):
-        raise ConfigError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+    steps = check_int("steps", steps, low=0)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    check_choice("precision", precision, PRECISIONS)
+    check_choice("noise_mode", noise_mode, ("const", "random", "none"))
     if pixel_weight < 0 or latent_weight < 0 or pixel_weight + latent_weight == 0:
         raise ConfigError(
             f"pixel_weight and latent_weight must be >= 0 and not both 0, got {pixel_weight}, {latent_weight}"
         )
-    device = _resolve_device(device, bundle.device)
+    device = canonical_device(device if device is not None else bundle.device)
     G = bundle.generator if device == bundle.device else copy.deepcopy(bundle.generator).to(device)
     encoder = LatentEncoder.for_bundle(
         bundle, space=space, channel_base=channel_base, channel_max=channel_max, seed=seed

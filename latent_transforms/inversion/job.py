@@ -1,7 +1,7 @@
 """Invert a whole paired dataset into a :class:`LatentCache`: resumable, shardable, with a report.
 
 What ``latent-transforms invert`` runs. Every item of the dataset (per-modality ``[1, H, W]`` tensors in
-physical units, DESIGN §2) is stacked in the bundle's channel order and normalised with its windows;
+physical units) is stacked in the bundle's channel order and normalised with its windows;
 items whose key is already in the cache are skipped (so a killed run resumes where it stopped); the rest
 are projected ``batch_size`` at a time and written to the cache with their PSNR, SSIM and step count.
 Under ``torchrun`` every rank takes the items ``i % world_size == rank`` and writes its own shards (the
@@ -22,9 +22,11 @@ import torch
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import check_choice
 from latent_transforms.data.items import stack_modalities
 from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork
+from latent_transforms.files import atomic_write
 from latent_transforms.inversion.cache import LatentCache, image_key
 from latent_transforms.inversion.projector import ProjectionResult, Projector
 from latent_transforms.networks.bundle import GanBundle
@@ -121,8 +123,7 @@ def invert_dataset(
     dataset. ``grid_path`` writes a PNG of the first ``grid_samples`` real images of this run above their
     reconstructions (rows: each modality real, then reconstructed).
     """
-    if key not in KEY_MODES:
-        raise ConfigError(f"key must be one of {KEY_MODES}, got {key!r}.")
+    check_choice("key", key, KEY_MODES)
     shard = shard or ShardInfo()
     n = len(dataset) if limit is None else min(limit, len(dataset))
     indices = list(range(shard.rank, n, shard.world_size))
@@ -169,13 +170,11 @@ def invert_dataset(
 
 def save_reconstruction_grid(real: torch.Tensor, recon: torch.Tensor, path: str | Path) -> Path:
     """PNG: for each modality, a row of real images ``[N, C, R, R]`` and a row of their reconstructions."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = torch.stack([real, recon.to(real.device)], dim=2).flatten(
         1, 2
     )  # [N, 2C, R, R]: real, recon per channel
-    save_image(sample_grid(rows), path)
-    return path
+    grid = sample_grid(rows)
+    return atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
 
 
 def quality_report(cache: LatentCache, modalities: Sequence[str]) -> dict[str, Any]:
@@ -258,11 +257,7 @@ def compute_cache_stats(
 
 def write_report(folder: str | Path, report: dict[str, Any]) -> Path:
     """Write ``report.json`` into the cache folder (atomically)."""
-    path = Path(folder) / REPORT_NAME
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(Path(folder) / REPORT_NAME, json.dumps(report, indent=2) + "\n")
 
 
 def invert_to_cache(

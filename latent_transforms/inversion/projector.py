@@ -25,6 +25,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import (
+    GENERATOR_RANGE_LIMIT,
+    check_choice,
+    check_image_batch,
+    check_int,
+)
 from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork, perceptual_network
 from latent_transforms.inversion.quality import psnr, ssim
@@ -228,16 +234,12 @@ class Projector:
         progress: bool = True,
         seed: int = 0,
     ) -> None:
-        if space not in SPACES:
-            raise ConfigError(f"space must be one of {SPACES}, got {space!r}.")
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
-        if steps < 1 or batch_size < 1:
-            raise ConfigError(
-                f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}."
-            )
-        if patience is not None and patience < 1:
-            raise ConfigError(f"patience must be >= 1 or None, got {patience}.")
+        check_choice("space", space, SPACES)
+        check_choice("precision", precision, PRECISIONS)
+        steps = check_int("steps", steps, low=1)
+        batch_size = check_int("batch_size", batch_size, low=1)
+        if patience is not None:
+            patience = check_int("patience (an integer or None)", patience, low=1)
         self.bundle = gan if isinstance(gan, GanBundle) else None
         self.G: Generator = gan.generator if isinstance(gan, GanBundle) else gan
         if not isinstance(self.G, Generator):
@@ -319,27 +321,16 @@ class Projector:
         }
 
     def _check_images(self, images: torch.Tensor) -> torch.Tensor:
-        R, C = self.G.img_resolution, self.G.img_channels
-        if not isinstance(images, torch.Tensor) or not images.is_floating_point():
-            got = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ConfigError(f"expected float images [B, {C}, {R}, {R}] in [-1, 1], got {got}.")
-        if images.ndim == 3:
-            images = images[None]
-        if images.ndim != 4 or tuple(images.shape[1:]) != (C, R, R):
-            raise ConfigError(
-                f"expected images [B, {C}, {R}, {R}] (the generator's channels and resolution), got "
-                f"{tuple(images.shape)}. Fix: resize to {R} px and stack the modalities in bundle order."
-            )
-        if images.shape[0] == 0:
-            raise ConfigError("expected at least one image, got an empty batch.")
-        if not torch.isfinite(images).all():
-            raise ConfigError("the images contain NaN or Inf; clean the input first.")
-        lo, hi = float(images.min()), float(images.max())
-        if lo < -4.0 or hi > 4.0:  # catches [0, 255] and HU; tolerates a GAN's overshoot
-            raise ConfigError(
-                f"expected images in [-1, 1], got values in [{lo:.3g}, {hi:.3g}]. Fix: normalise with "
-                "bundle.normalize(physical_images) (the bundle's intensity windows)."
-            )
+        R = self.G.img_resolution
+        images = check_image_batch(
+            images,
+            channels=self.G.img_channels,
+            resolution=R,
+            allow_single=True,
+            value_limit=GENERATOR_RANGE_LIMIT,  # catches [0, 255] and HU; tolerates a GAN's overshoot
+            context=f"the generator's channels and resolution: resize to {R} px and stack the modalities "
+            "in bundle order",
+        )
         return images.to(self.device, torch.float32)
 
     def _initial_w(self, images: torch.Tensor, init_w: torch.Tensor | None) -> torch.Tensor:

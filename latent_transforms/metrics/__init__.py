@@ -1,11 +1,11 @@
-"""Metrics layer: how good synthetic data are (seed 004's fidelity, variety and efficiency; seed 000's
-image-quality metrics and statistics tests).
+"""Metrics layer: how good synthetic data are (the fidelity, variety and efficiency of Xing et al. 2023; the
+image-quality metrics and statistics tests of Tronchin et al. 2023).
 
 - fidelity / variety on features from a :class:`FeatureExtractor`: FID, improved precision / recall /
   F1 (k-NN manifolds), density / coverage; the mean-image size (variety without features);
 - efficiency: time per 1,000 images and peak GPU memory of any policy;
 - paired image quality in physical units: MAE inside the body, SSIM, PSNR, LPIPS;
-- statistics (:mod:`latent_transforms.metrics.stats`): Friedman, Nemenyi (seed 000 Table III),
+- statistics (:mod:`latent_transforms.metrics.stats`): Friedman, Nemenyi (Tronchin et al. 2023, Table III),
   Wilcoxon signed-rank.
 
 Every feature-based number depends on the feature network; record ``extractor.name`` and

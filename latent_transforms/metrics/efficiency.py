@@ -1,9 +1,10 @@
-"""Efficiency of a generator: wall-clock time per 1000 images and peak GPU memory (seed 004's last axis).
+"""Efficiency of a generator: wall-clock time per 1000 images and peak GPU memory (the last axis of
+Xing et al. 2023).
 
-Seed 004 reports "inference time (1000 images)" and "GB memory (8 images)" next to fidelity, variety and
-utility. :func:`measure_efficiency` times any callable that makes a batch of images, so one number
-covers a GAN's sampling, LatentAugment's latent walk or a diffusion sampler alike; report it with the
-device, the batch size and the software versions, since all three change it.
+Xing et al. 2023 report "inference time (1000 images)" and "GB memory (8 images)" next to fidelity, variety
+and utility. :func:`measure_efficiency` times any callable that makes a batch of images, so one number covers
+a GAN's sampling, LatentAugment's latent walk or a diffusion sampler alike; report it with the device, the
+batch size and the software versions, since all three change it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import canonical_device, default_device
 from latent_transforms.errors import ConfigError
 
 #: Bytes per GiB, the unit of :attr:`Efficiency.peak_memory_gb`.
@@ -53,22 +55,7 @@ class Efficiency:
 
 
 def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return (
-            torch.device("cuda", torch.cuda.current_device())
-            if torch.cuda.is_available()
-            else torch.device("cpu")
-        )
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                f"expected an available device, got {str(device)!r} but CUDA is not available here. "
-                "Fix: pass device='cpu' (or None)."
-            )
-        if dev.index is None:
-            dev = torch.device("cuda", torch.cuda.current_device())
-    return dev
+    return canonical_device(default_device(device))  # CUDA with its index: timings name one device
 
 
 def measure_efficiency(
@@ -91,7 +78,7 @@ def measure_efficiency(
     Args:
         generate_batch: makes one batch of images; called with the number of images wanted.
         batch_size: images per call (the last call may ask for fewer).
-        n_images: images to time (seed 004 reports time per 1000 images).
+        n_images: images to time (Xing et al. 2023 report time per 1000 images).
         device: the device the generator runs on, for synchronisation and memory; default: the current
             CUDA device when CUDA is available, else the CPU. Pass ``"cpu"`` to time a CPU generator on a
             machine that has a GPU.

@@ -3,7 +3,7 @@
 LPIPS compares deep features of two images: a backbone (AlexNet, VGG16 or SqueezeNet-1.1, with
 ImageNet weights) and small linear heads calibrated on human judgements. The ``lpips`` wheel ships the
 linear heads (``lpips/weights/v0.1/<net>.pth``) but not the backbone: ``lpips`` would download the
-backbone through torchvision, which cannot happen here (DESIGN §8). So :func:`lpips_network` builds
+backbone through torchvision, which cannot happen offline. So :func:`lpips_network` builds
 ``lpips.LPIPS`` with a random backbone and loads torchvision's ImageNet weights file from the local
 torch hub cache, ``torch.hub.get_dir()/checkpoints/`` (``$TORCH_HOME/hub/checkpoints``, by default
 ``~/.cache/torch/hub/checkpoints``), into it. If the file is not there, the error says which file to
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from latent_transforms.data.windows import IntensityWindow
+from latent_transforms.data.windows import IntensityWindow, as_window
 from latent_transforms.errors import (
     ConfigError,
     FeatureNetworkUnavailableError,
@@ -76,7 +76,7 @@ def _backbone(net: str) -> LpipsBackbone:
     if name not in LPIPS_BACKBONES:
         raise ConfigError(
             f"expected an LPIPS backbone name from {sorted(LPIPS_BACKBONES)}, got {net!r}. "
-            "Fix: net='alex' (the LPIPS default, used by seed 000's evaluation)."
+            "Fix: net='alex' (the LPIPS default, used by the evaluation of Tronchin et al. 2023)."
         )
     return LPIPS_BACKBONES[name]
 
@@ -257,8 +257,6 @@ def lpips_distance(
             f"expected pred and target of the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}."
         )
     if window is not None:
-        from latent_transforms.metrics.paired import as_window
-
         w = as_window(window)
         p, t = w.normalize(p), w.normalize(t)
     else:

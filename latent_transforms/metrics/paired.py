@@ -1,6 +1,6 @@
 """Per-slice image-quality metrics between a predicted image and its reference, in physical units.
 
-These are the downstream metrics of seed 000 (§IV-E, Table II): the MAE inside the body (air below
+These are the downstream metrics of Tronchin et al. 2023 (§IV-E, Table II): the MAE inside the body (air below
 -500 HU excluded), SSIM, PSNR and LPIPS between a synthetic CT (e.g. a Pix2Pix MRI-to-CT output) and
 the real CT of the same slice.
 
@@ -10,7 +10,7 @@ Conventions shared by every function here:
   at a time), on any device; ``pred`` and ``target`` have the same shape and device.
 - Values are in the physical units of the modality (HU for CT, 0..255 for 8-bit PNG slices).
 - Results are per-slice ``float64`` tensors ``[B]`` on the inputs' device (SSIM is computed in
-  ``float32`` by MONAI and returned as ``float64``).
+  ``float32`` and returned as ``float64``).
 - ``data_range`` is a number (the images are used as given) or an intensity window (an
   :class:`~latent_transforms.data.windows.IntensityWindow` or ``(low, high)``): then both images are
   first clipped to the window and ``data_range`` is its width, ``high - low`` (3000 HU for the paper's
@@ -29,37 +29,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from latent_transforms import image_quality
 from latent_transforms.data.items import BODY_THRESHOLD_HU
-from latent_transforms.data.windows import IntensityWindow
-from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.data.windows import WindowLike, as_window
+from latent_transforms.errors import ConfigError
+from latent_transforms.metrics.lpips import lpips_checkpoint, lpips_distance
 
 PAIRED_METRICS: tuple[str, ...] = ("mae", "ssim", "psnr", "lpips")
-"""The metric names :class:`PairedImageMetrics` knows, in the order of seed 000's Table II."""
-
-WindowLike = IntensityWindow | tuple[float, float] | Sequence[float]
-
-
-def as_window(window: WindowLike) -> IntensityWindow:
-    """An :class:`IntensityWindow` from a window or a ``(low, high)`` pair in physical units.
-
-    Example:
-        >>> as_window((-1000, 2000)).width
-        3000.0
-    """
-    if isinstance(window, IntensityWindow):
-        return window
-    if (
-        isinstance(window, Sequence)
-        and not isinstance(window, str)
-        and len(window) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
-    ):
-        return IntensityWindow(float(window[0]), float(window[1]))
-    raise ConfigError(
-        f"expected an IntensityWindow or a (low, high) pair of numbers, got {window!r}. "
-        "Fix: pass e.g. IntensityWindow(-1000, 2000, 'HU') or (-1000, 2000) for CT, (0, 255) for 8-bit "
-        "slices."
-    )
+"""The metric names :class:`PairedImageMetrics` knows, in the order of Table II of Tronchin et al. 2023."""
 
 
 def _slices(x: Any, name: str) -> torch.Tensor:
@@ -155,8 +132,8 @@ def mae(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = No
 def body_mae(pred: torch.Tensor, target: torch.Tensor, threshold: float = BODY_THRESHOLD_HU) -> torch.Tensor:
     """MAE inside the body of the reference slice: the pixels where ``target > threshold``.
 
-    Seed 000 reports the MAE "within the body, excluding air with HU values below -500". The mask comes
-    from the reference (``target``) only, so every method is scored on the same pixels.
+    Tronchin et al. 2023 report the MAE "within the body, excluding air with HU values below -500". The mask
+    comes from the reference (``target``) only, so every method is scored on the same pixels.
 
     Args:
         pred: predicted slices ``[B, H, W]`` or ``[B, 1, H, W]`` in physical units (HU for CT).
@@ -198,8 +175,8 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float | WindowLik
     """
     p, t = _pair(pred, target)
     p, t, width, _ = _range(data_range, p, t)
-    mse = (p.to(torch.float64) - t.to(torch.float64)).square().mean(dim=(1, 2))
-    return 10.0 * torch.log10(width**2 / mse)
+    p64, t64 = p[:, None].to(torch.float64), t[:, None].to(torch.float64)
+    return image_quality.psnr(p64, t64, data_range=width)[:, 0]
 
 
 def ssim(
@@ -210,7 +187,8 @@ def ssim(
     kernel_size: int = 11,
     sigma: float = 1.5,
 ) -> torch.Tensor:
-    """Structural similarity per slice (Wang et al. 2004) with MONAI's ``compute_ssim_and_cs``.
+    """Structural similarity per slice (Wang et al. 2004): the library's one SSIM,
+    :func:`latent_transforms.image_quality.ssim`, equal to MONAI's ``compute_ssim_and_cs``.
 
     A Gaussian window (``kernel_size``, ``sigma``), ``k1 = 0.01``, ``k2 = 0.03``; the SSIM map is
     computed where the window fits entirely inside the image (no padding) and averaged per slice.
@@ -230,10 +208,8 @@ def ssim(
         sigma: standard deviation of the Gaussian window in pixels.
 
     Returns:
-        ``float64`` tensor ``[B]`` with values in ``[-1, 1]`` (1 for identical slices).
-
-    Raises:
-        MissingDependencyError: MONAI is not installed (``pip install 'latent-transforms[monai]'``).
+        ``float64`` tensor ``[B]`` with values in ``[-1, 1]`` (1 for identical slices), computed in
+        ``float32``.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -243,13 +219,6 @@ def ssim(
         >>> bool((ssim(ct.flip(0), ct, (-1000, 2000)) < 0.5).all())
         True
     """
-    try:
-        from monai.metrics.regression import compute_ssim_and_cs
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"ssim uses MONAI's compute_ssim_and_cs, and MONAI is not installed ({exc}). "
-            "Fix: pip install 'latent-transforms[monai]' (or monai)."
-        ) from exc
     p, t = _pair(pred, target)
     if kernel_size < 1 or kernel_size % 2 == 0 or not sigma > 0:
         raise ConfigError(
@@ -264,18 +233,8 @@ def ssim(
     p, t, width, low = _range(data_range, p, t)
     if low:
         p, t = p - low, t - low
-    value, _ = compute_ssim_and_cs(
-        p[:, None].to(torch.float32),
-        t[:, None].to(torch.float32),
-        spatial_dims=2,
-        kernel_size=[kernel_size, kernel_size],
-        kernel_sigma=[sigma, sigma],
-        data_range=width,
-        kernel_type="gaussian",
-        k1=0.01,
-        k2=0.03,
-    )
-    return value.flatten(1).mean(dim=1).to(torch.float64)
+    value = image_quality.ssim(p[:, None], t[:, None], data_range=width, window_size=kernel_size, sigma=sigma)
+    return value[:, 0].to(torch.float64)
 
 
 class PairedImageMetrics:
@@ -296,8 +255,8 @@ class PairedImageMetrics:
         window: the modality's :class:`~latent_transforms.data.windows.IntensityWindow` or ``(low,
             high)`` in physical units.
         metrics: a subset of ``("mae", "ssim", "psnr", "lpips")``.
-        body_threshold: ``"mae"`` averages only where the reference exceeds it (seed 000: -500 HU);
-            ``None`` averages the whole image.
+        body_threshold: ``"mae"`` averages only where the reference exceeds it (Tronchin et al. 2023: -500
+            HU); ``None`` averages the whole image.
         lpips_net: ``"alex"``, ``"vgg"``, ``"squeeze"`` (ImageNet backbone weights must be in the torch
             hub cache, see :mod:`latent_transforms.metrics.lpips`) or a ready LPIPS module.
         device: where to compute (``None``: the device of the images given to :meth:`update`).
@@ -345,8 +304,6 @@ class PairedImageMetrics:
         self.lpips_net = lpips_net
         self.device = torch.device(device) if device is not None else None
         if "lpips" in names and isinstance(lpips_net, str):
-            from latent_transforms.metrics.lpips import lpips_checkpoint
-
             lpips_checkpoint(lpips_net)  # fail now, not after the first batch
         self._values: dict[str, list[float]] = {m: [] for m in names}
 
@@ -376,8 +333,6 @@ class PairedImageMetrics:
             elif name == "ssim":
                 batch[name] = ssim(p, t, w)
             else:
-                from latent_transforms.metrics.lpips import lpips_distance
-
                 batch[name] = lpips_distance(p, t, net=self.lpips_net, window=w, device=self.device)
         for name, values in batch.items():
             self._values[name].extend(values.detach().cpu().tolist())

@@ -1,12 +1,13 @@
-"""Statistics tests for comparing augmentation methods: Friedman, Nemenyi (seed 000 Table III), Wilcoxon.
+"""Statistics tests for comparing augmentation methods: Friedman, Nemenyi (Tronchin et al. 2023, Table III),
+Wilcoxon.
 
-Seed 000 (§IV-E, §V-B) scores every method on the same test slices, runs the Friedman test per metric
-and, where it finds a difference (``p < 0.05``), the Nemenyi post-hoc test between every pair of
-methods. Its Table III writes, for a method in a row against a method in a column, ``+`` (ranked
-significantly better), ``−`` (significantly worse) or ``0`` (no significant difference), and a score:
-the number of ``+`` minus the number of ``−`` in the row, from ``-(k - 1)`` to ``+(k - 1)`` for ``k``
-methods. Seed 004 (§III-D) tests the utility of synthetic data, the gain of a model trained with it
-over one trained without, with the paired Wilcoxon signed-rank test.
+Tronchin et al. 2023 (§IV-E, §V-B) score every method on the same test slices, run the Friedman test per
+metric and, where it finds a difference (``p < 0.05``), the Nemenyi post-hoc test between every pair of
+methods. Their Table III writes, for a method in a row against a method in a column, ``+`` (ranked
+significantly better), ``−`` (significantly worse) or ``0`` (no significant difference), and a score: the
+number of ``+`` minus the number of ``−`` in the row, from ``-(k - 1)`` to ``+(k - 1)`` for ``k`` methods.
+Xing et al. 2023 (§III-D) test the utility of synthetic data, the gain of a model trained with it over one
+trained without, with the paired Wilcoxon signed-rank test.
 
 Scores come as a mapping ``{method: [value per block]}`` or an array ``[n_blocks, n_methods]``. A block is
 one unit every method was scored on (a test slice or a patient), in the same order for every method:
@@ -230,7 +231,7 @@ def _signed(score: int) -> str:
 
 @dataclass(frozen=True)
 class NemenyiResult:
-    """The Nemenyi post-hoc test between every pair of methods, as in seed 000's Table III.
+    """The Nemenyi post-hoc test between every pair of methods, as in Table III of Tronchin et al. 2023.
 
     Attributes:
         methods: the method names, in the input's order.
@@ -357,7 +358,7 @@ def nemenyi(scores: Scores, *, higher_is_better: bool, alpha: float = 0.05) -> N
 
 @dataclass(frozen=True)
 class MethodComparison:
-    """Friedman then Nemenyi for several metrics: the data of seed 000's Table III.
+    """Friedman then Nemenyi for several metrics: the data of Table III of Tronchin et al. 2023.
 
     Attributes:
         metrics: the metric names, in the input's order.
@@ -389,10 +390,10 @@ class MethodComparison:
         """The comparison as a Markdown table.
 
         Args:
-            layout: ``"rows"``, seed 000 Table III's layout: per metric a block of rows (one per method),
-                columns Metric, Method, one per method, Score; the metric's cell also gives the Friedman
-                p-value. ``"columns"``: one row per method, per metric a block of columns (one per
-                method, then that metric's score).
+            layout: ``"rows"``, the layout of Table III of Tronchin et al. 2023: per metric a block of rows
+                (one per method), columns Metric, Method, one per method, Score; the metric's cell also gives
+                the Friedman p-value. ``"columns"``: one row per method, per metric a block of columns (one
+                per method, then that metric's score).
             digits: significant digits of the Friedman p-values.
 
         Example:
@@ -458,7 +459,7 @@ def compare_methods(
     *,
     alpha: float = 0.05,
 ) -> MethodComparison:
-    """Seed 000's procedure per metric: Friedman, then Nemenyi only where Friedman's ``p < alpha``.
+    """The procedure of Tronchin et al. 2023 per metric: Friedman, then Nemenyi where ``p < alpha``.
 
     Args:
         per_metric: ``{metric: {method: [value per block]}}``; every metric has the same methods, each
@@ -571,9 +572,9 @@ class WilcoxonResult:
 
 
 def wilcoxon(a: Sequence[float], b: Sequence[float], *, alternative: str = "two-sided") -> WilcoxonResult:
-    """Paired Wilcoxon signed-rank test (``scipy.stats.wilcoxon``), e.g. for the utility of seed 004.
+    """Paired Wilcoxon signed-rank test (``scipy.stats.wilcoxon``), e.g. for the utility of Xing et al. 2023.
 
-    Seed 004 measures the data-augmentation utility of synthetic images as the accuracy gained when
+    Xing et al. 2023 measure the data-augmentation utility of synthetic images as the accuracy gained when
     they are added to the training set, and tests it with this test over paired runs (same splits or
     seeds with and without the synthetic data).
 

@@ -1,9 +1,10 @@
-"""Variety as the compressed file size of a set's mean image (seed 004, §II-D, after ImageNet's use of it).
+"""Variety as the compressed file size of a set's mean image (Xing et al. 2023, §II-D, after ImageNet's use of
+it).
 
 Average many images pixel by pixel: if they differ a lot (varied shapes and positions) the mean is a
 smooth blur, which compresses to a small file; if they are alike (a generator that collapsed onto a few
 modes) the mean keeps sharp edges and fine detail, and the file is large. So a **smaller** size means
-**more variety**. Xing et al. ("The Beauty or the Beast", seed 004) used the lossless JPEG size of the
+**more variety**. Xing et al. ("The Beauty or the Beast", 2023) used the lossless JPEG size of the
 mean image and found their StyleGAN2 sets' mean images two to three times the size of the real sets'
 (mode collapse). The argument needs textured images, as medical images are: for flat, textureless
 shapes (a uniform disc on a uniform ground) the mean of identical images is two grey levels with a sharp
@@ -13,7 +14,7 @@ runs the other way.
 Here the mean image of each modality (one grey image per channel) is written as PNG, which is lossless,
 with a fixed compression level, so the number depends only on the pixels. ``format="jpeg"`` writes a
 baseline JPEG at quality 100 instead: that is **not** lossless (torchvision and Pillow cannot write
-lossless JPEG, the format seed 004 used), so its sizes are not seed 004's numbers either. Sizes are in
+lossless JPEG, the format Xing et al. 2023 used), so its sizes are not their numbers either. Sizes are in
 kB of 1000 bytes. Compare values only between sets of the same resolution, modality and format: the size
 also grows with the image size and the anatomy's own detail, so the real set's value is the reference.
 """
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
+from latent_transforms.checks import check_image_batch
 from latent_transforms.errors import ConfigError
 from latent_transforms.metrics.fid import modality_names
 
@@ -100,7 +102,7 @@ class MeanImageSize:
 
     :meth:`update` adds batches ``[B, C, H, W]`` in ``[-1, 1]`` to a float64 running sum (on the CPU);
     :meth:`compute` divides by the count, maps the mean to ``uint8`` (:func:`mean_to_uint8`) and encodes
-    each channel as its own grey image (:func:`encoded_size`). Smaller means more variety (seed 004).
+    each channel as its own grey image (:func:`encoded_size`). Smaller means more variety (Xing et al. 2023).
 
     Args:
         modalities: names of the ``C`` image channels in the result (default ``channel0``, ...).
@@ -124,16 +126,7 @@ class MeanImageSize:
 
     def update(self, images: torch.Tensor) -> None:
         """Add images ``[B, C, H, W]`` in ``[-1, 1]`` (any float dtype and device) to the running sum."""
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-            got = (
-                f"{images.dtype} {tuple(images.shape)}"
-                if isinstance(images, torch.Tensor)
-                else type(images).__name__
-            )
-            raise ConfigError(
-                f"expected float images [B, C, H, W] in [-1, 1], got {got}. Fix: add a batch dimension "
-                "and convert uint8 images with x / 127.5 - 1."
-            )
+        check_image_batch(images, finite=False, allow_empty=True)
         if self._sum is not None and tuple(images.shape[1:]) != tuple(self._sum.shape):
             raise ConfigError(
                 f"expected images [B, {', '.join(map(str, self._sum.shape))}] like before, got "
@@ -141,8 +134,7 @@ class MeanImageSize:
             )
         if images.shape[0] == 0:
             return
-        if not bool(torch.isfinite(images).all()):
-            raise ConfigError("expected finite images, got NaN or Inf values. Fix: check the generator.")
+        check_image_batch(images)  # NaN / Inf
         batch_sum = images.detach().to(torch.float64).sum(dim=0).cpu()
         self._sum = batch_sum if self._sum is None else self._sum + batch_sum
         self.n += images.shape[0]
@@ -177,10 +169,10 @@ def mean_image_size(
 
     The mean over the ``N`` images is taken per channel in float64, mapped from ``[-1, 1]`` to ``uint8``
     (:func:`mean_to_uint8`, clamped) and written as a grey PNG (lossless, zlib level
-    :data:`PNG_COMPRESSION_LEVEL`) or, with ``format="jpeg"``, a quality-100 JPEG (lossy: seed 004 used
-    lossless JPEG, which torchvision and Pillow cannot write). A varied set averages to a blur and
-    compresses well, so a **smaller size means more variety**; a generator that repeats itself leaves
-    sharp structure in the mean and a larger file (seed 004, §II-D). Compare sets of one resolution and
+    :data:`PNG_COMPRESSION_LEVEL`) or, with ``format="jpeg"``, a quality-100 JPEG (lossy: Xing et al. 2023
+    used lossless JPEG, which torchvision and Pillow cannot write). A varied set averages to a blur and
+    compresses well, so a **smaller size means more variety**; a generator that repeats itself leaves sharp
+    structure in the mean and a larger file (Xing et al. 2023, §II-D). Compare sets of one resolution and
     modality, against the real set's value. Same as :class:`MeanImageSize` fed the whole set.
 
     Args:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -12,6 +10,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from latent_transforms.errors import WeightMismatchError
+from latent_transforms.files import atomic_write
 
 
 def state_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -32,28 +31,13 @@ def fingerprint(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_save(
     tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None
 ) -> None:
-    """Write a safetensors file atomically (temp file in the same folder, fsync, rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~_umask())  # after the write: safetensors recreates the file as 0600
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a safetensors file atomically (:func:`latent_transforms.files.atomic_write`: temp file in the
+    same folder, fsync, rename; the file gets the usual ``umask`` permissions, not safetensors' 0600)."""
+    contiguous = {k: v.contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(contiguous, str(tmp), metadata=metadata))
 
 
 def load_strict(module: nn.Module, path: str | Path, what: str) -> None:

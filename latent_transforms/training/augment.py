@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latent_transforms.checks import check_image_batch, check_int, check_number, check_probability
 from latent_transforms.errors import ConfigError
 
 TRANSFORM_NAMES: tuple[str, ...] = ("xflip", "int", "scale", "rotate", "aniso", "frac")
@@ -95,13 +96,13 @@ def _parse_transforms(transforms: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def _magnitude(name: str, value: float, upper: float) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and 0.0 <= value <= upper):
-        raise ConfigError(
-            f"AugmentPipe {name} must be a finite number in [0, {upper:g}]; got {value!r}. "
-            "Fix: pass a non-negative magnitude (see the AugmentPipe docstring for typical values)."
-        )
-    return value
+    return check_number(
+        f"AugmentPipe {name}",
+        float(value),
+        low=0.0,
+        high=upper,
+        fix="pass a non-negative magnitude (see the AugmentPipe docstring for typical values).",
+    )
 
 
 @contextlib.contextmanager
@@ -330,12 +331,11 @@ class AugmentPipe(nn.Module):
             >>> float(pipe.p), pipe.state_dict()["p"]
             (0.25, tensor(0.2500))
         """
-        value = float(p)
-        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-            raise ConfigError(
-                f"AugmentPipe p is a probability in [0, 1]; got {value!r}. "
-                "Fix: pass a value such as 0.0 (no augmentation) to 1.0 (every transform on every sample)."
-            )
+        value = check_probability(
+            "AugmentPipe p",
+            float(p),
+            fix="pass a value such as 0.0 (no augmentation) to 1.0 (every transform on every sample).",
+        )
         buffer = self._buffers["p"]
         assert buffer is not None
         with torch.no_grad():
@@ -349,16 +349,7 @@ class AugmentPipe(nn.Module):
         return_params: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Augment ``images`` [B, C, H, W]; see the class docstring for shapes and the parameter dict."""
-        if not (isinstance(images, torch.Tensor) and images.ndim == 4 and images.is_floating_point()):
-            got = (
-                f"a {images.dtype} tensor of shape {list(images.shape)}"
-                if isinstance(images, torch.Tensor)
-                else type(images).__name__
-            )
-            raise ConfigError(
-                f"AugmentPipe expects a floating-point image batch [B, C, H, W]; got {got}. "
-                "Fix: add a batch dimension (images[None]) or convert with images.float()."
-            )
+        check_image_batch(images, what="AugmentPipe's images", finite=False, allow_empty=True)
         p = float(self.p)
         batch, _, height, width = images.shape
         device = generator.device if generator is not None else torch.device("cpu")
@@ -536,20 +527,14 @@ class AdaController:
                 f"AdaController tunes an AugmentPipe; got {type(pipe).__name__}. "
                 "Fix: AdaController(AugmentPipe('geom'), batch_size=...)."
             )
-        target = float(target)
-        if not (math.isfinite(target) and 0.0 <= target <= 1.0):
-            raise ConfigError(f"AdaController target must be in [0, 1] (ADA: 0.6); got {target!r}.")
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-            raise ConfigError(f"AdaController interval must be an integer >= 1 (ADA: 4); got {interval!r}.")
-        speed_kimg = float(speed_kimg)
-        if not (math.isfinite(speed_kimg) and speed_kimg > 0):
-            raise ConfigError(
-                f"AdaController speed_kimg must be a positive number (ADA: 500); got {speed_kimg!r}."
-            )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(
-                f"AdaController batch_size must be a positive integer (the global batch); got {batch_size!r}."
-            )
+        target = check_probability("AdaController target", float(target), fix="ADA uses 0.6.")
+        interval = check_int("AdaController interval", interval, low=1, fix="ADA uses 4.")
+        speed_kimg = check_number(
+            "AdaController speed_kimg", float(speed_kimg), low=0.0, low_open=True, fix="ADA uses 500."
+        )
+        batch_size = check_int(
+            "AdaController batch_size", batch_size, low=1, fix="pass the global batch size."
+        )
         self.pipe = pipe
         self.target = target
         self.interval = interval

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from latent_transforms.errors import ConfigError
+from latent_transforms.files import atomic_write
 
 CHECKPOINT_NAME = "training-state.pt"
 
@@ -20,20 +19,7 @@ def save_training_state(state: dict[str, Any], folder: str | Path) -> Path:
     The file is written under a temporary name, flushed to disk and renamed into place, so a run killed
     at any moment leaves either the previous complete checkpoint or the new complete one.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / CHECKPOINT_NAME
-    fd, tmp = tempfile.mkstemp(prefix=".training-state-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(Path(folder) / CHECKPOINT_NAME, lambda tmp: torch.save(state, tmp))
 
 
 def load_training_state(folder: str | Path) -> dict[str, Any] | None:

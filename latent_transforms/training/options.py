@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from latent_transforms.checks import check_choice, check_int, check_number, check_probability
 from latent_transforms.errors import ConfigError
 from latent_transforms.training.augment import MAGNITUDES
 
@@ -27,11 +28,10 @@ def r1_gamma_rule(resolution: int, batch_size: int) -> float:
 class TrainingOptions:
     """Everything that controls a training run besides the data and the architecture.
 
-    Defaults are seed 000 §IV-C / DESIGN §7: batch 16, Adam (0, 0.99) at lr 0.0025 for G and D, lazy
-    R1 every 16 D steps with ``γ`` from :func:`r1_gamma_rule` (0.8192 at 256 px, batch 16), EMA
-    generator over 10 kimg·batch/32 (5 kimg at batch 16) with a 5 % ramp-up, style mixing 0.9,
-    path-length regularisation weight 2 every 4 G steps, ADA on ``scale,rotate,aniso,frac`` with target
-    0.6.
+    Defaults are those of Tronchin et al. 2023 (§IV-C): batch 16, Adam (0, 0.99) at lr 0.0025 for G and D,
+    lazy R1 every 16 D steps with ``γ`` from :func:`r1_gamma_rule` (0.8192 at 256 px, batch 16), EMA generator
+    over 10 kimg·batch/32 (5 kimg at batch 16) with a 5 % ramp-up, style mixing 0.9, path-length
+    regularisation weight 2 every 4 G steps, ADA on ``scale,rotate,aniso,frac`` with target 0.6.
 
     Args:
         total_kimg: length of the run in thousands of real images shown to D.
@@ -60,7 +60,7 @@ class TrainingOptions:
         snapshot_kimg: write a resumable checkpoint (and a sample grid) every this many kimg.
         metric_kimg: score the EMA generator every this many kimg (0 = only at the end).
         metric_samples: generated images per score. metric_network: feature network name
-            (DESIGN §8; ``"efficientnet-lite0"`` works offline).
+            (``"efficientnet-lite0"`` works offline).
         selection_alpha: EMA smoothing of the checkpoint score, the weight of the previous smoothed value
             (Xue et al. 2021: 0.3; 0 = no smoothing).
         seed: seeds everything (data order, z, noise, augmentation).
@@ -105,22 +105,16 @@ class TrainingOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        if self.total_kimg <= 0:
-            raise ConfigError(f"total_kimg must be positive; got {self.total_kimg}.")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1; got {self.batch_size}.")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}; got {self.precision!r}.")
-        if not 0.0 <= self.selection_alpha < 1.0:
+        check_number("total_kimg", self.total_kimg, low=0.0, low_open=True)
+        check_int("batch_size", self.batch_size, low=1)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_number("selection_alpha", self.selection_alpha, low=0.0, high=1.0)
+        if self.selection_alpha >= 1.0:
             raise ConfigError(f"selection_alpha must be in [0, 1); got {self.selection_alpha}.")
-        if self.augment_strength not in MAGNITUDES:
-            raise ConfigError(
-                f"augment_strength must be one of {sorted(MAGNITUDES)}; got {self.augment_strength!r}."
-            )
-        if not 0.0 <= self.style_mixing <= 1.0 or not 0.0 <= self.augment_p <= 1.0:
-            raise ConfigError("style_mixing and augment_p are probabilities in [0, 1].")
-        if self.snapshot_kimg <= 0:
-            raise ConfigError(f"snapshot_kimg must be positive; got {self.snapshot_kimg}.")
+        check_choice("augment_strength", self.augment_strength, tuple(MAGNITUDES))
+        check_probability("style_mixing", self.style_mixing)
+        check_probability("augment_p", self.augment_p)
+        check_number("snapshot_kimg", self.snapshot_kimg, low=0.0, low_open=True)
 
     def resolved_r1_gamma(self, resolution: int) -> float:
         """The R1 weight used at ``resolution``: ``r1_gamma`` or the heuristic rule."""

@@ -91,7 +91,7 @@ class FidScorer:
     Args:
         reference: dataset of ``(image [C, R, R] in [-1, 1], label)`` (e.g. the training images, or
             held-out patients).
-        extractor: a feature network name (DESIGN §8; ``"efficientnet-lite0"`` is offline) or extractor.
+        extractor: a feature network name (``"efficientnet-lite0"`` works offline) or extractor.
         modalities: channel names for the result keys.
         n_samples: generated images per score.
         max_reference: at most this many real images (evenly spread).
@@ -151,7 +151,9 @@ class FidScorer:
             self._labels = torch.tensor([int(self.reference[i][1]) for i in idx])
         return self._real
 
-    def _names(self, count: int) -> list[str]:
+    def modality_names(self, count: int) -> list[str]:
+        """The result keys for ``count`` embedding channels: the modalities, ``"mri+ct"`` for one joint
+        embedding, ``channel<i>`` without modality names."""
         if self.modalities is None:
             return [f"channel{i}" for i in range(count)]
         if count == 1 and len(self.modalities) > 1:
@@ -175,7 +177,7 @@ class FidScorer:
     def __call__(self, G: Generator) -> dict[str, float]:
         real = self.real_features()
         fake = self.fake_features(G)
-        names = self._names(real.shape[1])
+        names = self.modality_names(real.shape[1])
         scores = {name: fid(real[:, c], fake[:, c]) for c, name in enumerate(names)}
         scores["fid"] = sum(scores.values()) / len(names)
         return scores
@@ -201,7 +203,7 @@ def evaluate_generator(G: Generator, scorer: FidScorer, *, k: int = 3) -> dict[s
     """
     real = scorer.real_features()
     fake = scorer.fake_features(G)
-    names = scorer._names(real.shape[1])
+    names = scorer.modality_names(real.shape[1])
     result: dict[str, Any] = {}
     for c, name in enumerate(names):
         pr = precision_recall(real[:, c], fake[:, c], k=k)

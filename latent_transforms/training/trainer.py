@@ -20,7 +20,9 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import default_device
 from latent_transforms.errors import ConfigError
+from latent_transforms.files import atomic_write, replace_folder
 from latent_transforms.networks.bundle import GanBundle
 from latent_transforms.networks.config import GanConfig
 from latent_transforms.networks.discriminator import Discriminator
@@ -126,14 +128,9 @@ class Trainer:
         self.progress = progress
         self.description = description
         self.rank, self.world_size = _distributed()
-        if device is None:
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-            device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(
-                "device='cuda' was requested but no CUDA device is available; use device='cpu'."
-            )
+        self.device = default_device(device)
+        if device is None and self.device.type == "cuda":  # under torchrun: each rank on its own GPU
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         if self.options.batch_size % self.world_size:
             raise ConfigError(
                 f"batch_size={self.options.batch_size} must be divisible by the number of ranks "
@@ -411,18 +408,16 @@ class Trainer:
         z, c = self._grid_inputs()
         images = self.G_ema(z, c)
         path = self.out / "samples" / f"fakes-{self.cur_nimg / 1000:010.3f}kimg.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(sample_grid(images), path)
-        return path
+        grid = sample_grid(images)
+        return atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
 
     def _write_reals(self) -> None:
         path = self.out / "samples" / "reals.png"
         if path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
         picks = torch.linspace(0, len(self.images) - 1, 16).long().tolist()
-        reals = torch.stack([self.images[i][0] for i in picks])
-        save_image(sample_grid(reals), path)
+        grid = sample_grid(torch.stack([self.images[i][0] for i in picks]))
+        atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
 
     def _bundle(self, G: Generator, extra: dict[str, Any] | None = None) -> GanBundle:
         opts = self.options
@@ -450,14 +445,7 @@ class Trainer:
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.out))
         try:
             bundle.save_pretrained(staging, w_stats_samples=10_000)
-            old = None
-            if target.exists():
-                old = target.with_name(f".{name}-old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(target, old)
-            os.replace(staging, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            replace_folder(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target

@@ -1,4 +1,4 @@
-"""Tuning layer: Optuna TPE search over LatentAugment's hyper-parameters (seed 000 §III-D, §V-C).
+"""Tuning layer: Optuna TPE search over LatentAugment's hyper-parameters (Tronchin et al. 2023, §III-D, §V-C).
 
 Two objectives (task-agnostic F1 between real and LatentAugment images; downstream: a callable of yours),
 the paper's categorical grids or continuous ranges, resumable SQLite studies, random-forest and Optuna

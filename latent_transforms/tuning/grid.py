@@ -1,4 +1,4 @@
-"""Grid searches of the baselines (seed 000 §IV-D 3) and of LatentAugment's ``p``.
+"""Grid searches of the baselines (Tronchin et al. 2023, §IV-D 3) and of LatentAugment's ``p``.
 
 - StandardDA: every non-empty combination of the paper's three options, horizontal flips (``xflip``), the
   affine transformations (``affine``: rotation in ±3° and translation in ±5 %, together) and the elastic
@@ -17,6 +17,7 @@ are all augmented), so use it with ``p_values=(1.0,)`` to rank StandardDA's 7 co
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -24,14 +25,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latent_transforms.checks import check_choice, check_probability
 from latent_transforms.errors import ConfigError
+from latent_transforms.files import atomic_write
 from latent_transforms.transforms.base import RandomTransform
 from latent_transforms.transforms.latent_augment import LatentAugment
 from latent_transforms.transforms.sg2sample import SG2Sample
 from latent_transforms.transforms.standard_da import StandardDA
+from latent_transforms.tuning.importance import (
+    ImportanceReport,
+    importance_report,
+    plot_importance,
+    require_package,
+)
 from latent_transforms.tuning.objectives import DIRECTIONS
 from latent_transforms.tuning.spaces import P_VALUES
-from latent_transforms.tuning.study import _csv, write_atomic
+from latent_transforms.tuning.study import rows_to_csv, storage_url
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "STANDARD_DA_COMBINATIONS",
@@ -108,10 +119,9 @@ class GridPoint:
 
 
 def _check_p(p_values: Sequence[float]) -> list[float]:
-    values = [float(p) for p in p_values]
-    if not values or any(not 0.0 <= p <= 1.0 for p in values):
-        raise ConfigError(f"p_values must be probabilities in [0, 1], got {list(p_values)}.")
-    return values
+    if not p_values:
+        raise ConfigError("p_values must be probabilities in [0, 1], got none.")
+    return [check_probability(f"p_values[{i}]", float(p)) for i, p in enumerate(p_values)]
 
 
 def standard_da_grid(
@@ -220,7 +230,16 @@ def latent_augment_p_grid(
 
 @dataclass
 class GridResult:
-    """What :func:`run_grid` measured: one row per setting and the best one.
+    """What :func:`run_grid` measured: one row per setting (in the grid's order) and the best one.
+
+    Attributes:
+        rows: per setting ``policy``, ``setting``, ``p``, ``p_aug``, ``value`` (``None`` when not finite),
+            ``kwargs`` and ``details``.
+        best: the best row (``None`` when no value was finite).
+        direction: ``"minimize"`` or ``"maximize"``.
+        files: name -> path of each file written.
+        importance: which grid dimensions matter (with ``importance_rounds``), else ``None``.
+        study: the ``optuna.Study`` the grid ran as.
 
     Example:
         >>> GridResult([], None, "minimize")
@@ -231,14 +250,49 @@ class GridResult:
     best: dict[str, Any] | None
     direction: str
     files: dict[str, Path] = field(default_factory=dict)
+    importance: ImportanceReport | None = None
+    study: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able: direction, best, rows."""
-        return {"direction": self.direction, "best": self.best, "rows": self.rows}
+        """JSON-able: direction, best, rows (and the importance, when computed)."""
+        out: dict[str, Any] = {"direction": self.direction, "best": self.best, "rows": self.rows}
+        if self.importance is not None:
+            out["importance"] = self.importance.to_dict()
+        return out
 
     def __repr__(self) -> str:
         best = None if self.best is None else {k: self.best[k] for k in ("policy", "setting", "p", "value")}
         return f"GridResult(settings={len(self.rows)}, direction={self.direction!r}, best={best})"
+
+
+def _grid_space(points: Sequence[GridPoint]) -> dict[str, list[Any]]:
+    """The GridSampler's search space: ``setting`` x ``p`` when the points are exactly that product (every
+    built-in grid), else one ``point`` index per setting."""
+    labels = _labels(points)
+    settings = list(dict.fromkeys(labels))
+    ps = list(dict.fromkeys(point.p for point in points))
+    pairs = [(label, point.p) for label, point in zip(labels, points, strict=True)]
+    if len(set(pairs)) == len(pairs) == len(settings) * len(ps):
+        return {"setting": settings, "p": ps}
+    return {"point": list(range(len(points)))}
+
+
+def _labels(points: Sequence[GridPoint]) -> list[str]:
+    if len({point.policy for point in points}) == 1:
+        return [point.setting for point in points]
+    return [f"{point.policy}:{point.setting}" for point in points]
+
+
+def _describe(points: Sequence[GridPoint]) -> list[dict[str, Any]]:
+    return [
+        {
+            "policy": p.policy,
+            "setting": p.setting,
+            "p": p.p,
+            "kwargs": json.loads(json.dumps(p.kwargs, default=str)),
+        }
+        for p in points
+    ]
 
 
 def run_grid(
@@ -249,8 +303,19 @@ def run_grid(
     out: str | os.PathLike[str] | None = None,
     name: str = "grid",
     progress: bool = False,
+    storage: str | os.PathLike[str] | None = None,
+    study_name: str | None = None,
+    seed: int = 0,
+    importance_rounds: int | None = None,
 ) -> GridResult:
     """Evaluate ``fn`` on every setting's transform; keep the best.
+
+    The grid runs as an Optuna study with a ``GridSampler`` (search space ``setting`` x ``p``, or one
+    ``point`` index per setting for a grid that is not such a product), so it keeps its trials where
+    :func:`~latent_transforms.tuning.tune` keeps its own: with ``storage`` (an SQLite file or URL) a grid
+    stopped part-way resumes where it stopped, evaluating only the settings without a result (a setting
+    whose ``fn`` raised is evaluated again). The sampler visits the settings in a seeded random order;
+    the rows are always in the grid's order.
 
     Args:
         points: the grid (:func:`standard_da_grid`, :func:`sg2sample_grid`, :func:`latent_augment_p_grid`).
@@ -258,55 +323,139 @@ def run_grid(
         direction: ``"minimize"`` (e.g. MAE) or ``"maximize"`` (e.g. F1, SSIM).
         out: folder for ``<name>.csv``, ``<name>.json`` (every row and the best) and ``<name>_best.json``
             (the best setting; for LatentAugment with its complete ``config``, loadable by
-            ``LatentAugment.from_config``); ``None``: write nothing.
-        name: file name stem.
-        progress: print one line per setting.
+            ``LatentAugment.from_config``), and, with ``importance_rounds``, ``<name>_importance.json`` /
+            ``.png``; ``None``: write nothing.
+        name: file name stem (and the default study name).
+        progress: log one line per setting (``logging``, logger ``latent_transforms.tuning.grid``, INFO).
+        storage: ``None`` (in memory), a file path (SQLite: resumable) or any Optuna storage URL.
+        study_name: the study's name in the storage (default ``name``).
+        seed: seed of the order in which the sampler visits the settings.
+        importance_rounds: ``None`` (default): no importance analysis; else the importances of the grid's
+            dimensions as :func:`~latent_transforms.tuning.tune` reports them (random forest with this many
+            bootstrap rounds, skipped below 2, and Optuna's fANOVA).
 
     Returns:
         A :class:`GridResult`; a non-finite value is recorded and never best.
+
+    Raises:
+        ConfigError: an empty grid, an unknown direction, or a stored study with another direction or
+            grid.
+        MissingDependencyError: Optuna is not installed (``pip install 'latent-transforms[tuning]'``).
 
     Example:
         >>> result = run_grid(standard_da_grid(), lambda t: abs(t.p - 0.3) + (0 if t.flip else 1))
         >>> result.best["setting"], result.best["p"], len(result.rows)
         ('xflip', 0.3, 70)
     """
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
+    optuna = require_package("optuna", "run_grid")
+    check_choice("direction", direction, DIRECTIONS)
     if not points:
         raise ConfigError("the grid is empty. Fix: pass at least one GridPoint.")
-    rows: list[dict[str, Any]] = []
-    best_index: int | None = None
-    for i, point in enumerate(points):
+    space = _grid_space(points)
+    labels = _labels(points)
+    index = (
+        {(label, point.p): i for i, (label, point) in enumerate(zip(labels, points, strict=True))}
+        if "setting" in space
+        else {}
+    )
+    description = _describe(points)
+    url, db_file = storage_url(storage)
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+    study_name = study_name or name
+    TrialState = optuna.trial.TrialState
+
+    def point_of(params: Mapping[str, Any]) -> int:
+        return int(params["point"]) if "point" in space else index[(params["setting"], params["p"])]
+
+    def params_of(i: int) -> dict[str, Any]:
+        return {"point": i} if "point" in space else {"setting": labels[i], "p": points[i].p}
+
+    def objective(trial: Any) -> float:
+        params = {k: trial.suggest_categorical(k, values) for k, values in space.items()}
+        i = point_of(params)
+        point = points[i]
         result = fn(point.build())
         value, details = (result[0], dict(result[1])) if isinstance(result, tuple) else (result, {})
         value = float(value)
-        row: dict[str, Any] = {
-            "policy": point.policy,
-            "setting": point.setting,
-            "p": point.p,
-            "p_aug": point.p_aug,
-            "value": value if math.isfinite(value) else None,
-            "kwargs": json.loads(json.dumps(point.kwargs, default=str)),
-            "details": json.loads(json.dumps(details, default=str)),
-        }
-        rows.append(row)
-        if math.isfinite(value):
-            current = None if best_index is None else rows[best_index]["value"]
-            better = current is None or (value < current if direction == "minimize" else value > current)
-            if better:
-                best_index = i
+        trial.set_user_attr("point", i)
+        trial.set_user_attr("details", json.loads(json.dumps(details, default=str)))
+        trial.set_user_attr("finite", math.isfinite(value))
         if progress:
-            print(f"{point.policy} {point.setting} p={point.p:g}: {value:.6g}", flush=True)
+            _log.info("%s %s p=%g: %.6g", point.policy, point.setting, point.p, value)
+        return value  # not finite: Optuna marks the trial failed; the row keeps value None
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=url,
+            direction=direction,
+            sampler=optuna.samplers.GridSampler(space, seed=seed),
+            load_if_exists=True,
+        )
+        if study.direction.name.lower() != direction:
+            raise ConfigError(
+                f"the stored study {study_name!r} has direction {study.direction.name.lower()}, not "
+                f"{direction}. Fix: use another study_name (or storage)."
+            )
+        stored = study.user_attrs.get("grid")
+        if stored is None:
+            study.set_user_attr("grid", description)
+        elif stored != description:
+            raise ConfigError(
+                f"the stored study {study_name!r} ran another grid ({len(stored)} settings), not these "
+                f"{len(points)}. Fix: use the same grid, or another study_name (or storage)."
+            )
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study.tell(trial.number, state=TrialState.FAIL)  # left running by a killed process
+        results = _results(study, TrialState)
+        todo = [i for i in range(len(points)) if i not in results]
+        tried = {t.user_attrs.get("point", -1) for t in study.get_trials(deepcopy=False)}
+        tried |= {point_of(t.params) for t in study.get_trials(deepcopy=False) if set(t.params) == set(space)}
+        for i in todo:
+            if i in tried:  # the sampler counts it as visited: ask for it again explicitly
+                study.enqueue_trial(params_of(i))
+        if todo:
+            study.optimize(objective, n_trials=len(todo))
+        results = _results(study, TrialState)
+    finally:
+        optuna.logging.set_verbosity(level)
+
+    rows: list[dict[str, Any]] = []
+    best_index: int | None = None
+    for i, point in enumerate(points):
+        trial = results[i]
+        value = trial.value if trial.state == TrialState.COMPLETE else None
+        rows.append(
+            {
+                "policy": point.policy,
+                "setting": point.setting,
+                "p": point.p,
+                "p_aug": point.p_aug,
+                "value": value,
+                "kwargs": description[i]["kwargs"],
+                "details": trial.user_attrs.get("details", {}),
+            }
+        )
+        if value is not None:
+            current = None if best_index is None else rows[best_index]["value"]
+            if current is None or (value < current if direction == "minimize" else value > current):
+                best_index = i
     best = dict(rows[best_index]) if best_index is not None else None
-    grid = GridResult(rows, best, direction)
+    importance = None
+    if importance_rounds is not None:
+        importance = _grid_importance(study, space, rows, labels, importance_rounds, seed)
+    grid = GridResult(rows, best, direction, importance=importance, study=study)
     if out is not None:
         folder = Path(out)
         flat = [{k: v for k, v in r.items() if k not in ("kwargs", "details")} for r in rows]
         for r, f in zip(rows, flat, strict=True):
             f.update({f"kwargs_{k}": v for k, v in r["kwargs"].items()})
             f.update({k: v for k, v in r["details"].items() if isinstance(v, (int, float, str))})
-        grid.files["csv"] = write_atomic(folder / f"{name}.csv", _csv(flat))
-        grid.files["json"] = write_atomic(
+        grid.files["csv"] = atomic_write(folder / f"{name}.csv", rows_to_csv(flat))
+        grid.files["json"] = atomic_write(
             folder / f"{name}.json", json.dumps(grid.to_dict(), indent=2) + "\n"
         )
         if best is not None and best_index is not None:
@@ -314,7 +463,46 @@ def run_grid(
             transform = points[best_index].build()
             if isinstance(transform, LatentAugment):
                 payload["config"] = transform.config()
-            grid.files["best"] = write_atomic(
+            grid.files["best"] = atomic_write(
                 folder / f"{name}_best.json", json.dumps(payload, indent=2) + "\n"
             )
+        if importance is not None:
+            grid.files["importance"] = atomic_write(
+                folder / f"{name}_importance.json", json.dumps(importance.to_dict(), indent=2) + "\n"
+            )
+            if importance.forest is not None or importance.optuna is not None:
+                grid.files["importance_plot"] = plot_importance(
+                    importance, folder / f"{name}_importance.png", title=f"{study_name}: {len(rows)} settings"
+                )
     return grid
+
+
+def _results(study: Any, TrialState: Any) -> dict[int, Any]:
+    """Point index -> its trial with a result: completed, or failed on a value that is not finite (the
+    first such trial per point, in trial order)."""
+    out: dict[int, Any] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+        i = trial.user_attrs.get("point")
+        has_result = trial.state == TrialState.COMPLETE or trial.user_attrs.get("finite") is False
+        if i is not None and has_result and i not in out:
+            out[i] = trial
+    return out
+
+
+def _grid_importance(
+    study: Any,
+    space: Mapping[str, list[Any]],
+    rows: list[dict[str, Any]],
+    labels: list[str],
+    rounds: int,
+    seed: int,
+) -> ImportanceReport | None:
+    """The importances of the grid's dimensions (the setting as its position in the grid)."""
+    if "point" in space:
+        return ImportanceReport(None, None, ["the grid is not a product of settings and p: no importance"])
+    done = [(labels[i], r) for i, r in enumerate(rows) if r["value"] is not None]
+    settings = space["setting"]
+    x = [[float(settings.index(label)), float(r["p"])] for label, r in done]
+    return importance_report(
+        study, x, [r["value"] for _, r in done], ["setting", "p"], rounds=rounds, seed=seed
+    )

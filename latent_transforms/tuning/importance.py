@@ -1,5 +1,5 @@
-"""Which hyper-parameters matter: random-forest Gini importance with bootstrapped standard errors (seed
-000 §V-C, Fig. 5) and Optuna's own importance, in one plot.
+"""Which hyper-parameters matter: random-forest Gini importance with bootstrapped standard errors
+(Tronchin et al. 2023, §V-C, Fig. 5) and Optuna's own importance, in one plot.
 
 Random forest (the paper's analysis): each trial is a sample ``x`` (its hyper-parameter values) with
 target ``y`` (its objective value). For each of ``rounds`` bootstrap rounds (the paper: 1,000) the trials
@@ -19,18 +19,22 @@ on the raw trial parameters; it sums to 1 over the parameters.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latent_transforms.checks import check_int
 from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.files import atomic_write
 from latent_transforms.tuning.spaces import PARAM_LABELS
 
 __all__ = [
     "ForestImportance",
     "ImportanceReport",
     "forest_importance",
+    "importance_report",
     "optuna_importance",
     "plot_importance",
 ]
@@ -39,8 +43,13 @@ __all__ = [
 DEFAULT_ROUNDS = 1000
 
 
-def _require(module: str, what: str) -> Any:
-    """Import an optional package, or raise :class:`MissingDependencyError` naming the pip extra."""
+def require_package(module: str, what: str) -> Any:
+    """Import an optional package, or raise :class:`MissingDependencyError` naming the pip extra.
+
+    Example:
+        >>> require_package("math", "this example").sqrt(4.0)
+        2.0
+    """
     import importlib
 
     top = module.split(".")[0]
@@ -109,7 +118,8 @@ def forest_importance(
     n_estimators: int = 100,
     n_jobs: int | None = None,
 ) -> ForestImportance:
-    """Random-forest Gini importance of the columns of ``x`` for ``y``, bootstrapped (seed 000 Fig. 5).
+    """Random-forest Gini importance of the columns of ``x`` for ``y``, bootstrapped (Tronchin et al. 2023,
+    Fig. 5).
 
     Args:
         x: ``[n_trials, n_params]`` hyper-parameter values (numbers).
@@ -135,8 +145,8 @@ def forest_importance(
         >>> forest_importance(x, y, ["a", "b"], rounds=5, n_estimators=20).ranking()
         ['a', 'b']
     """
-    np = _require("numpy", "forest_importance")
-    ensemble = _require("sklearn.ensemble", "forest_importance")
+    np = require_package("numpy", "forest_importance")
+    ensemble = require_package("sklearn.ensemble", "forest_importance")
     xs = np.asarray(x, dtype=np.float64)
     ys = np.asarray(y, dtype=np.float64)
     if xs.ndim != 2 or ys.ndim != 1 or xs.shape[0] != ys.shape[0] or xs.shape[1] != len(names):
@@ -147,8 +157,7 @@ def forest_importance(
         raise ConfigError(f"the importance needs at least 2 trials, got {xs.shape[0]}. Fix: run more trials.")
     if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
         raise ConfigError("x and y must be finite. Fix: leave out failed trials.")
-    if rounds < 2:
-        raise ConfigError(f"rounds must be >= 2 (a standard error needs two), got {rounds}.")
+    rounds = check_int("rounds", rounds, low=2, fix="a standard error needs at least two rounds.")
     n = xs.shape[0]
     span = float(ys.max() - ys.min())
     rng = np.random.default_rng(seed)
@@ -194,8 +203,8 @@ def optuna_importance(study: Any, *, seed: int = 0, params: Sequence[str] | None
         >>> next(iter(optuna_importance(study)))
         'a'
     """
-    optuna = _require("optuna", "optuna_importance")
-    _require("sklearn", "optuna_importance")
+    optuna = require_package("optuna", "optuna_importance")
+    require_package("sklearn", "optuna_importance")
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
     result = optuna.importance.get_param_importances(
         study, evaluator=evaluator, params=list(params) if params is not None else None
@@ -225,6 +234,52 @@ class ImportanceReport:
         }
 
 
+def importance_report(
+    study: Any,
+    x: Sequence[Sequence[float]],
+    y: Sequence[float],
+    names: Sequence[str],
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    seed: int = 0,
+) -> ImportanceReport | None:
+    """Both importances of a study's completed trials: ``x`` their parameter values (numbers, one column
+    per name), ``y`` their objective values; what :func:`~latent_transforms.tuning.tune` and
+    :func:`~latent_transforms.tuning.run_grid` report.
+
+    ``None`` with fewer than 2 trials. The forest is skipped when ``rounds < 2``; Optuna's importance is
+    left out (with a note) when it cannot be computed, e.g. every trial has the same value.
+
+    Example:
+        >>> import optuna
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        >>> study.optimize(lambda t: 10 * t.suggest_float("a", 0, 1) + 0 * t.suggest_float("b", 0, 1), 12)
+        >>> x = [[t.params["a"], t.params["b"]] for t in study.trials]
+        >>> report = importance_report(study, x, [t.value for t in study.trials], ["a", "b"], rounds=0)
+        >>> report.forest, next(iter(report.optuna)), report.notes
+        (None, 'a', ['random-forest importance skipped (rounds < 2)'])
+    """
+    if len(y) < 2:
+        return None
+    notes: list[str] = []
+    if len(set(y)) == 1:
+        notes.append("every completed trial has the same value: the importances carry no information")
+    forest = None
+    if rounds >= 2:
+        forest = forest_importance(x, [float(v) for v in y], list(names), rounds=rounds, seed=seed)
+    else:
+        notes.append("random-forest importance skipped (rounds < 2)")
+    opt = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            opt = optuna_importance(study, seed=seed)
+    except (RuntimeError, ValueError, MissingDependencyError) as exc:  # e.g. every trial the same value
+        notes.append(f"Optuna importance not computed: {exc}")
+    return ImportanceReport(forest, opt, notes)
+
+
 def plot_importance(
     report: ImportanceReport,
     path: str | Path,
@@ -233,7 +288,7 @@ def plot_importance(
     title: str | None = None,
 ) -> Path:
     """One PNG with both importances: the forest's bars with standard-error whiskers (legend: its NRMSE
-    ± standard error, as seed 000 Fig. 5) next to Optuna's fANOVA bars.
+    ± standard error, as in Fig. 5 of Tronchin et al. 2023) next to Optuna's fANOVA bars.
 
     Args:
         report: the importances.
@@ -251,7 +306,7 @@ def plot_importance(
         ...     plot_importance(ImportanceReport(forest, {"lr": 0.9, "steps": 0.1}), f"{d}/i.png").is_file()
         True
     """
-    _require("matplotlib", "plot_importance")
+    require_package("matplotlib", "plot_importance")
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -308,7 +363,7 @@ def plot_importance(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    try:
+        return atomic_write(out, lambda tmp: fig.savefig(tmp, format=out.suffix[1:] or "png", dpi=120))
+    finally:
+        plt.close(fig)

@@ -3,11 +3,11 @@
 An objective turns ``LatentAugment`` keyword arguments (what :meth:`SearchSpace.suggest` returns) into one
 number, and says whether that number is to be maximised or minimised.
 
-- :class:`F1Objective` (seed 000 §III-D): the F1 score of improved precision and recall (Kynkäänniemi et
-  al., ``k`` = 3) between real validation images and ``n_samples`` LatentAugment samples (every sample
-  augmented, ``p = 1``), in the space of a feature network, for each modality of the paired images on its
-  own, averaged over the modalities. The real features and their ``k``-NN radii are computed once; a trial
-  costs the samples, their features and their radii.
+- :class:`F1Objective` (Tronchin et al. 2023, §III-D): the F1 score of improved precision and recall
+  (Kynkäänniemi et al., ``k`` = 3) between real validation images and ``n_samples`` LatentAugment samples
+  (every sample augmented, ``p = 1``), in the space of a feature network, for each modality of the paired
+  images on its own, averaged over the modalities. The real features and their ``k``-NN radii are computed
+  once; a trial costs the samples, their features and their radii.
 - :class:`DownstreamObjective`: ``fn(transform) -> float``, your validation metric after training with the
   transform (the paper: the MAE of a Pix2Pix MRI-to-CT model on the validation set, minimised); here ``p``
   is tuned too.
@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import torch
 from tqdm.auto import tqdm
 
+from latent_transforms.checks import check_choice, check_image_batch, check_int, default_device
 from latent_transforms.errors import ConfigError
 from latent_transforms.evaluation.sampling import iter_samples
 from latent_transforms.features.extractor import FeatureExtractor
@@ -42,9 +43,7 @@ DIRECTIONS = ("minimize", "maximize")
 
 
 def _check_direction(direction: str) -> str:
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
-    return direction
+    return check_choice("direction", direction, DIRECTIONS)
 
 
 class Objective:
@@ -97,17 +96,13 @@ class Objective:
 
 
 def _check_images(images: Any, what: str, bundle: GanBundle) -> torch.Tensor:
-    c, r = bundle.config.img_channels, bundle.resolution
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ConfigError(f"expected {what} as float images [N, {c}, {r}, {r}] in [-1, 1], got {got}.")
-    if tuple(images.shape[1:]) != (c, r, r) or images.shape[0] == 0:
-        raise ConfigError(
-            f"expected {what} [N, {c}, {r}, {r}] with N >= 1 (the GAN's modalities {bundle.modalities} and "
-            f"resolution), got {tuple(images.shape)}. Fix: stack the modalities as channels and resize."
-        )
-    if not bool(torch.isfinite(images).all()):
-        raise ConfigError(f"{what} hold NaN or Inf values. Fix: clean them first (torch.nan_to_num).")
+    images = check_image_batch(
+        images,
+        what=what,
+        channels=bundle.config.img_channels,
+        resolution=bundle.resolution,
+        context=f"the GAN's modalities {bundle.modalities} as channels, at its resolution: stack and resize",
+    )
     return images.detach().float().cpu()
 
 
@@ -193,20 +188,16 @@ class F1Objective(Objective):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress: bool = False,
     ) -> None:
-        dev = torch.device(device) if device is not None else None
-        if dev is None:
-            dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        dev = default_device(device)
         self.device = dev
         if isinstance(bundle, GanBundle):
             self.bundle = bundle.to(dev)
         else:
             self.bundle = load_gan(bundle, device=dev)
+        k = check_int("k", k, low=1)
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples <= k:
             raise ConfigError(f"n_samples must be an integer > k={k}, got {n_samples!r}.")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ConfigError(f"k must be an integer >= 1, got {k!r}.")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
+        batch_size = check_int("batch_size", batch_size, low=1)
         self.reference_images = _check_images(reference_images, "reference_images", self.bundle)
         if self.reference_images.shape[0] <= k:
             raise ConfigError(

@@ -22,26 +22,29 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.checks import check_choice, check_int
+from latent_transforms.errors import ConfigError
+from latent_transforms.files import atomic_write
 from latent_transforms.tuning.importance import (
     DEFAULT_ROUNDS,
     ImportanceReport,
-    _require,
-    forest_importance,
-    optuna_importance,
+    importance_report,
     plot_importance,
+    require_package,
 )
 from latent_transforms.tuning.objectives import DIRECTIONS, Objective
 from latent_transforms.tuning.spaces import SearchSpace, search_space
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["TuningResult", "storage_url", "tune", "write_atomic"]
 
@@ -52,24 +55,8 @@ IMPORTANCE_JSON_NAME = "importance.json"
 IMPORTANCE_PNG_NAME = "importance.png"
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written).
-
-    Example:
-        >>> import tempfile
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     write_atomic(f"{d}/a.txt", "hi").read_text()
-        'hi'
-    """
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
-    return out
+#: The old name of :func:`latent_transforms.files.atomic_write` (same arguments), kept for callers.
+write_atomic = atomic_write
 
 
 def storage_url(storage: str | os.PathLike[str] | None) -> tuple[str | None, Path | None]:
@@ -207,7 +194,15 @@ def _trial_rows(study: Any, space: SearchSpace) -> list[dict[str, Any]]:
     return rows
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV text of ``rows`` (dicts): one column per key, in order of first appearance; missing cells empty.
+
+    Example:
+        >>> print(rows_to_csv([{"number": 0, "value": 0.5}, {"number": 1, "lr": 0.01}]), end="")
+        number,value,lr
+        0,0.5,
+        1,,0.01
+    """
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
@@ -223,27 +218,10 @@ def _importance(
     study: Any, space: SearchSpace, rows: list[dict[str, Any]], rounds: int, seed: int
 ) -> ImportanceReport | None:
     done = [r for r in rows if r["state"] == "COMPLETE" and r["value"] is not None]
-    if len(done) < 2:
-        return None
-    notes: list[str] = []
-    if len({r["value"] for r in done}) == 1:
-        notes.append("every completed trial has the same value: the importances carry no information")
-    forest = None
-    if rounds >= 2:
-        x = [[float(r[name]) for name in space.names] for r in done]
-        forest = forest_importance(
-            x, [float(r["value"]) for r in done], space.names, rounds=rounds, seed=seed
-        )
-    else:
-        notes.append("random-forest importance skipped (rounds < 2)")
-    opt = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            opt = optuna_importance(study, seed=seed)
-    except (RuntimeError, ValueError, MissingDependencyError) as exc:  # e.g. every trial the same value
-        notes.append(f"Optuna importance not computed: {exc}")
-    return ImportanceReport(forest, opt, notes)
+    x = [[float(r[name]) for name in space.names] for r in done]
+    return importance_report(
+        study, x, [float(r["value"]) for r in done], space.names, rounds=rounds, seed=seed
+    )
 
 
 def tune(
@@ -261,7 +239,7 @@ def tune(
     max_failures: int | None = None,
     progress: bool = True,
 ) -> TuningResult:
-    """Optuna TPE search of LatentAugment's hyper-parameters (seed 000 §III-D: 50 trials).
+    """Optuna TPE search of LatentAugment's hyper-parameters (Tronchin et al. 2023, §III-D: 50 trials).
 
     Args:
         objective: what a trial measures (:class:`~latent_transforms.tuning.F1Objective`,
@@ -281,7 +259,7 @@ def tune(
         timeout: start no new trial after this many seconds (the files are written; run again to go on).
         max_failures: stop with an error after this many trials whose value is not finite (default:
             ``n_trials``). An exception inside the objective marks its trial failed and is raised.
-        progress: print one line per trial.
+        progress: log one line per trial (``logging``, logger ``latent_transforms.tuning.study``, level INFO).
 
     Returns:
         A :class:`TuningResult`.
@@ -301,13 +279,12 @@ def tune(
         >>> result.n_complete, search_space("paper").contains(result.best_params)
         (3, True)
     """
-    optuna = _require("optuna", "tune")
+    optuna = require_package("optuna", "tune")
     if importance_rounds >= 2:  # fail now, not after the trials
-        _require("sklearn", "tune's importance analysis (importance_rounds >= 2)")
+        require_package("sklearn", "tune's importance analysis (importance_rounds >= 2)")
     if out is not None:
-        _require("matplotlib", "tune's importance plot (out=...)")
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-        raise ConfigError(f"n_trials must be an integer >= 1, got {n_trials!r}.")
+        require_package("matplotlib", "tune's importance plot (out=...)")
+    n_trials = check_int("n_trials", n_trials, low=1)
     if isinstance(space, str):
         space = search_space(space, include_p=objective.uses_p)
     elif not isinstance(space, SearchSpace):
@@ -315,8 +292,7 @@ def tune(
             f"space must be 'paper', 'continuous' or a SearchSpace, got {type(space).__name__}."
         )
     direction = direction or objective.direction
-    if direction not in DIRECTIONS:
-        raise ConfigError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
+    check_choice("direction", direction, DIRECTIONS)
     url, db_file = storage_url(storage)
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
@@ -354,7 +330,7 @@ def tune(
         for trial in stale:
             study.tell(trial.number, state=TrialState.FAIL)
         if stale and progress:
-            print(f"marked {len(stale)} trial(s) left running by an earlier run as failed", flush=True)
+            _log.info("marked %d trial(s) left running by an earlier run as failed", len(stale))
         failures = 0
         limit = n_trials if max_failures is None else max_failures
         while True:
@@ -363,7 +339,9 @@ def tune(
                 break
             if timeout is not None and time.perf_counter() - started > timeout:
                 if progress:
-                    print(f"timeout: stopping after {complete} of {n_trials} trials (run again to go on)")
+                    _log.info(
+                        "timeout: stopping after %d of %d trials (run again to go on)", complete, n_trials
+                    )
                 break
             number = len(study.get_trials(deepcopy=False))
             study.sampler = optuna.samplers.TPESampler(seed=_trial_seed(seed, number))
@@ -384,7 +362,7 @@ def tune(
                 study.tell(trial, state=TrialState.FAIL)
                 failures += 1
                 if progress:
-                    print(f"trial {trial.number}: value {value} (not finite): marked failed", flush=True)
+                    _log.warning("trial %d: value %s (not finite): marked failed", trial.number, value)
                 if failures >= limit:
                     raise ConfigError(
                         f"{failures} trials returned a non-finite value (last: {value}) for {params}. Fix: "
@@ -395,10 +373,15 @@ def tune(
             if progress:
                 best = study.best_value
                 shown = ", ".join(f"{k}={v:g}" for k, v in params.items())
-                print(
-                    f"trial {trial.number} ({complete + 1}/{n_trials}): {value:.6g} [{shown}] "
-                    f"{seconds:.1f} s; best {best:.6g}",
-                    flush=True,
+                _log.info(
+                    "trial %d (%d/%d): %.6g [%s] %.1f s; best %.6g",
+                    trial.number,
+                    complete + 1,
+                    n_trials,
+                    value,
+                    shown,
+                    seconds,
+                    best,
                 )
     finally:
         optuna.logging.set_verbosity(level)
@@ -421,26 +404,22 @@ def tune(
         folder = Path(out)
         result.out = folder
         if best_config is not None:
-            result.files["best_config"] = write_atomic(
+            result.files["best_config"] = atomic_write(
                 folder / BEST_CONFIG_NAME, json.dumps(best_config, indent=2) + "\n"
             )
-        result.files["trials"] = write_atomic(folder / TRIALS_NAME, _csv(rows))
+        result.files["trials"] = atomic_write(folder / TRIALS_NAME, rows_to_csv(rows))
         if importance is not None:
-            result.files["importance"] = write_atomic(
+            result.files["importance"] = atomic_write(
                 folder / IMPORTANCE_JSON_NAME, json.dumps(importance.to_dict(), indent=2) + "\n"
             )
             if importance.forest is not None or importance.optuna is not None:
-                png = folder / IMPORTANCE_PNG_NAME
-                tmp = png.with_name(f".{png.stem}.{os.getpid()}.tmp.png")
-                plot_importance(
+                result.files["importance_plot"] = plot_importance(  # written atomically
                     importance,
-                    tmp,
+                    folder / IMPORTANCE_PNG_NAME,
                     title=f"{study_name}: {len(done)} trials, objective {objective.name} ({direction})",
                 )
-                os.replace(tmp, png)
-                result.files["importance_plot"] = png
         result.seconds = time.perf_counter() - started
         result.files["summary"] = folder / SUMMARY_NAME
-        write_atomic(folder / SUMMARY_NAME, json.dumps(result.summary(), indent=2) + "\n")
+        atomic_write(folder / SUMMARY_NAME, json.dumps(result.summary(), indent=2) + "\n")
     result.seconds = time.perf_counter() - started
     return result

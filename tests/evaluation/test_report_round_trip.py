@@ -1,4 +1,5 @@
-"""The report: seed 004's column groups in Markdown, per-modality tables, and a lossless JSON round trip."""
+"""The report: the column groups of Xing et al. 2023 in Markdown, per-modality tables, a lossless JSON
+round trip."""
 
 from __future__ import annotations
 

@@ -272,3 +272,74 @@ def test_a_corrupt_hub_file_is_reported_as_a_mismatch(tiny_vgg16):
 def test_device_argument_moves_the_network():
     fx = feature_network("random", device="cpu")
     assert isinstance(fx, FeatureExtractor) and fx.device.type == "cpu"
+
+
+# -- one registry for both kinds ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_registry(monkeypatch):
+    """Registrations made by a test vanish after it."""
+    import copy
+
+    import latent_transforms.features.registry as registry
+
+    monkeypatch.setattr(registry, "_BUILDERS", copy.deepcopy(registry._BUILDERS))
+    monkeypatch.setattr(registry, "_ALIASES", dict(registry._ALIASES))
+    return registry
+
+
+def test_embedding_and_perceptual_networks_share_one_registry_and_its_aliases():
+    from latent_transforms.features import (
+        PERCEPTUAL_NETWORKS,
+        canonical_feature_network_name,
+        list_feature_networks,
+        perceptual_network,
+    )
+
+    assert list_feature_networks("embedding") == FEATURE_NETWORKS
+    assert list_feature_networks("perceptual") == PERCEPTUAL_NETWORKS
+    assert set(list_feature_networks()) == set(FEATURE_NETWORKS) | set(PERCEPTUAL_NETWORKS)
+    for alias, name in [("lite0", "efficientnet-lite0"), ("VGG", "vgg16"), ("d", "discriminator")]:
+        assert canonical_feature_network_name(alias) == name
+    assert perceptual_network("RANDOM").name == feature_network("Random").name == "random"
+    with pytest.raises(ConfigError, match="perceptual network name"):
+        perceptual_network("inception")  # an embedding network only
+
+
+def test_a_registered_network_is_built_by_the_factory_of_its_kind(clean_registry):
+    from latent_transforms.features import PerceptualNetwork, RandomPerceptualNet, perceptual_network
+    from latent_transforms.features.registry import RandomFeatureNet, register_feature_network
+
+    seen = {}
+
+    @register_feature_network("my-net", kind="embedding", aliases=("mine",))
+    def build_embedding(*, batch_size, **options):
+        seen["embedding"] = (batch_size, options["bundle"])
+        return FeatureExtractor(RandomFeatureNet(seed=3), name="my-net", input_size=32, dim=64)
+
+    @register_feature_network("my-net", kind="perceptual")
+    def build_perceptual(*, seed, input_size, **_):
+        return PerceptualNetwork(RandomPerceptualNet(seed), name="my-net", input_size=input_size)
+
+    fx = feature_network("MINE", batch_size=7)
+    assert fx.name == "my-net" and seen["embedding"] == (7, None)
+    assert fx.embed(images(2, 2, 32)).shape == (2, 2, 64)
+    net = perceptual_network("mine", seed=2, input_size=16)
+    assert net.name == "my-net" and net.input_size == 16
+    assert "my-net" in clean_registry.list_feature_networks("perceptual")
+
+
+def test_registering_refuses_alias_clashes_and_warns_on_replacing(clean_registry):
+    register = clean_registry.register_feature_network
+    with pytest.raises(ConfigError, match="alias of 'vgg16'"):
+        register("vgg", kind="embedding")
+    with pytest.raises(ConfigError, match="stands for 'efficientnet-lite0'"):
+        register("other", kind="embedding", aliases=("lite0",))
+    with pytest.raises(ConfigError, match="stands for 'random'"):
+        register("other", kind="embedding", aliases=("random",))
+    with pytest.raises(ConfigError, match="kind"):
+        register("other", kind="maps")
+    with pytest.warns(UserWarning, match="replacing"):
+        register("random", kind="embedding")(lambda **_: None)
+    assert clean_registry.create_feature_network("random", kind="embedding") is None

@@ -12,7 +12,7 @@ import torch
 
 from latent_transforms.data.items import BODY_THRESHOLD_HU
 from latent_transforms.data.windows import IntensityWindow
-from latent_transforms.errors import ConfigError, FeatureNetworkUnavailableError, MissingDependencyError
+from latent_transforms.errors import ConfigError, FeatureNetworkUnavailableError
 from latent_transforms.metrics.lpips import lpips_distance
 from latent_transforms.metrics.paired import PairedImageMetrics, body_mae, mae, psnr, ssim
 
@@ -153,11 +153,30 @@ def test_ssim_with_another_kernel_matches_torchmetrics():
     assert torch.allclose(ours, torchmetrics_valid_ssim(pred + 1000, target + 1000, 3000.0, 1.0), atol=1e-5)
 
 
-def test_ssim_without_monai_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "monai.metrics.regression", None)
+def test_ssim_is_monais_compute_ssim_and_cs_exactly():
+    regression = pytest.importorskip("monai.metrics.regression")
+    pred, target = ct_pair(b=3, size=24, seed=3)
+    for kernel_size, sigma in ((11, 1.5), (7, 1.0)):
+        value, _ = regression.compute_ssim_and_cs(
+            (pred.clamp(-1000, 2000) + 1000)[:, None],
+            (target.clamp(-1000, 2000) + 1000)[:, None],
+            spatial_dims=2,
+            kernel_size=[kernel_size, kernel_size],
+            kernel_sigma=[sigma, sigma],
+            data_range=3000.0,
+            kernel_type="gaussian",
+            k1=0.01,
+            k2=0.03,
+        )
+        expected = value.flatten(1).mean(dim=1).to(torch.float64)
+        assert torch.equal(ssim(pred, target, CT, kernel_size=kernel_size, sigma=sigma), expected)
+
+
+def test_ssim_needs_no_monai(monkeypatch):
     pred, target = ct_pair(b=1)
-    with pytest.raises(MissingDependencyError, match=r"latent-transforms\[monai\]"):
-        ssim(pred, target, CT)
+    with_monai = ssim(pred, target, CT)
+    monkeypatch.setitem(sys.modules, "monai.metrics.regression", None)
+    assert torch.equal(ssim(pred, target, CT), with_monai)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""Friedman, Nemenyi (seed 000 Table III directions and scores) and Wilcoxon against SciPy and hand-made
-cases."""
+"""Friedman, Nemenyi (Tronchin et al. 2023, Table III: directions and scores) and Wilcoxon against SciPy
+and hand-made cases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Variety as the compressed size of the mean image (seed 004): hand cases, the direction, streaming."""
+"""Variety as the compressed size of the mean image (Xing et al. 2023): hand cases, direction, streaming."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_the_mean_is_mapped_to_uint8_by_rounding_and_clamping():
 
 
 def test_more_varied_sets_have_smaller_mean_images():
-    # seed 004: a varied set averages to a blur (small file), a collapsed one keeps its detail (large)
+    # Xing et al. 2023: a varied set averages to a blur (small file), a collapsed one keeps its detail (large)
     sizes = [mean_image_size(textures(64, spread, seed=1))["channel0"] for spread in (0, 2, 4, 8, 16)]
     assert all(a > b for a, b in itertools.pairwise(sizes)), sizes
 

@@ -90,3 +90,95 @@ def test_f1_can_rank_the_standard_da_combinations(tiny):
     result = run_grid(standard_da_grid(p_values=[1.0]), objective.measure, direction="maximize")
     assert len(result.rows) == 7
     assert all(0.0 <= r["value"] <= 1.0 and set(r["details"]["f1"]) == {"mri", "ct"} for r in result.rows)
+
+
+# -- the grid as an Optuna study: shared storage, resume, importance -------------------------------------
+
+
+def _fn(t):
+    return t.p + (0.0 if t.elastic is None else 5.0) + (0.5 if t.flip else 0.0)
+
+
+def test_a_grid_is_an_optuna_grid_sampler_study_over_setting_and_p():
+    import optuna
+
+    grid = standard_da_grid(p_values=[1.0, 0.5])
+    result = run_grid(grid, _fn)
+    study = result.study
+    assert isinstance(study.sampler, optuna.samplers.GridSampler)
+    assert len(study.trials) == 14 and {t.state.name for t in study.trials} == {"COMPLETE"}
+    assert {(t.params["setting"], t.params["p"]) for t in study.trials} == {(g.setting, g.p) for g in grid}
+    assert [(r["setting"], r["p"]) for r in result.rows] == [(g.setting, g.p) for g in grid]  # grid order
+    assert all(r["value"] == pytest.approx(_fn(g.build())) for r, g in zip(result.rows, grid, strict=True))
+
+
+def test_a_stopped_grid_resumes_from_its_sqlite_storage_evaluating_only_the_rest(tmp_path):
+    db = tmp_path / "grid.db"
+    grid = standard_da_grid(p_values=[1.0, 0.5])
+    calls = []
+
+    def crashing(t):
+        if len(calls) == 5:
+            raise RuntimeError("killed")
+        calls.append((t.p, t.flip, t.rotate, t.elastic))
+        return _fn(t)
+
+    with pytest.raises(RuntimeError, match="killed"):
+        run_grid(grid, crashing, storage=db)
+    assert len(calls) == 5
+    seen = []
+
+    def counting(t):
+        seen.append((t.p, t.flip, t.rotate, t.elastic))
+        return _fn(t)
+
+    resumed = run_grid(grid, counting, storage=db)
+    assert len(seen) == 14 - 5 and not set(seen) & set(calls)  # the crashed setting is evaluated again
+    straight = run_grid(grid, _fn)
+    assert resumed.rows == straight.rows and resumed.best == straight.best
+    again = run_grid(grid, counting, storage=db)  # finished: nothing is evaluated
+    assert len(seen) == 9 and again.rows == straight.rows
+
+
+def test_a_stored_grid_refuses_another_grid_or_direction(tmp_path):
+    db = tmp_path / "grid.db"
+    run_grid(standard_da_grid(p_values=[1.0]), _fn, storage=db)
+    with pytest.raises(ConfigError, match="another grid"):
+        run_grid(standard_da_grid(p_values=[0.5]), _fn, storage=db)
+    with pytest.raises(ConfigError, match="direction"):
+        run_grid(standard_da_grid(p_values=[1.0]), _fn, storage=db, direction="maximize")
+
+
+def test_non_finite_values_are_kept_and_not_evaluated_again(tmp_path):
+    db = tmp_path / "grid.db"
+    grid = standard_da_grid(p_values=[1.0, 0.5])
+
+    def fn(t):
+        return float("nan") if t.elastic is not None else t.p
+
+    result = run_grid(grid, fn, storage=db)
+    assert sum(r["value"] is None for r in result.rows) == 8 and result.best["value"] == 0.5
+    seen = []
+    run_grid(grid, lambda t: seen.append(t) or 0.0, storage=db)
+    assert seen == []
+
+
+def test_the_grid_shares_the_studies_importance_analysis(tmp_path):
+    grid = standard_da_grid(p_values=[1.0, 0.7, 0.4, 0.1])
+    result = run_grid(grid, lambda t: 10 * t.p, out=tmp_path, name="g", importance_rounds=4)
+    imp = result.importance
+    assert imp.forest is not None and imp.forest.names == ["setting", "p"] and imp.forest.rounds == 4
+    assert imp.forest.ranking()[0] == "p" and next(iter(imp.optuna)) == "p"
+    assert json.loads((tmp_path / "g_importance.json").read_text())["forest"]["rounds"] == 4
+    assert (tmp_path / "g_importance.png").is_file()
+    assert json.loads((tmp_path / "g.json").read_text())["importance"]["optuna"] == imp.optuna
+    assert run_grid(grid, lambda t: 10 * t.p).importance is None  # off by default
+
+
+def test_grid_progress_is_logged(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="latent_transforms"):
+        run_grid(standard_da_grid(p_values=[1.0]), _fn, progress=True)
+    lines = sorted(r.getMessage() for r in caplog.records if r.name == "latent_transforms.tuning.grid")
+    assert len(lines) == 7 and lines[0].startswith("StandardDA affine p=1: ")

@@ -146,3 +146,13 @@ def test_a_missing_scikit_learn_is_reported_before_any_trial_runs(monkeypatch):
     with pytest.raises(MissingDependencyError, match=r"latent-transforms\[tuning\]"):
         tune(objective, n_trials=2, importance_rounds=5, progress=False)
     assert objective.calls == []
+
+
+def test_progress_goes_to_the_library_logger_not_to_stdout(caplog, capsys):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="latent_transforms"):
+        tune(SyntheticObjective(), n_trials=2, importance_rounds=0, progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "latent_transforms.tuning.study"]
+    assert [line.split(" ")[:2] for line in lines] == [["trial", "0"], ["trial", "1"]]
+    assert "best" in lines[-1] and capsys.readouterr().out == ""
