@@ -57,7 +57,8 @@ def open_paired_dataset(spec: str | Path, *, resolution: int, meta: bool = False
     if text == "phantom" or text.startswith("phantom:"):
         from latent_transforms.data.phantom import PelvisPhantom
 
-        return PelvisPhantom(resolution=resolution, **parse_phantom_spec(text), **kwargs)
+        options: dict[str, Any] = {**parse_phantom_spec(text), **kwargs}
+        return PelvisPhantom(resolution=resolution, **options)
     root = Path(text).expanduser()
     if not root.is_dir():
         raise ConfigError(

@@ -417,7 +417,7 @@ class PairedVolumeDataset(Dataset[dict[str, Any]]):
             item[modality] = image if self.resolution is None else resize_image(image, self.resolution)
         if "mask" in volumes:
             mask = self._slice(volumes["mask"], k)
-            item["mask"] = resize_mask(mask, self.resolution or tuple(mask.shape[-2:]))
+            item["mask"] = resize_mask(mask, self.resolution or (mask.shape[-2], mask.shape[-1]))
         elif "ct" in item:
             item["mask"] = body_mask(item["ct"], self.mask_threshold)
         else:
@@ -525,6 +525,7 @@ def _discover_folders(
 def _discover_pairs(
     pairs: Sequence[Sequence[PathLike]] | Mapping[str, Sequence[PathLike]], modalities: tuple[str, ...]
 ) -> dict[str, dict[str, str]]:
+    named: list[tuple[str | None, Sequence[PathLike]]]
     if isinstance(pairs, Mapping):
         named = [(str(name), paths) for name, paths in pairs.items()]
     elif isinstance(pairs, Sequence):

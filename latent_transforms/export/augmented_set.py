@@ -71,7 +71,8 @@ def write_slice(
     path = path_stem.with_name(path_stem.name + _SUFFIX[fmt])
     if fmt == "npz":
         buffer = io.BytesIO()
-        np.savez(buffer, **{modality: physical.detach().cpu().numpy().astype(np.float32)})
+        arrays: dict[str, Any] = {modality: physical.detach().cpu().numpy().astype(np.float32)}
+        np.savez(buffer, **arrays)
         return atomic_write(path, buffer.getvalue())
     if fmt == "png":
         from PIL import Image
@@ -196,9 +197,10 @@ def augment_dataset(
     for images, keys, patients, affines in _source_batches(dataset, bundle, n, batch_size):
         x = images.to(device)
         if by_key and hasattr(transform, "params_for"):
-            params = transform.params_for(x, key=keys)
+            keyed: Any = transform  # a RandomTransform: draw its parameters for these keys
+            params = keyed.params_for(x, key=keys)
             params["keys"] = keys
-            y = transform.transform(x, params)
+            y = keyed.transform(x, params)
         else:
             y = transform(x)
         y = y.detach().to("cpu", torch.float32).clamp(-1, 1)

@@ -144,6 +144,7 @@ def _bundle_files(folder: Path) -> list[Path]:
 
 def _train_encoder(args: argparse.Namespace) -> int:
     import filecmp
+    import functools
     import shutil
 
     from latent_transforms.checks import default_device
@@ -196,7 +197,7 @@ def _train_encoder(args: argparse.Namespace) -> int:
     }
     if copy:
         for src in _bundle_files(folder):  # copyfile follows the Hub cache's symlinks
-            atomic_write(out / src.name, lambda tmp, src=src: shutil.copyfile(src, tmp))
+            atomic_write(out / src.name, functools.partial(shutil.copyfile, src))
     path = save_encoder(encoder, out)
     t = encoder.config.training
     n_params = sum(p.numel() for p in encoder.parameters())

@@ -107,7 +107,7 @@ class GanBundle(
         return cls(config, generator, disc)
 
     @classmethod
-    def from_pretrained(  # type: ignore[override]
+    def from_pretrained(
         cls,
         pretrained_model_name_or_path: str | Path,
         *,
@@ -142,7 +142,7 @@ class GanBundle(
         )
 
     @classmethod
-    def _from_pretrained(  # type: ignore[override]
+    def _from_pretrained(
         cls,
         *,
         model_id: str,

@@ -302,7 +302,7 @@ def run_tune(args: argparse.Namespace) -> int:
     )
     needs_latents = args.policy in ("latentaugment", "latentaugment-p")
     cache_folder, stats = _latents(args, bundle, real, device) if needs_latents else (None, None)
-    fn = (
+    fn: Any = (  # the user's validate(transform) -> float
         load_utility(args.downstream, option="--downstream", signature="validate(transform) -> float")
         if args.objective == "downstream"
         else None
@@ -395,11 +395,13 @@ def run_tune(args: argparse.Namespace) -> int:
 
     p_values: Sequence[float] = (1.0,) if args.objective == "f1" else P_VALUES
     if args.policy == "standardda":
-        points = standard_da_grid(p_values, seed=args.seed)
+        grid_points = standard_da_grid(p_values, seed=args.seed)
     elif args.policy == "sg2sample":
-        points = sg2sample_grid(bundle, p_values, seed=args.seed, value_range=args.value_range, device=device)
+        grid_points = sg2sample_grid(
+            bundle, p_values, seed=args.seed, value_range=args.value_range, device=device
+        )
     else:
-        points = latent_augment_p_grid(
+        grid_points = latent_augment_p_grid(
             args.config,
             bundle,
             cache_folder,
@@ -412,7 +414,12 @@ def run_tune(args: argparse.Namespace) -> int:
     measure = f1.measure if f1 is not None else fn
     assert measure is not None
     grid = run_grid(
-        points, measure, direction=direction, out=out, name=f"grid-{args.policy}", progress=not args.quiet
+        grid_points,
+        measure,
+        direction=direction,
+        out=out,
+        name=f"grid-{args.policy}",
+        progress=not args.quiet,
     )
     payload = {"run": run, **grid.to_dict()}
     write_atomic(out / f"grid-{args.policy}.json", json.dumps(payload, indent=2) + "\n")
