@@ -37,7 +37,7 @@ from latent_transforms.errors import ConfigError, MissingDependencyError
 from latent_transforms.files import atomic_path, atomic_write
 from latent_transforms.networks.bundle import GanBundle
 
-__all__ = ["FORMATS", "MANIFEST_NAME", "augment_dataset", "policy_names", "slice_affine", "write_slice"]
+__all__ = ["FORMATS", "MANIFEST_NAME", "augment_dataset", "slice_affine", "write_slice"]
 
 FORMATS = ("npz", "png", "nifti")
 MANIFEST_NAME = "augment.json"
@@ -231,13 +231,3 @@ def augment_dataset(
     }
     atomic_write(folder / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
     return manifest
-
-
-def policy_names() -> Sequence[str]:
-    """The ``--policy`` choices of ``latent-transforms augment``.
-
-    Example:
-        >>> list(policy_names())
-        ['latent-augment', 'latent-augment-mae', 'sg2', 'standard']
-    """
-    return ("latent-augment", "latent-augment-mae", "sg2", "standard")

@@ -10,7 +10,7 @@ from typing import Any
 from latent_transforms.arguments import CommonFlags, command_line, common_flags, open_split
 from latent_transforms.errors import LatentTransformsError
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "policy_names", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,17 @@ Examples:
 """
 
 
+def policy_names() -> tuple[str, ...]:
+    """The ``--policy`` choices of ``latent-transforms augment``: LatentAugment's F1 and MAE presets
+    (Tronchin et al. 2023), GAN samples (SG2Sample) and StandardDA.
+
+    Example:
+        >>> list(policy_names())
+        ['latent-augment', 'latent-augment-mae', 'sg2', 'standard']
+    """
+    return ("latent-augment", "latent-augment-mae", "sg2", "standard")
+
+
 def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.ArgumentParser:
     """Declare ``augment`` on ``sub`` (the CLI's ``add_subparsers()`` object).
 
@@ -40,8 +51,6 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
         >>> args.format, args.batch, args.cache_dir, args.func is run
         ('npz', 16, None, True)
     """
-    from latent_transforms.export.augmented_set import policy_names
-
     flags = parents or common_flags()
     p = sub.add_parser(
         "augment",
