@@ -66,3 +66,96 @@ def test_console_script_help_documents_convert():
         check=True,
     ).stdout
     assert "network-snapshot" in out and "never runs" in out and "--modalities" in out
+
+
+def _subparsers(parser):
+    import argparse
+
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
+def test_every_command_has_help_and_shares_the_common_flags(capsys):
+    from latent_transforms.cli import build_parser
+
+    commands = _subparsers(build_parser())
+    assert list(commands) == [
+        "demo",
+        "info",
+        "init",
+        "convert",
+        "train",
+        "train-encoder",
+        "invert",
+        "augment",
+        "evaluate",
+        "tune",
+    ]
+    helps = {}
+    for name, parser in commands.items():
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(["--help"])
+        assert exit_info.value.code == 0
+        helps[name] = {a.dest: a for a in parser._actions}
+    capsys.readouterr()
+    for flag, users in {
+        "device": ["demo", "train", "train-encoder", "invert", "augment", "evaluate", "tune"],
+        "revision": ["info", "train-encoder", "invert", "augment", "evaluate"],
+        "cache_dir": ["info", "train-encoder", "invert", "augment", "evaluate"],
+        "quiet": ["demo", "train-encoder", "invert", "augment", "evaluate", "tune"],
+    }.items():
+        actions = [helps[name][flag] for name in users]
+        assert all(a.default == actions[0].default and a.help == actions[0].help for a in actions), flag
+        assert [name for name in helps if flag in helps[name]] == users, flag
+
+
+def test_top_level_help_and_version():
+    run = subprocess.run(
+        [sys.executable, "-m", "latent_transforms.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "demo" in run.stdout and "augment" in run.stdout and "tune" in run.stdout
+    run = subprocess.run(
+        [sys.executable, "-m", "latent_transforms.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.startswith("latent-transforms ")
+
+
+def test_no_library_module_imports_the_cli():
+    import ast
+    from pathlib import Path
+
+    import latent_transforms
+
+    root = Path(latent_transforms.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "cli.py" and path.parent == root:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            if any(n == "latent_transforms.cli" for n in names):
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []
+
+
+def test_library_progress_is_logged_to_stderr_unless_quiet(capsys):
+    import logging
+
+    from latent_transforms.cli import _progress_to_stderr
+
+    logger = logging.getLogger("latent_transforms.demo.run")
+    with _progress_to_stderr(quiet=False):
+        logger.info("inverting 3 images")
+    with _progress_to_stderr(quiet=True):
+        logger.info("hidden")
+        logger.warning("shown anyway")
+    logger.info("outside a command")
+    err = capsys.readouterr().err
+    assert err == "inverting 3 images\nshown anyway\n"

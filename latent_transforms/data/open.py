@@ -32,7 +32,7 @@ def parse_phantom_spec(spec: str) -> dict[str, int]:
     return args
 
 
-def open_paired_dataset(spec: str | Path, *, resolution: int, **kwargs: Any) -> Any:
+def open_paired_dataset(spec: str | Path, *, resolution: int, meta: bool = False, **kwargs: Any) -> Any:
     """A paired dataset from a string, as the command line takes it.
 
     - ``"phantom"`` / ``"phantom:patients=40,slices=32,seed=0"``: the built-in :class:`PelvisPhantom`;
@@ -43,6 +43,8 @@ def open_paired_dataset(spec: str | Path, *, resolution: int, **kwargs: Any) -> 
     Args:
         spec: the string above.
         resolution: output size in pixels (slices are resized to it).
+        meta: NIfTI volumes give MONAI ``MetaTensor`` s carrying each slice's affine
+            (``PairedVolumeDataset(meta=True)``); the other layouts have no affine and ignore it.
         **kwargs: passed to the dataset class.
 
     Example:
@@ -55,7 +57,8 @@ def open_paired_dataset(spec: str | Path, *, resolution: int, **kwargs: Any) -> 
     if text == "phantom" or text.startswith("phantom:"):
         from latent_transforms.data.phantom import PelvisPhantom
 
-        return PelvisPhantom(resolution=resolution, **parse_phantom_spec(text), **kwargs)
+        options: dict[str, Any] = {**parse_phantom_spec(text), **kwargs}
+        return PelvisPhantom(resolution=resolution, **options)
     root = Path(text).expanduser()
     if not root.is_dir():
         raise ConfigError(
@@ -65,7 +68,7 @@ def open_paired_dataset(spec: str | Path, *, resolution: int, **kwargs: Any) -> 
     if any((sub / "mr.nii.gz").is_file() or (sub / "ct.nii.gz").is_file() for sub in root.iterdir()):
         from latent_transforms.data.volumes import PairedVolumeDataset
 
-        return PairedVolumeDataset(root, resolution=resolution, **kwargs)
+        return PairedVolumeDataset(root, resolution=resolution, meta=meta, **kwargs)
     from latent_transforms.data.slice_folder import PairedSliceFolder
 
     return PairedSliceFolder(root, resolution=resolution, **kwargs)

@@ -88,6 +88,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -573,8 +574,8 @@ class _Canvas:
             dx, dy = c * dx + s * dy, c * dy - s * dx
         if bend:
             dy = dy - np.float32(bend) * dx * dx
-        a = np.float32(a) if np.isscalar(a) else a
-        b = np.float32(b) if np.isscalar(b) else b
+        a = a if isinstance(a, np.ndarray) else np.float32(a)
+        b = b if isinstance(b, np.ndarray) else np.float32(b)
         u = dx / a
         v = dy / b
         q = np.sqrt(u * u + v * v)
@@ -1145,7 +1146,10 @@ class PelvisPhantom(Dataset[dict[str, object]]):
         k = self._patient_number(patient)
         start = k * self.slices_per_patient
         items = [self._get(start + s)[0] for s in range(self.slices_per_patient)]
-        return {name: torch.cat([it[name] for it in items]) for name in (*self.modalities, "mask")}
+        return {
+            name: torch.cat([cast(torch.Tensor, it[name]) for it in items])
+            for name in (*self.modalities, "mask")
+        }
 
     # ---- internals ------------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """``PairedVolumeDataset``: 2D slices of co-registered NIfTI volumes (SynthRAD2023 layout or explicit pairs).
 
 nibabel is an optional dependency (``pip install 'latent-transforms[nifti]'``); it is imported only when a
-dataset is built or a volume is read.
+dataset is built or a volume is read. With ``meta=True`` the items are MONAI ``MetaTensor`` s carrying
+each slice's affine (``pip install 'latent-transforms[monai]'``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import bisect
 import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,6 +25,7 @@ from latent_transforms.data.resize import as_size, resize_image, resize_mask
 from latent_transforms.errors import ConfigError, MissingDependencyError
 
 NIFTI_INSTALL = "pip install 'latent-transforms[nifti]'"
+MONAI_INSTALL = "pip install 'latent-transforms[monai]'"
 SYNTHRAD_FILES: dict[str, str] = {"mri": "mr.nii.gz", "ct": "ct.nii.gz", "mask": "mask.nii.gz"}
 _SEPARATORS = "_-. "
 
@@ -104,16 +106,17 @@ def patient_id_from_files(paths: Sequence[PathLike]) -> str:
 
 @dataclass(frozen=True)
 class _Patient:
-    """One patient's files and volume shape (from the NIfTI headers)."""
+    """One patient's files, volume shape and affine (from the NIfTI headers of its first modality)."""
 
     name: str
     paths: tuple[tuple[str, str], ...]  # (modality, path) in modality order
     mask: str | None
     shape: tuple[int, int, int]
+    affine: np.ndarray = field(default_factory=lambda: np.eye(4), compare=False)  # voxel -> world (mm)
 
 
-def _header_shape(path: str) -> tuple[int, ...]:
-    """The voxel shape stored in a NIfTI header; reads no voxel data."""
+def _header(path: str) -> tuple[tuple[int, ...], np.ndarray]:
+    """The voxel shape and the 4 x 4 affine stored in a NIfTI header; reads no voxel data."""
     nib = _nibabel()
     try:
         image = nib.load(path)
@@ -122,7 +125,19 @@ def _header_shape(path: str) -> tuple[int, ...]:
             f"expected a NIfTI file readable by nibabel at {path}, but reading its header failed: {exc}. "
             "Check that the file is complete and is .nii or .nii.gz."
         ) from exc
-    return tuple(int(s) for s in image.shape)
+    return tuple(int(s) for s in image.shape), np.asarray(image.affine, dtype=np.float64)
+
+
+def _meta_tensor() -> Any:
+    """MONAI's ``MetaTensor`` class, or :class:`MissingDependencyError` naming the extra that installs it."""
+    try:
+        from monai.data import MetaTensor
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "PairedVolumeDataset(meta=True) returns MONAI MetaTensors, but MONAI is not installed (import "
+            f"failed: {exc}). Install it with: {MONAI_INSTALL}, or leave meta=False."
+        ) from exc
+    return MetaTensor
 
 
 def _as_3d(shape: tuple[int, ...], path: str) -> tuple[int, int, int]:
@@ -177,6 +192,12 @@ class PairedVolumeDataset(Dataset[dict[str, Any]]):
     :func:`~latent_transforms.data.items.body_mask` of the returned ``"ct"`` with ``mask_threshold``, else
     (no mask file and no ``"ct"`` modality) all ones.
 
+    **Affine.** With ``meta=True`` every image (and the mask) is a MONAI ``MetaTensor`` whose ``affine``
+    (4 x 4, ``float64``) maps the item's array index ``(row, column, 0)`` to the world coordinates
+    (millimetres, nibabel's RAS+) of the first modality's NIfTI header, resize included:
+    :meth:`slice_affine`. Its ``meta`` also holds ``filename_or_obj`` (the file), ``original_affine`` (the
+    volume's affine) and ``slice``. The default (``meta=False``) returns plain tensors.
+
     **I/O.** Building the dataset reads only the NIfTI headers (shapes, through nibabel's lazy proxies).
     Volumes are read whole on first use and kept in a per-process LRU cache of ``cache_volumes`` patients,
     so iterating one patient's slices in order reads each file once. With a shuffling sampler most items
@@ -195,11 +216,12 @@ class PairedVolumeDataset(Dataset[dict[str, Any]]):
         axis: voxel axis the slices run along (0, 1 or 2; negative counts from the end).
         cache_volumes: how many patients' volumes each process keeps in memory (0 = none).
         mask_threshold: body-mask threshold on ``"ct"`` in its units (paper: -500 HU).
+        meta: return MONAI ``MetaTensor`` s carrying each slice's affine (see **Affine**).
 
     Raises:
         ConfigError: bad arguments, missing or unreadable files, modalities of a patient with different
             shapes, or a patient with too few slices.
-        MissingDependencyError: nibabel is not installed.
+        MissingDependencyError: nibabel is not installed (or MONAI, with ``meta=True``).
 
     Example:
         >>> import os, tempfile, nibabel as nib, numpy as np
@@ -229,8 +251,14 @@ class PairedVolumeDataset(Dataset[dict[str, Any]]):
         axis: int = 2,
         cache_volumes: int = 2,
         mask_threshold: float = BODY_THRESHOLD_HU,
+        meta: bool = False,
     ) -> None:
         _nibabel()  # fail first, with the install hint
+        if not isinstance(meta, bool):
+            raise ConfigError(f"meta must be True or False; got {meta!r}.")
+        if meta:
+            _meta_tensor()
+        self.meta = meta
         self.modalities: tuple[str, ...] = _check_modalities(modalities)
         self.resolution: tuple[int, int] | None = None if resolution is None else as_size(resolution)
         if isinstance(drop_slices, bool) or not isinstance(drop_slices, int) or drop_slices < 0:
@@ -265,7 +293,8 @@ class PairedVolumeDataset(Dataset[dict[str, Any]]):
 
     # -- index -----------------------------------------------------------------------------------
     def _record(self, name: str, paths: dict[str, str]) -> _Patient:
-        shapes = {key: _as_3d(_header_shape(path), path) for key, path in paths.items()}
+        headers = {key: _header(path) for key, path in paths.items()}
+        shapes = {key: _as_3d(headers[key][0], path) for key, path in paths.items()}
         reference = shapes[self.modalities[0]]
         for key, shape in shapes.items():
             if shape != reference:
@@ -287,6 +316,7 @@ class PairedVolumeDataset(Dataset[dict[str, Any]]):
             paths=tuple((m, paths[m]) for m in self.modalities),
             mask=paths.get("mask"),
             shape=reference,
+            affine=headers[self.modalities[0]][1],
         )
 
     def _locate(self, index: int) -> tuple[_Patient, int]:
@@ -335,6 +365,27 @@ class PairedVolumeDataset(Dataset[dict[str, Any]]):
         """``patient``'s voxel shape, from the NIfTI header."""
         return self._records[self._position(patient)].shape
 
+    def slice_affine(self, index: int) -> np.ndarray:
+        """The 4 x 4 affine of item ``index``: its array index ``(row, column, 0)`` -> world millimetres.
+
+        Row and column follow the voxel axes of the slice (see **Orientation**), the third index the
+        slice axis; the resize to ``resolution`` scales the steps and shifts the origin by the
+        ``align_corners=False`` pixel-centre rule. No file is read.
+        """
+        record, k = self._locate(index)
+        col_axis, row_axis = (a for a in range(3) if a != self.axis)
+        voxel = np.zeros((4, 4))  # item index (row, column, 0, 1) -> voxel index of the volume
+        voxel[row_axis, 0] = voxel[col_axis, 1] = voxel[self.axis, 2] = 1.0
+        voxel[self.axis, 3] = k
+        voxel[3, 3] = 1.0
+        scale = np.eye(4)  # resized index -> index before the resize (pixel centres)
+        if self.resolution is not None:
+            before = (record.shape[row_axis], record.shape[col_axis])
+            for dim, (n_in, n_out) in enumerate(zip(before, self.resolution, strict=True)):
+                scale[dim, dim] = n_in / n_out
+                scale[dim, 3] = 0.5 * n_in / n_out - 0.5
+        return record.affine @ voxel @ scale
+
     # -- data ------------------------------------------------------------------------------------
     def _volumes(self, record: _Patient) -> dict[str, np.ndarray]:
         volumes = self._cache.get(record.name)
@@ -366,15 +417,29 @@ class PairedVolumeDataset(Dataset[dict[str, Any]]):
             item[modality] = image if self.resolution is None else resize_image(image, self.resolution)
         if "mask" in volumes:
             mask = self._slice(volumes["mask"], k)
-            item["mask"] = resize_mask(mask, self.resolution or tuple(mask.shape[-2:]))
+            item["mask"] = resize_mask(mask, self.resolution or (mask.shape[-2], mask.shape[-1]))
         elif "ct" in item:
             item["mask"] = body_mask(item["ct"], self.mask_threshold)
         else:
             item["mask"] = torch.ones_like(item[self.modalities[0]])
+        if self.meta:
+            self._attach_meta(item, record, k, index)
         item["patient"] = record.name
         item["slice"] = k
         item["key"] = item_key(record.name, k)
         return item
+
+    def _attach_meta(self, item: dict[str, Any], record: _Patient, k: int, index: int) -> None:
+        """Wrap the images and the mask of ``item`` in MetaTensors with the slice's affine."""
+        meta_tensor = _meta_tensor()
+        affine = torch.as_tensor(self.slice_affine(index), dtype=torch.float64)
+        files = dict(record.paths)
+        for key in (*self.modalities, "mask"):
+            source = files.get(
+                key, record.mask if key == "mask" and record.mask else files[self.modalities[0]]
+            )
+            meta = {"filename_or_obj": source, "original_affine": record.affine.copy(), "slice": k}
+            item[key] = meta_tensor(item[key], affine=affine.clone(), meta=meta)
 
     # -- pickling (DataLoader workers) -------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -391,7 +456,8 @@ class PairedVolumeDataset(Dataset[dict[str, Any]]):
         return (
             f"{type(self).__name__}({source}, patients={len(self._records)}, slices={self._length}, "
             f"resolution={resolution}, drop_slices={self.drop_slices}, modalities={self.modalities}, "
-            f"axis={self.axis}, cache_volumes={self.cache_volumes}, mask_threshold={self.mask_threshold})"
+            f"axis={self.axis}, cache_volumes={self.cache_volumes}, mask_threshold={self.mask_threshold}"
+            f"{', meta=True' if self.meta else ''})"
         )
 
 
@@ -459,6 +525,7 @@ def _discover_folders(
 def _discover_pairs(
     pairs: Sequence[Sequence[PathLike]] | Mapping[str, Sequence[PathLike]], modalities: tuple[str, ...]
 ) -> dict[str, dict[str, str]]:
+    named: list[tuple[str | None, Sequence[PathLike]]]
     if isinstance(pairs, Mapping):
         named = [(str(name), paths) for name, paths in pairs.items()]
     elif isinstance(pairs, Sequence):

@@ -7,16 +7,15 @@ function runs the evaluation and prints the summary table.
 from __future__ import annotations
 
 import argparse
-import shlex
-from collections.abc import Sequence
 from typing import Any
 
+from latent_transforms.arguments import CommonFlags, command_line, common_flags
 from latent_transforms.errors import ConfigError
 
-__all__ = ["add_parser", "run_command"]
+__all__ = ["add_parser", "run", "run_command"]
 
 DESCRIPTION = """\
-Measure synthetic data the way seed 004 (Xing et al.) does, for several augmentation policies side by
+Measure synthetic data the way Xing et al. (2023) do, for several augmentation policies side by
 side: fidelity (FID, precision), variety (recall, mean-image file size), utility (downstream gain with a
 Wilcoxon test, when --utility gives a training function) and efficiency (time per 1000 images, peak GPU
 memory). Every policy is sampled with p = 1 (all samples augmented) and compared per modality with the
@@ -24,8 +23,9 @@ held-out reference slices (--reference-split, default val: patients the GAN neve
 LatentAugment transform training slices (--n-sources); LatentAugment's latents for them are inverted once
 into OUT/cache (or --cache) and reused.
 
-Writes OUT/report.md (seed 004's table, per-modality sub-tables), OUT/results.json, OUT/precision_recall.png
-(seed 000 Fig. 7: one point per policy, SG2Sample psi values joined) and OUT/samples.png.
+Writes OUT/report.md (Xing et al.'s table, per-modality sub-tables), OUT/results.json,
+OUT/precision_recall.png (as Fig. 7 of Tronchin et al. 2023: one point per policy, SG2Sample psi values
+joined) and OUT/samples.png.
 
 Policy specs (--synthetic, repeatable; each takes name=... for its display name):
   sg2sample:psi=0.7                 random GAN samples, truncation psi
@@ -63,8 +63,9 @@ def _fractions(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected train,val[,test] fractions, got {text!r}") from None
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Declare the ``evaluate`` sub-command on ``sub`` (an ``ArgumentParser.add_subparsers()`` object).
+def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.ArgumentParser:
+    """Declare the ``evaluate`` sub-command on ``sub`` (an ``ArgumentParser.add_subparsers()`` object);
+    ``parents`` gives the shared ``--device``, ``--revision`` / ``--cache-dir`` and ``--quiet`` flags.
 
     Example:
         >>> parser = argparse.ArgumentParser(prog="latent-transforms")
@@ -76,9 +77,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     from latent_transforms.evaluation.real_data import DEFAULT_DATA
     from latent_transforms.evaluation.run import DEFAULT_GAN
 
+    flags = parents or common_flags()
     p = sub.add_parser(
         "evaluate",
-        help="compare augmentation policies: fidelity, variety, utility, efficiency (seed 004's table)",
+        parents=[flags.device, flags.hub, flags.quiet],
+        help="compare augmentation policies: fidelity, variety, utility, efficiency (Xing et al. 2023)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
     )
@@ -98,7 +101,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--gan", default=DEFAULT_GAN, help=f"bundle folder, builtin:<name> or Hub id (default {DEFAULT_GAN})"
     )
-    p.add_argument("--revision", help="Hub branch, tag or commit of --gan")
     p.add_argument("--out", default="evaluation", help="output folder (default evaluation)")
     p.add_argument("--n-samples", type=int, default=1000, help="samples per policy (default 1000)")
     p.add_argument(
@@ -172,8 +174,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--grid-images", type=int, default=8, help="images per row of samples.png (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of every policy's draws (default 0)")
-    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: CUDA when available)")
-    p.add_argument("--quiet", action="store_true", help="print only the result")
     p.set_defaults(func=run_command)
     return p
 
@@ -187,13 +187,12 @@ def run_command(args: argparse.Namespace) -> int:
     """
     from latent_transforms.evaluation.run import evaluate_policies
 
-    argv: Sequence[str] | None = getattr(args, "argv", None)
-    command = "latent-transforms " + shlex.join(argv) if argv is not None else None
+    command = command_line(args) if getattr(args, "argv", None) is not None else None
     gan: Any = args.gan
-    if args.revision:
+    if args.revision or getattr(args, "cache_dir", None):
         from latent_transforms.networks.bundle import load_gan
 
-        gan = load_gan(args.gan, revision=args.revision)
+        gan = load_gan(args.gan, revision=args.revision, cache_dir=getattr(args, "cache_dir", None))
     if args.n_samples is None or args.n_samples < 1:
         raise ConfigError(f"--n-samples must be >= 1, got {args.n_samples}.")
     report = evaluate_policies(
@@ -227,3 +226,7 @@ def run_command(args: argparse.Namespace) -> int:
     print(report.summary_markdown())
     print(f"\nwrote {args.out}/report.md, results.json, precision_recall.png and samples.png")
     return 0
+
+
+#: The command's ``run(args)``, as every command module names it.
+run = run_command

@@ -427,7 +427,7 @@ def load_sample_folder(
         >>> import tempfile
         >>> from latent_transforms import GanBundle, GanConfig
         >>> from latent_transforms.data import PelvisPhantom
-        >>> from latent_transforms.transforms.export import augment_dataset
+        >>> from latent_transforms.export import augment_dataset
         >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
         >>> with tempfile.TemporaryDirectory() as d:
         ...     _ = augment_dataset(bundle, PelvisPhantom(1, 3, resolution=16), lambda x: x, d, n=3,

@@ -269,12 +269,22 @@ def invert_to_cache(
     key: str = "content",
     perceptual: PerceptualNetwork | None = None,
     progress: bool = False,
+    limit: int | None = None,
+    shard: ShardInfo | None = None,
+    grid_path: str | Path | None = None,
+    stats: bool = True,
+    device: torch.device | str | None = None,
+    stats_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Invert ``dataset`` into a latent cache at ``folder`` and store its :class:`DatasetStats`
     (``stats.safetensors``) next to it: what ``latent-transforms invert`` does, in one call.
 
     Items already in the cache are skipped. The statistics use ``perceptual`` (default
-    EfficientNet-Lite0, the network LatentAugment then rebuilds). Returns :func:`invert_dataset`'s summary.
+    EfficientNet-Lite0, the network LatentAugment then rebuilds) on ``device`` (default the CPU) and
+    carry ``stats_info`` in their ``info``; ``stats=False`` skips them. ``limit``, ``shard`` and
+    ``grid_path`` are :func:`invert_dataset`'s. Under ``torchrun`` (a ``shard`` of several ranks) every
+    rank inverts its share, all wait for each other (a ``torch.distributed`` barrier), and rank 0 alone
+    writes the grid and the statistics. Returns :func:`invert_dataset`'s summary.
 
     Example:
         >>> import tempfile
@@ -290,10 +300,37 @@ def invert_to_cache(
     """
     from latent_transforms.features.perceptual import perceptual_network
 
+    shard = shard or ShardInfo()
+    main_rank = shard.rank == 0
     cache = LatentCache(folder, fingerprint=bundle.fingerprint, settings=projector.settings())
-    summary = invert_dataset(bundle, dataset, cache, projector, key=key, progress=progress)
-    net = perceptual if perceptual is not None else perceptual_network("efficientnet-lite0")
-    stats = compute_cache_stats(bundle, dataset, LatentCache.open(folder), net, key=key, progress=progress)
-    stats.info.update({"generator_fingerprint": bundle.fingerprint})
-    stats.save(Path(folder) / STATS_NAME)
+    summary = invert_dataset(
+        bundle,
+        dataset,
+        cache,
+        projector,
+        key=key,
+        limit=limit,
+        shard=shard,
+        progress=progress and main_rank,
+        grid_path=grid_path if main_rank else None,
+    )
+    if shard.world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    if not stats or not main_rank:
+        return summary
+    net = perceptual if perceptual is not None else perceptual_network("efficientnet-lite0", device=device)
+    result = compute_cache_stats(
+        bundle,
+        dataset,
+        LatentCache.open(folder),
+        net,
+        key=key,
+        limit=limit,
+        device=device if device is not None else "cpu",
+        progress=progress,
+    )
+    result.info.update({"generator_fingerprint": bundle.fingerprint, **(stats_info or {})})
+    result.save(Path(folder) / STATS_NAME)
     return summary

@@ -1,25 +1,43 @@
-"""``GanBundle``: a trained GAN as one folder or Hub repo, and :func:`load_gan`."""
+"""``GanBundle``: a trained GAN as one folder or Hub repo, and :func:`load_gan`.
+
+``GanBundle`` follows the Hugging Face Hub's ``ModelHubMixin`` convention: ``from_pretrained``,
+``save_pretrained`` and ``push_to_hub`` take the mixin's standard arguments, and the model card
+(``README.md``) is rendered by the mixin's ``generate_model_card`` from the template in
+:mod:`latent_transforms.networks.model_card`. What a bundle holds stays its own: safetensors only (never a
+pickle from the network), weights loaded strictly, ``builtin:<name>`` bundles shipped in the package,
+``HF_HUB_OFFLINE`` honoured with an error that says how to fetch a missing repo.
+"""
 
 from __future__ import annotations
 
 import functools
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, ModelCard, ModelCardData, ModelHubMixin
 from safetensors.torch import load_file
 from torch import nn
 
 from latent_transforms._version import __version__
-from latent_transforms.errors import BundleNotFoundError, WeightMismatchError
+from latent_transforms.errors import BundleNotFoundError, ConfigError, WeightMismatchError
+from latent_transforms.files import atomic_write
 from latent_transforms.networks.config import GanConfig
 from latent_transforms.networks.discriminator import Discriminator
 from latent_transforms.networks.generator import Generator
-from latent_transforms.networks.hub import resolve_source
-from latent_transforms.networks.model_card import render_model_card
+from latent_transforms.networks.hub import LIBRARY_NAME, resolve_source
+from latent_transforms.networks.model_card import (
+    CARD_DATA_KEYS,
+    CARD_TAGS,
+    DOCS_URL,
+    LICENSE,
+    MODEL_CARD_TEMPLATE,
+    PAPER_URL,
+    REPO_URL,
+    card_variables,
+    pipeline_tag,
+)
 from latent_transforms.networks.weights import atomic_save, fingerprint, load_strict, state_tensors
 
 CONFIG_NAME = "config.json"
@@ -30,7 +48,17 @@ CARD_NAME = "README.md"
 _META = {"format": "pt", "library": "latent-transforms", "library_version": __version__}
 
 
-class GanBundle(nn.Module):
+class GanBundle(
+    nn.Module,
+    ModelHubMixin,
+    library_name=LIBRARY_NAME,
+    license=LICENSE,
+    tags=list(CARD_TAGS),
+    repo_url=REPO_URL,
+    docs_url=DOCS_URL,
+    paper_url=PAPER_URL,
+    model_card_template=MODEL_CARD_TEMPLATE,
+):
     """A trained StyleGAN2: EMA generator, optional discriminator, W statistics and a config.
 
     On disk (or on the Hugging Face Hub) a bundle is one folder::
@@ -42,8 +70,10 @@ class GanBundle(nn.Module):
         README.md                   generated model card
 
     Networks are put in eval mode with ``requires_grad_(False)``: a bundle is for using a GAN, not
-    training it. Images are ``[B, C, R, R]`` in ``[-1, 1]``, channels in ``config.modality_names``
-    order; :meth:`normalize`/:meth:`denormalize` convert from/to physical units.
+    training it. Saving, loading and uploading follow ``huggingface_hub.ModelHubMixin``
+    (:meth:`from_pretrained`, :meth:`save_pretrained`, :meth:`push_to_hub`, :meth:`generate_model_card`).
+    Images are ``[B, C, R, R]`` in ``[-1, 1]``, channels in ``config.modality_names`` order;
+    :meth:`normalize`/:meth:`denormalize` convert from/to physical units.
 
     Example:
         >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
@@ -79,18 +109,66 @@ class GanBundle(nn.Module):
     @classmethod
     def from_pretrained(
         cls,
-        source: str | Path,
+        pretrained_model_name_or_path: str | Path,
         *,
-        revision: str | None = None,
-        cache_dir: str | Path | None = None,
+        force_download: bool = False,
         token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
         local_files_only: bool = False,
+        revision: str | None = None,
+        **model_kwargs: Any,
+    ) -> GanBundle:
+        """Load a bundle from a folder, ``builtin:<name>`` or a Hub repo id (``ModelHubMixin``'s arguments).
+
+        ``model_kwargs`` are ``device`` (default ``"cpu"``) and ``load_discriminator`` (default ``True``);
+        see :func:`load_gan`, which is this with the source as its first argument.
+
+        Example:
+            >>> import tempfile
+            >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
+            >>> with tempfile.TemporaryDirectory() as d:
+            ...     _ = GanBundle.random(cfg).save_pretrained(d, w_stats_samples=64)
+            ...     GanBundle.from_pretrained(d, load_discriminator=False).discriminator is None
+            True
+        """
+        return cls._from_pretrained(
+            model_id=str(pretrained_model_name_or_path),
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+            **model_kwargs,
+        )
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
         device: torch.device | str = "cpu",
         load_discriminator: bool = True,
+        **model_kwargs: Any,
     ) -> GanBundle:
-        """Load a bundle from a folder, ``builtin:<name>`` or a Hub repo id (see :func:`load_gan`)."""
+        """``ModelHubMixin``'s loading hook: find the folder, build the networks, load weights strictly."""
+        if model_kwargs:
+            raise TypeError(
+                f"GanBundle.from_pretrained got unexpected arguments {sorted(model_kwargs)}; it takes "
+                "device= and load_discriminator= besides the Hub's revision, cache_dir, token, "
+                "local_files_only and force_download."
+            )
         folder = resolve_source(
-            source, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
+            model_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            token=token,
+            local_files_only=local_files_only,
+            force_download=force_download,
         )
         config = GanConfig.from_json(folder / CONFIG_NAME)
         if not (folder / GENERATOR_NAME).is_file():
@@ -105,7 +183,7 @@ class GanBundle(nn.Module):
             load_strict(disc, folder / DISCRIMINATOR_NAME, "discriminator")
         w_stats = load_file(str(folder / W_STATS_NAME)) if (folder / W_STATS_NAME).is_file() else None
         bundle = cls(config, generator, disc, w_stats)
-        bundle.source = str(source)
+        bundle.source = model_id
         if w_stats is not None:
             bundle._check_w_stats()
         return bundle.to(device)
@@ -226,45 +304,147 @@ class GanBundle(nn.Module):
                     f"{None if got is None else tuple(got.shape)}; recompute with bundle.compute_w_stats()."
                 )
 
-    # -- saving --------------------------------------------------------------------------------
-    def save_pretrained(self, folder: str | Path, *, w_stats_samples: int = 10_000) -> Path:
-        """Write the bundle to ``folder`` (created if needed); returns the folder.
+    # -- saving (huggingface_hub.ModelHubMixin) ------------------------------------------------
+    def save_pretrained(  # type: ignore[override]
+        self,
+        save_directory: str | Path,
+        *,
+        config: GanConfig | dict[str, Any] | None = None,
+        repo_id: str | None = None,
+        push_to_hub: bool = False,
+        model_card_kwargs: dict[str, Any] | None = None,
+        w_stats_samples: int = 10_000,
+        **push_to_hub_kwargs: Any,
+    ) -> Path:
+        """Write the bundle to ``save_directory`` (created if needed); returns the folder.
 
-        Each file is written to a temporary name and renamed into place, ``config.json`` last, so an
-        interrupted save never leaves a half-written file. W statistics are computed first if missing.
+        ``ModelHubMixin``'s arguments: ``config`` may only repeat the bundle's own config (``config.json``
+        always describes the weights); ``model_card_kwargs`` go to :meth:`generate_model_card`;
+        ``push_to_hub=True`` then uploads to ``repo_id`` (default the folder name) with
+        ``push_to_hub_kwargs``. W statistics are computed first (``w_stats_samples`` z) if missing.
+
+        Every file is written atomically (:func:`latent_transforms.files.atomic_write`), ``config.json``
+        last, so an interrupted save never leaves a half-written file. Unlike the mixin, which returns
+        ``None`` unless it pushes, this returns the folder, for chaining.
+
+        Example:
+            >>> import tempfile
+            >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
+            >>> with tempfile.TemporaryDirectory() as d:
+            ...     folder = GanBundle.random(cfg).save_pretrained(d, w_stats_samples=64)
+            ...     sorted(p.name for p in folder.iterdir())
+            ['README.md', 'config.json', 'discriminator.safetensors', 'generator.safetensors',
+             'w_stats.safetensors']
         """
-        folder = Path(folder)
+        self._check_config(config)
+        folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         if not self.w_stats:
             self.compute_w_stats(w_stats_samples)
-        atomic_save(state_tensors(self.generator), folder / GENERATOR_NAME, _META)
-        if self.discriminator is not None:
-            atomic_save(state_tensors(self.discriminator), folder / DISCRIMINATOR_NAME, _META)
-        else:
-            (folder / DISCRIMINATOR_NAME).unlink(missing_ok=True)
-        atomic_save({k: v.detach().cpu() for k, v in self.w_stats.items()}, folder / W_STATS_NAME, _META)
-        _atomic_write_text(folder / CARD_NAME, render_model_card(self))
-        _atomic_write_text(folder / CONFIG_NAME, self.config.to_json())
+        self._save_pretrained(folder)
+        atomic_write(folder / CARD_NAME, str(self.generate_model_card(**(model_card_kwargs or {}))))
+        atomic_write(folder / CONFIG_NAME, self.config.to_json())
+        if push_to_hub:
+            self.push_to_hub(
+                repo_id or folder.name, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs
+            )
         return folder
 
-    def push_to_hub(
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """``ModelHubMixin``'s saving hook: the weights and W statistics (safetensors, atomic)."""
+        atomic_save(state_tensors(self.generator), save_directory / GENERATOR_NAME, _META)
+        if self.discriminator is not None:
+            atomic_save(state_tensors(self.discriminator), save_directory / DISCRIMINATOR_NAME, _META)
+        else:
+            (save_directory / DISCRIMINATOR_NAME).unlink(missing_ok=True)
+        w_stats = {k: v.detach().cpu() for k, v in self.w_stats.items()}
+        atomic_save(w_stats, save_directory / W_STATS_NAME, _META)
+
+    def _check_config(self, config: GanConfig | dict[str, Any] | None) -> None:
+        if config is None:
+            return
+        given = config if isinstance(config, GanConfig) else GanConfig.from_dict(config)
+        if given != self.config:
+            raise ConfigError(
+                "config must be None or the bundle's own config: config.json describes the weights being "
+                "saved. To change the config, build a bundle from it (GanBundle(config, generator, ...))."
+            )
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The model card (``README.md``) through ``ModelHubMixin``'s template mechanism.
+
+        ``kwargs``: ``repo_id`` (the card's title and usage snippet), card metadata (``license``,
+        ``datasets``, ``language``, ``base_model``, ...) and any other template value.
+
+        Example:
+            >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
+            >>> card = GanBundle.random(cfg).generate_model_card(repo_id="me/gan")
+            >>> card.data.license, card.data.library_name, 'load_gan("me/gan")' in card.text
+            ('apache-2.0', 'latent-transforms', True)
+        """
+        info = self._hub_mixin_info
+        data = ModelCardData(**info.model_card_data.to_dict())
+        data.pipeline_tag = pipeline_tag(self.config)
+        for key in CARD_DATA_KEYS & kwargs.keys():
+            setattr(data, key, kwargs.pop(key))
+        values = card_variables(
+            self.config,
+            generator_parameters=sum(p.numel() for p in self.generator.parameters()),
+            discriminator_parameters=(
+                sum(p.numel() for p in self.discriminator.parameters()) if self.discriminator else None
+            ),
+            fingerprint=self.fingerprint,
+            repo_id=kwargs.pop("repo_id", None),
+        )
+        card: ModelCard = ModelCard.from_template(
+            card_data=data,
+            template_str=info.model_card_template,
+            repo_url=info.repo_url,
+            paper_url=info.paper_url,
+            docs_url=info.docs_url,
+            **{**values, **kwargs},
+        )
+        return card
+
+    def push_to_hub(  # type: ignore[override]
         self,
         repo_id: str,
         *,
+        config: GanConfig | dict[str, Any] | None = None,
+        commit_message: str = "Upload GAN bundle with latent-transforms",
         private: bool | None = None,
         token: str | bool | None = None,
-        revision: str | None = None,
-        commit_message: str = "Upload GAN bundle with latent-transforms",
+        branch: str | None = None,
+        create_pr: bool | None = None,
+        allow_patterns: list[str] | str | None = None,
+        ignore_patterns: list[str] | str | None = None,
+        delete_patterns: list[str] | str | None = None,
+        model_card_kwargs: dict[str, Any] | None = None,
     ) -> str:
-        """Create ``repo_id`` on the Hub if needed and upload the bundle; returns the commit URL."""
-        api = HfApi(token=token, library_name="latent-transforms", library_version=__version__)
+        """Create ``repo_id`` on the Hub if needed and upload the bundle; returns the commit URL.
+
+        ``ModelHubMixin``'s arguments; the card names ``repo_id`` in its usage snippet.
+
+        Example:
+            >>> bundle.push_to_hub("me/my-gan")  # doctest: +SKIP
+            'https://huggingface.co/me/my-gan/commit/...'
+        """
+        api = HfApi(token=token, library_name=LIBRARY_NAME, library_version=__version__)
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp)
-            card = Path(tmp) / CARD_NAME
-            card.write_text(render_model_card(self, repo_id=repo_id), encoding="utf-8")
+            self.save_pretrained(
+                tmp, config=config, model_card_kwargs={"repo_id": repo_id, **(model_card_kwargs or {})}
+            )
             info = api.upload_folder(
-                repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message
+                repo_id=repo_id,
+                repo_type="model",
+                folder_path=tmp,
+                commit_message=commit_message,
+                revision=branch,
+                create_pr=create_pr,
+                allow_patterns=allow_patterns,
+                ignore_patterns=ignore_patterns,
+                delete_patterns=delete_patterns,
             )
         return str(getattr(info, "commit_url", info))
 
@@ -296,15 +476,6 @@ class GanBundle(nn.Module):
             f"source={self.source!r}, resolution={self.resolution}, modalities={self.modalities}, "
             f"c_dim={self.config.c_dim}, discriminator={self.discriminator is not None}"
         )
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 def load_gan(

@@ -167,6 +167,7 @@ class Discriminator(nn.Module):
         for res in self.block_resolutions:
             x = getattr(self, f"b{res}")(x, img)
             feats.append(x)
+        assert x is not None  # there is always a block above 4x4
         feats.append(self.b4.features(x))
         return feats
 

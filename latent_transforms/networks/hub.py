@@ -20,7 +20,12 @@ _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\
 
 
 def is_repo_id(source: str) -> bool:
-    """True for strings shaped like ``namespace/name``."""
+    """True for strings shaped like ``namespace/name``.
+
+    Example:
+        >>> is_repo_id("me/pelvis-gan"), is_repo_id("../gan")
+        (True, False)
+    """
     return bool(_REPO_ID_RE.match(source)) and ".." not in source
 
 
@@ -31,13 +36,18 @@ def resolve_source(
     cache_dir: str | Path | None = None,
     token: str | bool | None = None,
     local_files_only: bool = False,
+    force_download: bool = False,
 ) -> Path:
     """Return the local folder holding the bundle ``source``, downloading it from the Hub if needed.
 
     ``source`` is checked in this order: an existing folder; ``builtin:<name>``; a Hub repo id
     ``namespace/name`` (through ``huggingface_hub.snapshot_download``, honouring ``HF_HUB_OFFLINE``,
-    ``cache_dir`` and ``revision``). Offline, a repo that is not in the local cache raises
-    :class:`BundleNotFoundError` naming the repo and how to fetch it.
+    ``cache_dir``, ``revision`` and ``force_download``). Offline, a repo that is not in the local cache
+    raises :class:`BundleNotFoundError` naming the repo and how to fetch it.
+
+    Example:
+        >>> resolve_source("builtin:pelvis-phantom-64").name
+        'pelvis-phantom-64'
     """
     text = str(source)
     path = Path(source).expanduser()
@@ -56,7 +66,12 @@ def resolve_source(
             "('namespace/name'). Check the path."
         )
     return _download(
-        text, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
+        text,
+        revision=revision,
+        cache_dir=cache_dir,
+        token=token,
+        local_files_only=local_files_only,
+        force_download=force_download,
     )
 
 
@@ -67,6 +82,7 @@ def _download(
     cache_dir: str | Path | None,
     token: str | bool | None,
     local_files_only: bool,
+    force_download: bool = False,
 ) -> Path:
     offline = bool(hf_constants.HF_HUB_OFFLINE) or local_files_only
     rev = revision or "main"
@@ -77,6 +93,7 @@ def _download(
             cache_dir=cache_dir,
             token=token,
             local_files_only=offline,
+            force_download=force_download,
             allow_patterns=BUNDLE_PATTERNS,
             library_name=LIBRARY_NAME,
             library_version=__version__,

@@ -25,6 +25,10 @@ class MappingNetwork(nn.Module):
         torch.Size([4, 6, 16])
     """
 
+    # Declared for type checkers: ``fc0`` and the ``w_avg`` buffer are registered by name in __init__.
+    fc0: FullyConnectedLayer
+    w_avg: torch.Tensor
+
     def __init__(
         self,
         z_dim: int,

@@ -1,13 +1,86 @@
-"""The model card (``README.md``) written next to every saved bundle."""
+"""The model card (``README.md``) of a GAN bundle: its Hub metadata and its Jinja template.
+
+:class:`~latent_transforms.networks.bundle.GanBundle` renders it through ``huggingface_hub``'s
+``ModelHubMixin`` (``generate_model_card``, ``ModelCard.from_template``) with :data:`MODEL_CARD_TEMPLATE`
+and the values :func:`card_variables` computes from the bundle's config and networks. This module knows
+nothing of the bundle class, so the two import one way.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from huggingface_hub import ModelCard, ModelCardData
+from latent_transforms.networks.config import GanConfig
 
-if TYPE_CHECKING:
-    from latent_transforms.networks.bundle import GanBundle
+__all__ = [
+    "CARD_DATA_KEYS",
+    "CARD_TAGS",
+    "DOCS_URL",
+    "LICENSE",
+    "MODEL_CARD_TEMPLATE",
+    "PAPER_URL",
+    "REPO_URL",
+    "card_variables",
+    "pipeline_tag",
+]
+
+#: The card's ``license`` (an SPDX-style Hub licence id); ``model_card_kwargs={"license": ...}`` overrides it.
+LICENSE = "apache-2.0"
+#: The card's tags (the mixin adds ``model_hub_mixin``).
+CARD_TAGS = ("stylegan2", "gan", "medical-imaging", "data-augmentation", "latent-transforms")
+REPO_URL = "https://github.com/latent-transforms/latent-transforms"
+DOCS_URL = "https://github.com/latent-transforms/latent-transforms/tree/main/docs"
+#: Tronchin et al. 2023, "LatentAugment: Data Augmentation via Guided Manipulation of GAN's Latent Space".
+PAPER_URL = "https://arxiv.org/abs/2307.11375"
+#: ``model_card_kwargs`` keys that set the card's metadata (its YAML header) rather than template values.
+CARD_DATA_KEYS = frozenset({"license", "license_name", "license_link", "datasets", "language", "base_model"})
+
+MODEL_CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ name }}
+
+A StyleGAN2 generator{{ " and discriminator" if has_discriminator else "" }} packaged as a
+[latent-transforms](https://pypi.org/project/latent-transforms/) GAN bundle: `config.json`,
+`generator.safetensors` (EMA generator){{ ", `discriminator.safetensors`" if has_discriminator else "" }} and
+`w_stats.safetensors` (w_avg, mean and covariance of W). Safetensors only: no pickle is ever loaded.
+
+## Architecture
+
+| | |
+|---|---|
+{% for key, value in architecture %}| {{ key }} | {{ value }} |
+{% endfor %}
+## Channels and intensity windows
+
+Images are `[B, {{ channels }}, {{ resolution }}, {{ resolution }}]` in `[-1, 1]`; each channel maps
+linearly to its physical window.
+
+| channel | modality | window |
+|---|---|---|
+{% for row in windows %}| {{ row[0] }} | {{ row[1] }} | {{ row[2] }} |
+{% endfor %}
+## Training
+
+{% for key, value in training %}- **{{ key }}**: {{ value }}
+{% else %}No training summary was recorded for this bundle.
+{% endfor %}
+## Use
+
+```python
+from latent_transforms import load_gan
+
+bundle = load_gan("{{ source }}")
+images = bundle.sample(8, seed=0)   # [8, {{ channels }}, {{ resolution }}, {{ resolution }}] in [-1, 1]
+physical = bundle.denormalize(images)  # per-channel physical units
+```
+
+## Citation
+
+The augmentation method this bundle is made for: Tronchin et al., "LatentAugment: Data Augmentation via
+Guided Manipulation of GAN's Latent Space", arXiv:2307.11375 ({{ paper_url }}).
+"""
 
 
 def _format_value(value: Any) -> str:
@@ -16,83 +89,63 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def render_model_card(bundle: GanBundle, repo_id: str | None = None) -> str:
-    """Markdown model card with Hub metadata, the architecture, the modalities and the training summary."""
-    cfg = bundle.config
-    data = ModelCardData(
-        library_name="latent-transforms",
-        tags=["stylegan2", "gan", "medical-imaging", "data-augmentation", "latent-transforms"],
-        pipeline_tag="unconditional-image-generation" if cfg.c_dim == 0 else None,
-    )
-    name = repo_id or cfg.training.get("name", "StyleGAN2 bundle")
-    g_params = sum(p.numel() for p in bundle.generator.parameters())
-    d_params = sum(p.numel() for p in bundle.discriminator.parameters()) if bundle.discriminator else 0
-    rows = [
-        ("resolution", f"{cfg.resolution} x {cfg.resolution}"),
-        ("channels", ", ".join(cfg.modality_names)),
-        ("z_dim / w_dim", f"{cfg.z_dim} / {cfg.w_dim}"),
-        ("classes (c_dim)", cfg.c_dim or "unconditional"),
-        ("mapping layers", cfg.mapping_layers),
-        ("channel_base / channel_max", f"{cfg.channel_base} / {cfg.channel_max}"),
-        ("num_ws", cfg.num_ws),
-        ("generator parameters", f"{g_params:,}"),
-        ("discriminator", f"{d_params:,} parameters" if bundle.discriminator else "not included"),
-        ("generator fingerprint (sha256)", f"`{bundle.fingerprint[:16]}…`"),
+def pipeline_tag(config: GanConfig) -> str | None:
+    """The Hub ``pipeline_tag``: unconditional image generation, or none for a class-conditional GAN.
+
+    Example:
+        >>> pipeline_tag(GanConfig(resolution=16))
+        'unconditional-image-generation'
+    """
+    return "unconditional-image-generation" if config.c_dim == 0 else None
+
+
+def card_variables(
+    config: GanConfig,
+    *,
+    generator_parameters: int,
+    discriminator_parameters: int | None,
+    fingerprint: str,
+    repo_id: str | None = None,
+) -> dict[str, Any]:
+    """The values :data:`MODEL_CARD_TEMPLATE` fills in: title, tables, training summary, usage snippet.
+
+    Args:
+        config: the bundle's config.
+        generator_parameters: parameter count of the generator.
+        discriminator_parameters: that of the discriminator, ``None`` when the bundle has none.
+        fingerprint: the generator's SHA-256 fingerprint.
+        repo_id: the Hub repo the card is for (its title and usage snippet; default a folder path).
+
+    Example:
+        >>> values = card_variables(GanConfig(resolution=16), generator_parameters=10,
+        ...                         discriminator_parameters=None, fingerprint="ab" * 32, repo_id="me/gan")
+        >>> values["name"], values["source"], values["windows"][1]
+        ('me/gan', 'me/gan', (1, 'ct', '[-1000, 2000] HU'))
+    """
+    discriminator = discriminator_parameters is not None
+    architecture = [
+        ("resolution", f"{config.resolution} x {config.resolution}"),
+        ("channels", ", ".join(config.modality_names)),
+        ("z_dim / w_dim", f"{config.z_dim} / {config.w_dim}"),
+        ("classes (c_dim)", config.c_dim or "unconditional"),
+        ("mapping layers", config.mapping_layers),
+        ("channel_base / channel_max", f"{config.channel_base} / {config.channel_max}"),
+        ("num_ws", config.num_ws),
+        ("generator parameters", f"{generator_parameters:,}"),
+        ("discriminator", f"{discriminator_parameters:,} parameters" if discriminator else "not included"),
+        ("generator fingerprint (sha256)", f"`{fingerprint[:16]}…`"),
     ]
-    arch = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    windows = "\n".join(
-        f"| {i} | {m.name} | [{m.window.low:g}, {m.window.high:g}] {m.window.unit} |"
-        for i, m in enumerate(cfg.modalities)
-    )
-    training = (
-        "\n".join(f"- **{k}**: {_format_value(v)}" for k, v in cfg.training.items())
-        if cfg.training
-        else "No training summary was recorded for this bundle."
-    )
-    source = repo_id or "path/to/this/folder"
-    content = f"""---
-{data.to_yaml()}
----
-
-# {name}
-
-A StyleGAN2 generator{" and discriminator" if bundle.discriminator else ""} packaged as a
-[latent-transforms](https://pypi.org/project/latent-transforms/) GAN bundle: `config.json`,
-`generator.safetensors` (EMA generator){", `discriminator.safetensors`" if bundle.discriminator else ""} and
-`w_stats.safetensors` (w_avg, mean and covariance of W). Safetensors only: no pickle is ever loaded.
-
-## Architecture
-
-| | |
-|---|---|
-{arch}
-
-## Channels and intensity windows
-
-Images are `[B, {cfg.img_channels}, {cfg.resolution}, {cfg.resolution}]` in `[-1, 1]`; each channel maps
-linearly to its physical window.
-
-| channel | modality | window |
-|---|---|---|
-{windows}
-
-## Training
-
-{training}
-
-## Use
-
-```python
-from latent_transforms import load_gan
-
-bundle = load_gan("{source}")
-images = bundle.sample(8, seed=0)   # [8, {cfg.img_channels}, {cfg.resolution}, {cfg.resolution}] in [-1, 1]
-physical = bundle.denormalize(images)  # per-channel physical units
-```
-
-## Citation
-
-The augmentation method this bundle is made for: Tronchin et al., "LatentAugment: Data Augmentation via
-Guided Manipulation of GAN's Latent Space", arXiv:2307.11375.
-"""
-    return str(ModelCard(content))
+    windows = [
+        (i, m.name, f"[{m.window.low:g}, {m.window.high:g}] {m.window.unit}")
+        for i, m in enumerate(config.modalities)
+    ]
+    return {
+        "name": repo_id or config.training.get("name", "StyleGAN2 bundle"),
+        "source": repo_id or "path/to/this/folder",
+        "has_discriminator": discriminator,
+        "architecture": architecture,
+        "windows": windows,
+        "training": [(k, _format_value(v)) for k, v in config.training.items()],
+        "channels": config.img_channels,
+        "resolution": config.resolution,
+    }

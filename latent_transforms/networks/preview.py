@@ -67,7 +67,7 @@ def labelled_grid(
     draw = ImageDraw.Draw(canvas)
     for i, ((label, _), strip) in enumerate(zip(rows, strips, strict=True)):
         tile = Image.fromarray((strip.numpy() * 255).round().astype("uint8"), mode="L")
-        tile = tile.resize((width * scale, height * scale), Image.NEAREST)
+        tile = tile.resize((width * scale, height * scale), Image.Resampling.NEAREST)
         top = i * height * scale
         canvas.paste(tile, (label_width, top))
         draw.text((4, top + height * scale // 2 - 5), label, fill=0)

@@ -43,6 +43,8 @@ class SynthesisLayer(nn.Module):
     Shapes: ``x`` [B, in, R/up, R/up], ``w`` [B, w_dim] -> [B, out, R, R].
     """
 
+    noise_const: torch.Tensor  # a buffer registered in __init__ (declared for type checkers)
+
     def __init__(
         self,
         in_channels: int,

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from latent_transforms.errors import ConfigError
+from latent_transforms.arguments import CommonFlags, common_flags
+from latent_transforms.errors import ConfigError, LatentTransformsError
 
-__all__ = ["DEFAULT_DATA", "DEFAULT_GAN", "add_parser", "run_tune"]
+__all__ = ["DEFAULT_DATA", "DEFAULT_GAN", "add_parser", "run", "run_tune"]
 
 #: The bundle ``tune`` searches by default (the shipped phantom GAN).
 DEFAULT_GAN = "builtin:pelvis-phantom-64"
@@ -31,7 +32,7 @@ DEFAULT_DATA = "phantom:patients=48,slices=32,seed=0"
 POLICIES = ("latentaugment", "latentaugment-p", "standardda", "sg2sample")
 
 DESCRIPTION = """\
-Search LatentAugment's hyper-parameters with Optuna TPE (seed 000: 50 trials), or grid-search the
+Search LatentAugment's hyper-parameters with Optuna TPE (Tronchin et al. 2023: 50 trials), or grid-search the
 baselines. Objectives: f1 (task-agnostic: F1 of precision/recall between --n-real validation images and
 --n-samples LatentAugment samples, per modality, averaged; maximised) or downstream (--downstream
 module:function or path/file.py:function, called with the transform, returning your validation metric;
@@ -55,8 +56,9 @@ Examples:
 """
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Declare ``tune`` on ``sub`` (the ``add_subparsers()`` object of the CLI) and set its ``func``.
+def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.ArgumentParser:
+    """Declare ``tune`` on ``sub`` (the ``add_subparsers()`` object of the CLI) and set its ``func``;
+    ``parents`` gives the shared ``--device`` and ``--quiet`` flags.
 
     Example:
         >>> parser = argparse.ArgumentParser(prog="latent-transforms")
@@ -65,8 +67,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         >>> args.trials, args.space, args.objective, args.func is run_tune
         (3, 'paper', 'f1', True)
     """
+    flags = parents or common_flags()
     p = sub.add_parser(
         "tune",
+        parents=[flags.device, flags.quiet],
         help="tune LatentAugment with Optuna TPE (F1 or downstream objective); grid-search the baselines",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
@@ -154,9 +158,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default=None,
         help="start no trial this many minutes after the command started (run again to resume)",
     )
-    p.add_argument("--device", default=None, help="cuda, cpu (default: CUDA when available)")
     p.add_argument("--out", default="tune", help="output folder (default tune)")
-    p.add_argument("--quiet", action="store_true", help="print only the result")
     p.set_defaults(func=run_tune)
     return p
 
@@ -300,7 +302,7 @@ def run_tune(args: argparse.Namespace) -> int:
     )
     needs_latents = args.policy in ("latentaugment", "latentaugment-p")
     cache_folder, stats = _latents(args, bundle, real, device) if needs_latents else (None, None)
-    fn = (
+    fn: Any = (  # the user's validate(transform) -> float
         load_utility(args.downstream, option="--downstream", signature="validate(transform) -> float")
         if args.objective == "downstream"
         else None
@@ -393,11 +395,13 @@ def run_tune(args: argparse.Namespace) -> int:
 
     p_values: Sequence[float] = (1.0,) if args.objective == "f1" else P_VALUES
     if args.policy == "standardda":
-        points = standard_da_grid(p_values, seed=args.seed)
+        grid_points = standard_da_grid(p_values, seed=args.seed)
     elif args.policy == "sg2sample":
-        points = sg2sample_grid(bundle, p_values, seed=args.seed, value_range=args.value_range, device=device)
+        grid_points = sg2sample_grid(
+            bundle, p_values, seed=args.seed, value_range=args.value_range, device=device
+        )
     else:
-        points = latent_augment_p_grid(
+        grid_points = latent_augment_p_grid(
             args.config,
             bundle,
             cache_folder,
@@ -410,7 +414,12 @@ def run_tune(args: argparse.Namespace) -> int:
     measure = f1.measure if f1 is not None else fn
     assert measure is not None
     grid = run_grid(
-        points, measure, direction=direction, out=out, name=f"grid-{args.policy}", progress=not args.quiet
+        grid_points,
+        measure,
+        direction=direction,
+        out=out,
+        name=f"grid-{args.policy}",
+        progress=not args.quiet,
     )
     payload = {"run": run, **grid.to_dict()}
     write_atomic(out / f"grid-{args.policy}.json", json.dumps(payload, indent=2) + "\n")
@@ -427,12 +436,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> callable(main)
         True
     """
-    from latent_transforms.cli import main as cli_main
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] != "tune":
         argv = ["tune", *argv]
-    return cli_main(argv)
+    parser = argparse.ArgumentParser(prog="latent-transforms")
+    add_parser(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    args.argv = argv
+    try:
+        return run_tune(args)
+    except LatentTransformsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+#: The command's ``run(args)``, as every command module names it.
+run = run_tune
 
 
 if __name__ == "__main__":

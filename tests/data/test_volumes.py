@@ -264,3 +264,45 @@ def test_invalid_arguments_say_what_was_expected(data):
         PairedVolumeDataset(data / "nowhere")
     with pytest.raises(ConfigError, match="do not exist"):
         PairedVolumeDataset([(data / "flat" / "p0_mr.nii.gz", data / "flat" / "p0_pet.nii.gz")])
+
+
+def test_meta_items_are_metatensors_whose_affine_maps_each_pixel_to_its_voxel(tmp_path):
+    pytest.importorskip("monai")
+    from monai.data import MetaTensor
+
+    affine = np.array(
+        [[0.8, 0.1, 0.0, -100.0], [0.0, -0.9, 0.05, 50.0], [0.02, 0.0, 2.5, 10.0], [0, 0, 0, 1]]
+    )
+    mri = volume(mri_value, 0).astype(np.float32)
+    (tmp_path / "p0").mkdir()
+    nib.save(nib.Nifti1Image(mri, affine), str(tmp_path / "p0" / "mr.nii.gz"))
+    nib.save(
+        nib.Nifti1Image(volume(ct_value, 0).astype(np.int16), affine), str(tmp_path / "p0" / "ct.nii.gz")
+    )
+    affine = nib.load(str(tmp_path / "p0" / "mr.nii.gz")).affine  # as stored: float32 in the header
+    plain = PairedVolumeDataset(tmp_path, resolution=None, drop_slices=10)
+    assert type(plain[0]["mri"]) is torch.Tensor and "meta=" not in repr(plain)  # the default is unchanged
+    for axis in (0, 1, 2):
+        ds = PairedVolumeDataset(tmp_path, resolution=None, drop_slices=2, axis=axis, meta=True)
+        item = ds[3]
+        assert all(
+            isinstance(item[key], MetaTensor) for key in ("mri", "ct", "mask")
+        ) and "meta=True" in repr(ds)
+        plain_slice = PairedVolumeDataset(tmp_path, resolution=None, drop_slices=2, axis=axis)[3]["mri"]
+        torch.testing.assert_close(item["mri"].as_tensor(), plain_slice)
+        assert item["mri"].meta["filename_or_obj"].endswith("mr.nii.gz") and item["mri"].meta["slice"] == 5
+        np.testing.assert_array_equal(item["ct"].meta["original_affine"], affine)
+        world = item["mri"].affine.numpy()
+        col_axis, row_axis = (a for a in range(3) if a != axis)
+        for row, col in [(0, 0), (4, 7), (plain_slice.shape[-2] - 1, plain_slice.shape[-1] - 1)]:
+            voxel = [0, 0, 0]
+            voxel[row_axis], voxel[col_axis], voxel[axis] = row, col, item["slice"]
+            np.testing.assert_allclose(world @ [row, col, 0, 1], affine @ [*voxel, 1], atol=1e-9)
+            assert item["mri"][0, row, col] == mri[tuple(voxel)]
+    resized = PairedVolumeDataset(tmp_path, resolution=(10, 12), drop_slices=10, meta=True)
+    x = (0 + 0.5) * SHAPE[0] / 12 - 0.5  # pixel centres: output column 0 samples input x
+    y = (0 + 0.5) * SHAPE[1] / 10 - 0.5
+    np.testing.assert_allclose(resized[0]["ct"].affine.numpy() @ [0, 0, 0, 1], affine @ [x, y, 10, 1])
+    np.testing.assert_array_equal(resized.slice_affine(0), resized[0]["mask"].affine.numpy())
+    batch = next(iter(DataLoader(resized, batch_size=2)))
+    assert batch["mri"].shape == (2, 1, 10, 12)

@@ -15,8 +15,8 @@ from latent_transforms.errors import ConfigError
 from latent_transforms.evaluation.command import add_parser
 from latent_transforms.evaluation.report import JSON_NAME, MARKDOWN_NAME, EvaluationReport
 from latent_transforms.evaluation.run import PR_PLOT_NAME, SAMPLES_NAME, EvaluatedPolicy, evaluate_policies
+from latent_transforms.export import augment_dataset
 from latent_transforms.features.perceptual import perceptual_network
-from latent_transforms.transforms.export import augment_dataset
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("scipy")

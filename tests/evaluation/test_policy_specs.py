@@ -11,7 +11,7 @@ import torch
 from latent_transforms import GanBundle, GanConfig, LatentAugment, SG2Sample, StandardDA
 from latent_transforms.errors import ConfigError
 from latent_transforms.evaluation.policies import load_sample_folder, parse_policies, parse_policy
-from latent_transforms.transforms.export import augment_dataset
+from latent_transforms.export import augment_dataset
 from tests.transforms.conftest import make_tiny_setup
 
 

@@ -72,7 +72,7 @@ def test_sources_are_inverted_once_under_their_content_keys(bundle: GanBundle, t
 
 
 def test_the_demo_tune_and_evaluate_pick_the_same_held_out_slices(bundle: GanBundle) -> None:
-    from latent_transforms.transforms.demo import held_out_slices
+    from latent_transforms.demo import held_out_slices
 
     for n in (1, 3, 5, 8):
         images, keys = held_out_slices(bundle, n, data=DATA)

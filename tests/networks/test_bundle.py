@@ -11,7 +11,7 @@ import torch
 from huggingface_hub import constants as hf_constants
 from safetensors.torch import load_file, save_file
 
-from latent_transforms import BundleNotFoundError, GanBundle, WeightMismatchError, load_gan
+from latent_transforms import BundleNotFoundError, ConfigError, GanBundle, WeightMismatchError, load_gan
 from latent_transforms.networks import builtin
 from tests.conftest import tiny_config
 
@@ -247,3 +247,74 @@ def test_moving_a_bundle_moves_its_w_statistics():
     bundle = _bundle().to(torch.float64)
     assert bundle.generator.mapping.fc0.weight.dtype == torch.float64
     assert all(v.dtype == torch.float64 for v in bundle.w_stats.values())
+
+
+# -- Hugging Face conventions: ModelHubMixin, standard signatures, the card's licence ------------------
+
+
+def test_the_bundle_is_a_model_hub_mixin_with_its_standard_signatures():
+    import inspect
+
+    from huggingface_hub import ModelHubMixin
+
+    assert issubclass(GanBundle, ModelHubMixin)
+    for name in ("from_pretrained", "save_pretrained", "push_to_hub"):
+        ours = inspect.signature(getattr(GanBundle, name)).parameters
+        theirs = inspect.signature(getattr(ModelHubMixin, name)).parameters
+        assert list(theirs) == [p for p in ours if p in theirs], name  # every standard argument, in order
+        for arg, param in theirs.items():
+            if param.default is not inspect.Parameter.empty and arg not in ("commit_message", "token"):
+                assert ours[arg].default == param.default, (name, arg)
+
+
+def test_card_data_carries_the_licence_and_the_card_kwargs_override_it(tmp_path):
+    from huggingface_hub import ModelCard
+
+    bundle = _bundle(c_dim=3)
+    bundle.save_pretrained(tmp_path / "a")
+    card = ModelCard.load(tmp_path / "a" / "README.md")
+    assert card.data.license == "apache-2.0" and card.data.library_name == "latent-transforms"
+    assert card.data.pipeline_tag is None  # conditional GAN: no unconditional-generation tag
+    bundle.save_pretrained(
+        tmp_path / "b", model_card_kwargs={"license": "cc-by-nc-4.0", "datasets": ["synthrad2023"]}
+    )
+    card = ModelCard.load(tmp_path / "b" / "README.md")
+    assert card.data.license == "cc-by-nc-4.0" and card.data.datasets == ["synthrad2023"]
+    assert "| 1 | ct | [-1000, 2000] HU |" in card.text
+
+
+def test_resaving_rewrites_the_card_and_refuses_a_foreign_config(tmp_path):
+    bundle = _bundle()
+    bundle.save_pretrained(tmp_path)
+    bundle.config = bundle.config.replace(training={"kimg": 99})
+    bundle.save_pretrained(tmp_path, config=bundle.config.to_dict())
+    assert "**kimg**: 99" in (tmp_path / "README.md").read_text()
+    with pytest.raises(ConfigError, match="bundle's own config"):
+        bundle.save_pretrained(tmp_path, config=bundle.config.replace(channel_max=16))
+    assert json.loads((tmp_path / "config.json").read_text())["training"] == {"kimg": 99}
+
+
+def test_from_pretrained_forwards_the_hub_arguments_and_refuses_unknown_ones(tmp_path):
+    bundle_dir = tmp_path / "b"
+    _bundle().save_pretrained(bundle_dir)
+    with mock.patch("huggingface_hub.snapshot_download", return_value=str(bundle_dir)) as dl:
+        loaded = GanBundle.from_pretrained(
+            "org/name", force_download=True, token="t", load_discriminator=False
+        )
+    assert dl.call_args.kwargs["force_download"] and dl.call_args.kwargs["token"] == "t"
+    assert loaded.discriminator is None and loaded.source == "org/name"
+    with pytest.raises(TypeError, match="map_location"):
+        GanBundle.from_pretrained(bundle_dir, map_location="cpu")
+
+
+def test_save_pretrained_can_push_with_the_repo_id_in_the_card(tmp_path):
+    bundle = _bundle()
+    calls = []
+
+    def fake_push(repo_id, **kwargs):
+        calls.append((repo_id, kwargs))
+        return "https://hub/commit/2"
+
+    with mock.patch.object(bundle, "push_to_hub", side_effect=fake_push):
+        assert bundle.save_pretrained(tmp_path / "gan", push_to_hub=True, private=True) == tmp_path / "gan"
+    assert calls == [("gan", {"model_card_kwargs": None, "private": True})]

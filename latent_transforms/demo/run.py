@@ -1,4 +1,4 @@
-"""``latent-transforms demo``: the library's main job on the built-in default, offline, on a CPU.
+"""The demo job: the library's main job on the built-in default, offline, on a CPU.
 
 It loads the shipped bundle ``builtin:pelvis-phantom-64``, takes a few held-out slices of the built-in
 pelvis phantom (patients the GAN never saw), inverts them into a latent cache (kept in the output folder,
@@ -18,6 +18,7 @@ to the real latents; StandardDA's images, which no latent made, are projected fi
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +26,12 @@ from typing import Any
 
 import torch
 
+from latent_transforms.checks import default_device
 from latent_transforms.data.items import stack_modalities
 from latent_transforms.data.open import open_paired_dataset
 from latent_transforms.data.splits import split_dataset
 from latent_transforms.features.perceptual import PerceptualNetwork, perceptual_network
+from latent_transforms.files import atomic_write
 from latent_transforms.inversion.cache import LatentCache, image_key
 from latent_transforms.inversion.job import STATS_NAME
 from latent_transforms.inversion.projector import Projector
@@ -38,6 +41,8 @@ from latent_transforms.objectives.stats import DatasetStats
 from latent_transforms.transforms.latent_augment import LatentAugment
 from latent_transforms.transforms.sg2sample import SG2Sample
 from latent_transforms.transforms.standard_da import StandardDA
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEMO_DATA",
@@ -118,7 +123,7 @@ def _invert_missing(
     todo = (~found).nonzero().flatten()
     if len(todo):
         if progress:
-            print(f"inverting {len(todo)} images (once; cached in {cache.folder})", flush=True)
+            logger.info("inverting %d images (once; cached in %s)", len(todo), cache.folder)
         result = projector.project(images[todo])
         cache.put_batch([image_key(x) for x in images[todo].cpu()], result.w.cpu(), psnr=result.psnr.cpu())
         cache.flush()
@@ -174,7 +179,8 @@ def run_demo(
         steps: projector steps per inversion (pixel loss, W space).
         seed: seed of every policy's draws.
         device: where to run (default: CUDA when available, else CPU).
-        progress: print what is happening.
+        progress: report what is happening (``logging`` at INFO on the ``latent_transforms.demo`` logger;
+            the ``demo`` command shows it unless ``--quiet``).
 
     Example:
         >>> import tempfile
@@ -185,7 +191,7 @@ def run_demo(
         ...     result = run_demo(d, gan=bundle, data="phantom:patients=10,slices=4", n=2, steps=5)
     """
     started = time.perf_counter()
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(device)
     torch.manual_seed(seed)
     bundle = load_gan(gan, device=device) if isinstance(gan, str) else gan.to(device)
     folder = Path(out)
@@ -202,7 +208,7 @@ def run_demo(
     stats.save(folder / "cache" / STATS_NAME)
 
     if progress:
-        print("augmenting with StandardDA, SG2Sample and LatentAugment", flush=True)
+        logger.info("augmenting with StandardDA, SG2Sample and LatentAugment")
     standard = StandardDA(p=1.0, seed=seed)(real)
     sg2_transform = SG2Sample(bundle, p=1.0, seed=seed, value_range="generator")
     sg2 = sg2_transform(real)
@@ -238,12 +244,12 @@ def run_demo(
     grid = labelled_grid(rows, folder / GRID_NAME, scale=max(1, 128 // bundle.resolution))
     seconds = time.perf_counter() - started
     result = DemoResult(folder, grid, table, seconds, inverted + inv_standard)
-    (folder / TABLE_NAME).write_text(
+    atomic_write(
+        folder / TABLE_NAME,
         "Mean distance of each set to the real set (pixel and latent: MSE; perceptual: EfficientNet-Lite0 "
         "patch distance). StandardDA images have no latent of their own: theirs are their projections.\n\n"
         + result.markdown()
         + "\n",
-        encoding="utf-8",
     )
     result.info = {
         "gan": str(gan),
@@ -260,7 +266,7 @@ def run_demo(
         "inverted_this_run": result.inverted,
         "table": table,
     }
-    (folder / REPORT_NAME).write_text(json.dumps(result.info, indent=2) + "\n", encoding="utf-8")
+    atomic_write(folder / REPORT_NAME, json.dumps(result.info, indent=2) + "\n")
     return result
 
 

@@ -1,5 +1,5 @@
-"""``latent-transforms augment``: write an augmented paired set to disk, the way the authors made their
-offline sets (10,000 pairs from the GAN).
+"""Write an augmented paired set to disk (what ``latent-transforms augment`` runs), the way the authors of
+LatentAugment (Tronchin et al. 2023) made their offline sets (10,000 pairs from the GAN).
 
 The set is written in the ``folders`` layout that :class:`~latent_transforms.data.PairedSliceFolder`
 reads back: one sub-folder per modality, one file per slice, paired by name
@@ -9,7 +9,11 @@ patient), so a patient-level split of the augmented set keeps each slice with it
 - ``npz``: float32 ``[H, W]`` in physical units (HU for CT), array named after the modality;
 - ``png``: 8-bit, windowed with the GAN bundle's intensity windows (``PairedSliceFolder`` reads them as
   ``units="uint8"``);
-- ``nifti``: ``.nii.gz`` ``[H, W, 1]`` float32 in physical units (needs ``nibabel``).
+- ``nifti``: ``.nii.gz`` ``[H, W, 1]`` float32 in physical units (needs ``nibabel``), with the affine of
+  the source slice when the dataset gives one (MONAI ``MetaTensor`` items, e.g.
+  ``PairedVolumeDataset(..., meta=True)``), else the identity.
+
+Every file is written atomically (:func:`latent_transforms.files.atomic_write`).
 
 ``augment.json`` lists every file with the dataset key of its source slice, the policy (its ``repr``),
 the command and the counts.
@@ -17,8 +21,9 @@ the command and the counts.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,9 +34,10 @@ from tqdm.auto import tqdm
 
 from latent_transforms.data.items import stack_modalities
 from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.files import atomic_path, atomic_write
 from latent_transforms.networks.bundle import GanBundle
 
-__all__ = ["FORMATS", "MANIFEST_NAME", "augment_dataset", "write_slice"]
+__all__ = ["FORMATS", "MANIFEST_NAME", "augment_dataset", "slice_affine", "write_slice"]
 
 FORMATS = ("npz", "png", "nifti")
 MANIFEST_NAME = "augment.json"
@@ -39,10 +45,18 @@ _SUFFIX = {"npz": ".npz", "png": ".png", "nifti": ".nii.gz"}
 
 
 def write_slice(
-    path_stem: Path, modality: str, physical: torch.Tensor, normalized: torch.Tensor, fmt: str
+    path_stem: Path,
+    modality: str,
+    physical: torch.Tensor,
+    normalized: torch.Tensor,
+    fmt: str,
+    *,
+    affine: np.ndarray | None = None,
 ) -> Path:
     """Write one modality of one slice. ``physical`` is ``[H, W]`` in physical units, ``normalized`` the
-    same slice in ``[-1, 1]`` (for 8-bit PNG). Atomic: a temporary file renamed into place.
+    same slice in ``[-1, 1]`` (for 8-bit PNG). ``affine`` (4 x 4, voxel ``(row, column, 0)`` to world
+    millimetres) goes into a NIfTI header; the identity when ``None``. Atomic: nothing half-written is
+    left behind.
 
     Example:
         >>> import tempfile
@@ -55,44 +69,70 @@ def write_slice(
     if fmt not in FORMATS:
         raise ConfigError(f"format must be one of {FORMATS}, got {fmt!r}.")
     path = path_stem.with_name(path_stem.name + _SUFFIX[fmt])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{_SUFFIX[fmt]}")
     if fmt == "npz":
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **{modality: physical.detach().cpu().numpy().astype(np.float32)})
-    elif fmt == "png":
+        buffer = io.BytesIO()
+        arrays: dict[str, Any] = {modality: physical.detach().cpu().numpy().astype(np.float32)}
+        np.savez(buffer, **arrays)
+        return atomic_write(path, buffer.getvalue())
+    if fmt == "png":
         from PIL import Image
 
         pixels = ((normalized.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
-        Image.fromarray(pixels, mode="L").save(tmp, format="PNG")
-    else:
-        try:
-            import nibabel
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "format 'nifti' needs nibabel. Fix: pip install 'latent-transforms[nifti]' (or nibabel)."
-            ) from exc
-        data = physical.detach().cpu().numpy().astype(np.float32)[:, :, None]
-        nibabel.save(nibabel.Nifti1Image(data, np.eye(4)), str(tmp))
-    os.replace(tmp, path)
-    return path
+        with atomic_path(path) as tmp:
+            Image.fromarray(pixels, mode="L").save(tmp, format="PNG")
+        return path
+    try:
+        import nibabel
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "format 'nifti' needs nibabel. Fix: pip install 'latent-transforms[nifti]' (or nibabel)."
+        ) from exc
+    data = physical.detach().cpu().numpy().astype(np.float32)[:, :, None]
+    image = nibabel.Nifti1Image(data, np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64))
+    # nibabel picks the format from the file name, so serialise in memory and write the bytes atomically.
+    return atomic_write(path, gzip.compress(image.to_bytes(), mtime=0))
+
+
+def slice_affine(item: dict[str, Any], modalities: Sequence[str]) -> np.ndarray | None:
+    """The 4 x 4 affine of a dataset item's slice: the ``affine`` of its first modality when that is a
+    MONAI ``MetaTensor`` (e.g. from ``PairedVolumeDataset(..., meta=True)``), else ``None``.
+
+    Example:
+        >>> slice_affine({"mri": torch.zeros(1, 4, 4), "ct": torch.zeros(1, 4, 4)}, ["mri", "ct"]) is None
+        True
+    """
+    affine = getattr(item.get(modalities[0]), "affine", None)
+    if affine is None:
+        return None
+    return np.asarray(torch.as_tensor(affine).detach().cpu().double().numpy())
+
+
+def _plain(item: dict[str, Any], modalities: Sequence[str]) -> dict[str, Any]:
+    """``item`` with its images as plain tensors (a MetaTensor's metadata stays out of the transforms)."""
+    return {
+        key: value.as_subclass(torch.Tensor)
+        if key in modalities and isinstance(value, torch.Tensor)
+        else value
+        for key, value in item.items()
+    }
 
 
 def _source_batches(
     dataset: Any, bundle: GanBundle, n: int, batch_size: int
-) -> Iterator[tuple[torch.Tensor, list[str], list[str]]]:
-    """Cycle through the dataset: (images [b, C, R, R] in [-1, 1], keys, patients) until ``n`` are given."""
+) -> Iterator[tuple[torch.Tensor, list[str], list[str], list[np.ndarray | None]]]:
+    """Cycle through the dataset: (images [b, C, R, R] in [-1, 1], keys, patients, affines) until ``n``."""
     windows = [m.window for m in bundle.config.modalities]
     given = 0
     while given < n:
-        images, keys, patients = [], [], []
+        images, keys, patients, affines = [], [], [], []
         for _ in range(min(batch_size, n - given)):
             item = dataset[given % len(dataset)]
-            images.append(stack_modalities(item, bundle.modalities, windows))
+            affines.append(slice_affine(item, bundle.modalities))
+            images.append(stack_modalities(_plain(item, bundle.modalities), bundle.modalities, windows))
             keys.append(str(item.get("key", given % len(dataset))))
             patients.append(str(item.get("patient", "p")).replace("_", "-"))
             given += 1
-        yield torch.stack(images), keys, patients
+        yield torch.stack(images), keys, patients, affines
 
 
 def augment_dataset(
@@ -139,7 +179,7 @@ def augment_dataset(
         >>> data = PelvisPhantom(1, 2, resolution=16)
         >>> with tempfile.TemporaryDirectory() as d:
         ...     manifest = augment_dataset(bundle, data, lambda x: -x, d, n=3, progress=False)
-        ...     sorted(os.listdir(d))
+        ...     sorted(p.name for p in Path(d).iterdir())
         ['augment.json', 'ct', 'mri']
         >>> len(manifest["files"])
         3
@@ -151,27 +191,28 @@ def augment_dataset(
     if len(dataset) == 0:
         raise ConfigError("the dataset is empty; nothing to augment.")
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     files: list[dict[str, Any]] = []
     bar = tqdm(total=n, desc="augmenting", unit="img", disable=not progress)
     index = 0
-    for images, keys, patients in _source_batches(dataset, bundle, n, batch_size):
+    for images, keys, patients, affines in _source_batches(dataset, bundle, n, batch_size):
         x = images.to(device)
         if by_key and hasattr(transform, "params_for"):
-            params = transform.params_for(x, key=keys)
+            keyed: Any = transform  # a RandomTransform: draw its parameters for these keys
+            params = keyed.params_for(x, key=keys)
             params["keys"] = keys
-            y = transform.transform(x, params)
+            y = keyed.transform(x, params)
         else:
             y = transform(x)
         y = y.detach().to("cpu", torch.float32).clamp(-1, 1)
         physical = bundle.denormalize(y)
         for i in range(y.shape[0]):
             stem = f"{'synthetic' if synthetic else patients[i]}_{index:06d}"
+            affine = None if synthetic else affines[i]
             written = {
                 modality: str(
-                    write_slice(folder / modality / stem, modality, physical[i, c], y[i, c], fmt).relative_to(
-                        folder
-                    )
+                    write_slice(
+                        folder / modality / stem, modality, physical[i, c], y[i, c], fmt, affine=affine
+                    ).relative_to(folder)
                 )
                 for c, modality in enumerate(bundle.modalities)
             }
@@ -188,17 +229,5 @@ def augment_dataset(
         "count": len(files),
         "files": files,
     }
-    tmp = folder / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST_NAME)
+    atomic_write(folder / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
     return manifest
-
-
-def policy_names() -> Sequence[str]:
-    """The ``--policy`` choices of ``latent-transforms augment``.
-
-    Example:
-        >>> list(policy_names())
-        ['latent-augment', 'latent-augment-mae', 'sg2', 'standard']
-    """
-    return ("latent-augment", "latent-augment-mae", "sg2", "standard")

@@ -1,4 +1,4 @@
-"""The main job (``latent-transforms demo``) and ``latent-transforms augment`` on tiny bundles."""
+"""``latent-transforms augment`` on tiny bundles: every policy and format, keys, NIfTI affines."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latent_transforms import GanBundle, GanConfig, PairedSliceFolder
+from latent_transforms import GanBundle, GanConfig, PairedSliceFolder, PairedVolumeDataset
 from latent_transforms.cli import main
-from latent_transforms.transforms.demo import run_demo
 
 PHANTOM = "phantom:patients=10,slices=4"
 
@@ -20,27 +19,6 @@ def bundle_folder(tmp_path: Path) -> Path:
     config = GanConfig(resolution=16, z_dim=16, w_dim=16, channel_base=256, channel_max=32, mapping_layers=2)
     bundle = GanBundle.random(config, seed=0)
     return bundle.save_pretrained(tmp_path / "gan", w_stats_samples=500)
-
-
-def test_demo_writes_the_figure_table_and_report_and_reuses_its_cache(
-    bundle_folder: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "demo"
-    first = run_demo(out, gan=str(bundle_folder), data=PHANTOM, n=3, steps=3, progress=False)
-    assert first.grid.is_file() and (out / "table.md").is_file()
-    assert [row["policy"] for row in first.table] == [
-        "real",
-        "G(w*)",
-        "StandardDA",
-        "SG2Sample",
-        "LatentAugment",
-    ]
-    assert all(np.isfinite([row["pixel"], row["perceptual"], row["latent"]]).all() for row in first.table)
-    report = json.loads((out / "report.json").read_text())
-    assert report["inverted_this_run"] == 6  # the 3 real slices and their 3 StandardDA versions
-    again = run_demo(out, gan=str(bundle_folder), data=PHANTOM, n=3, steps=3, progress=False)
-    assert again.inverted == 0  # everything came from the cache
-    assert again.table == first.table  # seeded: the same augmentations and distances
 
 
 def _invert(bundle_folder: Path, cache: Path, key: str = "content") -> None:
@@ -93,3 +71,31 @@ def test_latent_augment_without_a_cache_says_what_to_run(
     argv += ["--n", "2", "--policy", "latent-augment", "--quiet"]
     assert main(argv) == 2
     assert "latent-transforms invert" in capsys.readouterr().err
+
+
+def test_nifti_export_of_nifti_volumes_keeps_each_source_slice_affine(
+    bundle_folder: Path, tmp_path: Path
+) -> None:
+    nib = pytest.importorskip("nibabel")
+    pytest.importorskip("monai")
+    affine = np.array(
+        [[0.8, 0.1, 0.0, -100.0], [0.0, -0.9, 0.05, 50.0], [0.02, 0.0, 2.5, 10.0], [0, 0, 0, 1]]
+    )
+    x, y, z = np.meshgrid(np.arange(24), np.arange(20), np.arange(22), indexing="ij")
+    for patient in ("p0", "p1"):
+        (tmp_path / "volumes" / patient).mkdir(parents=True)
+        ct = (-1000 + 60 * x + 10 * y + z).astype(np.int16)
+        nib.save(nib.Nifti1Image(ct, affine), str(tmp_path / "volumes" / patient / "ct.nii.gz"))
+        nib.save(nib.Nifti1Image(ct + 1000.0, affine), str(tmp_path / "volumes" / patient / "mr.nii.gz"))
+    out = tmp_path / "augmented"
+    argv = ["augment", "--gan", str(bundle_folder), "--data", str(tmp_path / "volumes"), "--out", str(out)]
+    argv += ["--n", "3", "--policy", "standard", "--format", "nifti", "--device", "cpu", "--quiet"]
+    assert main(argv) == 0
+    source = PairedVolumeDataset(tmp_path / "volumes", resolution=16)
+    index_of = {source[i]["key"]: i for i in range(len(source))}
+    for entry in json.loads((out / "augment.json").read_text())["files"]:
+        written = nib.load(str(out / entry["files"]["ct"]))
+        expected = source.slice_affine(index_of[entry["source"]])
+        assert written.shape == (16, 16, 1)
+        np.testing.assert_allclose(written.affine, expected, rtol=0, atol=1e-5)
+        assert not np.allclose(written.affine, np.eye(4))

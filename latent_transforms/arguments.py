@@ -1,0 +1,160 @@
+"""What the ``latent-transforms`` commands share: the common flags and the parsing of a few arguments.
+
+Every package's ``command`` module declares its sub-commands with ``add_parser(subparsers, parents)``;
+``parents`` is a :class:`CommonFlags`, whose parsers give the flags several commands take with one name,
+default and help (``--device``; ``--revision`` / ``--cache-dir``; ``--quiet``). The helpers below parse
+``--window`` / ``--modalities``, open a (split) dataset from ``--data`` and rebuild the command line for
+the files a command writes. Nothing heavy is imported here: ``latent-transforms --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from latent_transforms.data.windows import IntensityWindow
+    from latent_transforms.networks.config import Modality
+
+__all__ = [
+    "DEVICE_HELP",
+    "CommonFlags",
+    "command_line",
+    "common_flags",
+    "open_split",
+    "parse_modalities",
+    "parse_windows",
+    "split_fractions",
+]
+
+DEVICE_HELP = "cuda, cuda:1, cpu (default: CUDA when available)"
+
+
+@dataclass(frozen=True)
+class CommonFlags:
+    """Parent parsers (``argparse`` ``parents=``) of the flags several commands share.
+
+    Attributes:
+        device: ``--device`` (default ``None``: CUDA when available, else the CPU).
+        hub: ``--revision`` and ``--cache-dir`` of a Hugging Face Hub bundle (defaults ``None``).
+        quiet: ``--quiet`` (no progress output; the command prints only its result).
+
+    Example:
+        >>> flags = common_flags()
+        >>> parser = argparse.ArgumentParser(parents=[flags.device, flags.quiet])
+        >>> args = parser.parse_args(["--device", "cpu"])
+        >>> args.device, args.quiet
+        ('cpu', False)
+    """
+
+    device: argparse.ArgumentParser
+    hub: argparse.ArgumentParser
+    quiet: argparse.ArgumentParser
+
+
+def common_flags() -> CommonFlags:
+    """Build the :class:`CommonFlags` parent parsers (fresh ones on each call).
+
+    Example:
+        >>> parser = argparse.ArgumentParser(parents=[common_flags().hub])
+        >>> vars(parser.parse_args(["--revision", "v1"]))
+        {'revision': 'v1', 'cache_dir': None}
+    """
+    device = argparse.ArgumentParser(add_help=False)
+    device.add_argument("--device", default=None, help=DEVICE_HELP)
+    hub = argparse.ArgumentParser(add_help=False)
+    hub.add_argument("--revision", default=None, help="Hub branch, tag or commit")
+    hub.add_argument("--cache-dir", default=None, help="Hugging Face cache folder")
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("--quiet", action="store_true", help="no progress output: print only the result")
+    return CommonFlags(device=device, hub=hub, quiet=quiet)
+
+
+def parse_windows(items: Sequence[str]) -> dict[str, IntensityWindow]:
+    """``--window NAME=LOW,HIGH`` values as ``{name: IntensityWindow}``; a bad one exits with the syntax.
+
+    Example:
+        >>> parse_windows(["ct=-1000,2000"])["ct"].high
+        2000.0
+    """
+    from latent_transforms.data.windows import IntensityWindow
+
+    windows = {}
+    for item in items:
+        try:
+            name, rng = item.split("=", 1)
+            low, high = (float(v) for v in rng.split(","))
+        except ValueError:
+            raise SystemExit(f"--window expects NAME=LOW,HIGH (e.g. ct=-1000,2000), got {item!r}") from None
+        windows[name] = IntensityWindow(low, high)
+    return windows
+
+
+def parse_modalities(names: str, windows: Sequence[str]) -> tuple[Modality, ...]:
+    """``--modalities a,b`` with their ``--window`` values (default: the paper's for mri/ct, else [-1, 1]).
+
+    Example:
+        >>> [(m.name, m.window.low) for m in parse_modalities("mri,ct,mask", ["mask=0,1"])]
+        [('mri', 0.0), ('ct', -1000.0), ('mask', 0.0)]
+    """
+    from latent_transforms.data.windows import IntensityWindow
+    from latent_transforms.networks.config import PAPER_MODALITIES, Modality
+
+    parsed = parse_windows(windows)
+    known = {m.name: m.window for m in PAPER_MODALITIES}
+    mods = []
+    for name in [n.strip() for n in names.split(",") if n.strip()]:
+        window = parsed.get(name, known.get(name, IntensityWindow(-1.0, 1.0)))
+        mods.append(Modality(name, window))
+    unknown = set(parsed) - {m.name for m in mods}
+    if unknown:
+        raise SystemExit(f"--window names {sorted(unknown)} are not among --modalities {names!r}")
+    return tuple(mods)
+
+
+def split_fractions(text: str) -> tuple[float, ...]:
+    """``"0.7,0.2,0.1"`` as fractions.
+
+    Example:
+        >>> split_fractions("0.7,0.2,0.1")
+        (0.7, 0.2, 0.1)
+    """
+    return tuple(float(f) for f in text.split(","))
+
+
+def open_split(
+    data: str,
+    *,
+    resolution: int,
+    split: str = "all",
+    fractions: str = "0.7,0.2,0.1",
+    seed: int = 0,
+    **kwargs: Any,
+) -> Any:
+    """The dataset ``--data`` names (:func:`~latent_transforms.data.open.open_paired_dataset`), or one part
+    of its patient split (``split`` ``train``, ``val`` or ``test``; ``all`` keeps every patient).
+
+    Example:
+        >>> len(open_split("phantom:patients=10,slices=2", resolution=16, split="val"))
+        4
+    """
+    from latent_transforms.data.open import open_paired_dataset
+    from latent_transforms.data.splits import split_dataset
+
+    dataset = open_paired_dataset(data, resolution=resolution, **kwargs)
+    if split == "all":
+        return dataset
+    return split_dataset(dataset, split_fractions(fractions), seed=seed)[split]
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command as typed (``latent-transforms`` and its arguments, shell-quoted), for the files it writes.
+
+    Example:
+        >>> command_line(argparse.Namespace(argv=["info", "my gan"]))
+        "latent-transforms info 'my gan'"
+    """
+    return "latent-transforms " + shlex.join(getattr(args, "argv", []) or [])
