@@ -271,6 +271,7 @@ class LabelledImages(Dataset[dict[str, Any]]):
                 f"the images have different shapes {sorted(shapes)[:3]}; pass resolution=... to resize them."
             )
         if len(shapes) > 1:
+            assert resolution is not None
             tensors = [resize_image(torch.as_tensor(a).float(), resolution) for a in images]
             stacked: Any = torch.stack(tensors)
             window = IntensityWindow(0.0, 255.0) if images[0].dtype == np.uint8 else None
@@ -316,7 +317,7 @@ def _medmnist_classes(stem: str) -> list[str] | None:
     if importlib.util.find_spec("medmnist") is None:
         return None
     try:
-        from medmnist import INFO  # type: ignore[import-not-found]
+        from medmnist import INFO
     except Exception:  # a broken optional install must not break reading the file
         return None
     info = INFO.get(stem.lower())
@@ -333,7 +334,7 @@ def _download_medmnist(flag: str, root: str | Path | None) -> Path:
             f"the path of the .npz file (medmnist:/path/to/{flag}.npz), or pip install medmnist "
             "(internet needed to download the official file once)."
         )
-    import medmnist  # type: ignore[import-not-found]
+    import medmnist
 
     info = medmnist.INFO.get(flag.lower())
     if info is None:
