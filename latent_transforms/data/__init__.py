@@ -6,7 +6,7 @@ This layer imports nothing from the rest of the library, so every other layer ma
 
 from latent_transforms.data.classification import LabelledImages
 from latent_transforms.data.items import body_mask, stack_modalities
-from latent_transforms.data.open import open_paired_dataset
+from latent_transforms.data.open import open_dataset, open_paired_dataset, open_splits
 from latent_transforms.data.phantom import PelvisPhantom
 from latent_transforms.data.slice_folder import PairedSliceFolder
 from latent_transforms.data.splits import (
@@ -29,7 +29,9 @@ __all__ = [
     "PatientSubset",
     "PelvisPhantom",
     "body_mask",
+    "open_dataset",
     "open_paired_dataset",
+    "open_splits",
     "patient_split",
     "split_dataset",
     "stack_modalities",

@@ -1,4 +1,5 @@
-"""Open a paired dataset from one string: ``"phantom[:key=value,...]"`` or a folder on disk."""
+"""Open a dataset from one string, as ``--data`` takes it: ``"phantom[:key=value,...]"``,
+``"medmnist:PATH.npz"``, a folder of class folders, or a folder of paired slices / volumes."""
 
 from __future__ import annotations
 
@@ -72,3 +73,100 @@ def open_paired_dataset(spec: str | Path, *, resolution: int, meta: bool = False
     from latent_transforms.data.slice_folder import PairedSliceFolder
 
     return PairedSliceFolder(root, resolution=resolution, **kwargs)
+
+
+#: Prefix of a MedMNIST-style labelled ``.npz`` file (or a MedMNIST flag) in a dataset string.
+MEDMNIST_PREFIX = "medmnist:"
+
+
+def is_labelled_spec(spec: str | Path) -> bool:
+    """Whether a dataset string names labelled single-modality images: ``medmnist:...`` or a folder whose
+    sub-folders hold images directly (one per class) rather than paired slices or volumes.
+
+    Example:
+        >>> is_labelled_spec("medmnist:pneumoniamnist.npz"), is_labelled_spec("phantom")
+        (True, False)
+    """
+    text = str(spec)
+    if text.startswith(MEDMNIST_PREFIX):
+        return True
+    root = Path(text).expanduser()
+    if text.startswith("phantom") or not root.is_dir():
+        return False
+    subs = [s for s in root.iterdir() if s.is_dir()]
+    if not subs or any(s.name.lower() in ("mri", "ct", "mr") for s in subs):
+        return False
+    if any((s / "mr.nii.gz").is_file() or (s / "ct.nii.gz").is_file() for s in subs):
+        return False
+    suffixes = {".png", ".npy"}
+    return all(any(f.suffix.lower() in suffixes for f in s.iterdir() if f.is_file()) for s in subs)
+
+
+def open_dataset(
+    spec: str | Path,
+    *,
+    resolution: int,
+    split: str = "train",
+    channel_names: tuple[str, ...] | list[str] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Any dataset from a string, as ``--data`` takes it: labelled images or paired slices.
+
+    - ``"medmnist:PATH.npz"``: one split (``split``) of a MedMNIST-style file
+      (:meth:`LabelledImages.from_medmnist`); ``"medmnist:pneumoniamnist"`` fetches the official file
+      through the optional ``medmnist`` package (internet needed once);
+    - a folder with one sub-folder of PNG / NPY images per class: :meth:`LabelledImages.from_folder`
+      (the whole folder; see :func:`open_splits` for its stratified split);
+    - anything else: :func:`open_paired_dataset` (``split`` ignored; ``kwargs`` go to it).
+
+    Example:
+        >>> len(open_dataset("phantom:patients=2,slices=3", resolution=16))
+        6
+    """
+    from latent_transforms.data.classification import LabelledImages
+
+    text = str(spec)
+    if text.startswith(MEDMNIST_PREFIX):
+        return LabelledImages.from_medmnist(
+            text[len(MEDMNIST_PREFIX) :], split, resolution=resolution, channel_names=channel_names
+        )
+    if is_labelled_spec(text):
+        return LabelledImages.from_folder(text, resolution=resolution, channel_names=channel_names)
+    return open_paired_dataset(text, resolution=resolution, **kwargs)
+
+
+def open_splits(
+    spec: str | Path,
+    *,
+    resolution: int,
+    fractions: tuple[float, ...] = (0.7, 0.2, 0.1),
+    seed: int = 0,
+    channel_names: tuple[str, ...] | list[str] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """``{"train", "val", "test"}`` parts of the dataset ``spec`` names.
+
+    A MedMNIST file keeps its own splits; a class-folder set is split per class (stratified, ``seed``);
+    paired data are split by patient (:func:`~latent_transforms.data.splits.split_dataset`).
+
+    Example:
+        >>> parts = open_splits("phantom:patients=10,slices=2", resolution=16)
+        >>> [len(parts[k]) for k in ("train", "val", "test")]
+        [14, 4, 2]
+    """
+    text = str(spec)
+    if text.startswith(MEDMNIST_PREFIX):
+        return {
+            s: open_dataset(text, resolution=resolution, split=s, channel_names=channel_names)
+            for s in ("train", "val", "test")
+        }
+    if is_labelled_spec(text):
+        from latent_transforms.data.stratified import stratified_split
+
+        whole = open_dataset(text, resolution=resolution, channel_names=channel_names)
+        parts = stratified_split(whole, fractions, seed=seed)
+        return dict(zip(("train", "val", "test"), parts, strict=False))
+    from latent_transforms.data.splits import split_dataset
+
+    dataset = open_paired_dataset(text, resolution=resolution, **kwargs)
+    return dict(split_dataset(dataset, fractions, seed=seed))

@@ -46,11 +46,21 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
     )
-    p.add_argument("--data", required=True, help="'phantom[:patients=N,slices=M,seed=S]' or a data folder")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="'phantom[:patients=N,slices=M,seed=S]', 'medmnist:PATH.npz', a folder of class folders "
+        "(labelled images: a class-conditional GAN) or a folder of paired slices / volumes",
+    )
     p.add_argument("--out", required=True, help="output folder (resumes if it holds a run)")
     p.add_argument("--name", default="", help="name written to the model card")
     p.add_argument("--resolution", type=int, default=256)
-    p.add_argument("--modalities", default="mri,ct", help="comma-separated channel names (default mri,ct)")
+    p.add_argument(
+        "--modalities",
+        default=None,
+        help="comma-separated channel names (default mri,ct for paired data; labelled images: 'image', "
+        "e.g. --modalities xray)",
+    )
     p.add_argument(
         "--window",
         action="append",
@@ -58,14 +68,26 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
         metavar="NAME=LOW,HIGH",
         help="intensity window of a modality (default: the paper's for mri/ct, else [-1, 1])",
     )
-    p.add_argument("--cond", metavar="KEY", help="item key of a class label: train a conditional GAN")
-    p.add_argument("--c-dim", type=int, default=2, help="number of classes with --cond (default 2)")
+    p.add_argument(
+        "--cond",
+        metavar="KEY",
+        help="item key of a class label: train a conditional GAN (labelled images: 'label', the default)",
+    )
+    p.add_argument(
+        "--c-dim", type=int, default=None, help="number of classes with --cond (default 2; labelled: all)"
+    )
+    p.add_argument("--unconditional", action="store_true", help="labelled images: ignore the labels")
     p.add_argument("--z-dim", type=int, default=512)
     p.add_argument("--w-dim", type=int, default=512)
     p.add_argument("--mapping-layers", type=int, default=2)
     p.add_argument("--channel-base", type=int, default=16384)
     p.add_argument("--channel-max", type=int, default=512)
-    p.add_argument("--split", default="0.7,0.2,0.1", help="train,val,test patient fractions")
+    p.add_argument(
+        "--split",
+        default="0.7,0.2,0.1",
+        help="train,val,test fractions (of patients; per class for class folders; a MedMNIST file keeps "
+        "its own splits)",
+    )
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--kimg", type=float, default=10_000, help="training length in thousands of images")
     p.add_argument("--batch", type=int, default=16)
@@ -75,7 +97,17 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     p.add_argument("--pl-weight", type=float, default=2.0, help="path-length weight (0 = off)")
     p.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability")
     p.add_argument("--ema-kimg", type=float, default=None)
-    p.add_argument("--augment", default="geom", help="blit | geom | all | none | comma list of transforms")
+    p.add_argument(
+        "--augment",
+        default="geom",
+        help="ADA transforms: blit | geom | all | color | bgc (ADA's default) | none | comma list",
+    )
+    p.add_argument(
+        "--augment-strength",
+        choices=["latentaugment", "ada"],
+        default="latentaugment",
+        help="magnitudes: the LatentAugment authors' (rotation ±3°, std 0.05) or the ADA paper's",
+    )
     p.add_argument("--p", type=float, default=0.0, help="initial ADA probability")
     p.add_argument("--target", type=float, default=0.6, help="ADA target (0 = fixed --p)")
     p.add_argument("--ada-kimg", type=float, default=500, help="ADA speed: kimg for p to go 0 -> 1")
@@ -110,28 +142,49 @@ def run(args: argparse.Namespace) -> int:
         >>> callable(run)
         True
     """
-    from latent_transforms.data.open import open_paired_dataset
-    from latent_transforms.data.splits import split_dataset
+    from latent_transforms.data.open import is_labelled_spec, open_splits
     from latent_transforms.networks.config import GanConfig, Modality
     from latent_transforms.training.options import TrainingOptions
     from latent_transforms.training.scoring import FidScorer, evaluate_generator
     from latent_transforms.training.trainer import Trainer, annotate_bundle
 
-    modalities = parse_modalities(args.modalities, args.window)
-    dataset = open_paired_dataset(args.data, resolution=args.resolution)
-    windows = getattr(dataset, "windows", None)
-    if windows and not args.window:  # 8-bit slices carry their own [0, 255] windows
-        modalities = tuple(Modality(m.name, windows[m.name]) for m in modalities if m.name in windows)
     fractions = tuple(float(f) for f in args.split.split(","))
-    splits = split_dataset(dataset, fractions, seed=args.split_seed)
-    train_set, held_out = splits["train"], splits.get("val")
+    labelled = is_labelled_spec(args.data)
+    names = tuple(m.strip() for m in args.modalities.split(",")) if args.modalities else None
+    if labelled:
+        splits = open_splits(
+            args.data,
+            resolution=args.resolution,
+            fractions=fractions,
+            seed=args.split_seed,
+            channel_names=names,
+        )
+        train_set = splits["train"]
+        base = getattr(train_set, "dataset", train_set)
+        modalities = tuple(Modality(n, base.window) for n in base.channel_names)
+        label_key = None if args.unconditional else (args.cond or "label")
+        c_dim = (args.c_dim or base.num_classes) if label_key else 0
+        about = f"{len(train_set)} labelled images ({', '.join(base.class_names)})"
+    else:
+        modalities = parse_modalities(args.modalities or "mri,ct", args.window)
+        splits = open_splits(args.data, resolution=args.resolution, fractions=fractions, seed=args.split_seed)
+        train_set = splits["train"]
+        windows = getattr(train_set, "windows", None) or getattr(
+            getattr(train_set, "dataset", None), "windows", None
+        )
+        if windows and not args.window:  # 8-bit slices carry their own [0, 255] windows
+            modalities = tuple(Modality(m.name, windows[m.name]) for m in modalities if m.name in windows)
+        label_key = args.cond
+        c_dim = (args.c_dim or 2) if label_key else 0
+        about = f"{len(train_set)} slices of {len(train_set.patients)} patients"
+    held_out = splits.get("val")
     command = command_line(args)
     config = GanConfig(
         resolution=args.resolution,
         modalities=modalities,
         z_dim=args.z_dim,
         w_dim=args.w_dim,
-        c_dim=args.c_dim if args.cond else 0,
+        c_dim=c_dim,
         mapping_layers=args.mapping_layers,
         channel_base=args.channel_base,
         channel_max=args.channel_max,
@@ -147,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         style_mixing=args.mixing,
         ema_kimg=args.ema_kimg,
         augment=args.augment,
+        augment_strength=args.augment_strength,
         augment_p=args.p,
         ada_target=None if args.target <= 0 else args.target,
         ada_kimg=args.ada_kimg,
@@ -163,16 +217,15 @@ def run(args: argparse.Namespace) -> int:
         train_set,
         args.out,
         options,
-        label_key=args.cond,
+        label_key=label_key,
         device=args.device,
         resume="auto" if args.resume else False,
-        description=f"{args.data}: {len(train_set)} slices of {len(splits['train'].patients)} patients "
-        f"(split {args.split}, seed {args.split_seed})",
+        description=f"{args.data}: {about} (split {args.split}, seed {args.split_seed})",
     )
     if args.metric_kimg >= 0 and args.metric_network != "none":
         reference = held_out if args.score_on == "val" and held_out is not None else train_set
         trainer.scorer = FidScorer(
-            trainer._prepare_data(reference, args.cond),
+            _gan_images(reference, config, label_key),
             args.metric_network,
             config.modality_names,
             n_samples=args.metric_samples,
@@ -182,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     bundle = trainer.run(max_minutes=args.minutes)
     if held_out is not None and len(held_out) and args.metric_network != "none":
         scorer = FidScorer(
-            trainer._prepare_data(held_out, args.cond),
+            _gan_images(held_out, config, label_key),
             args.metric_network,
             config.modality_names,
             n_samples=args.eval_samples,
@@ -194,8 +247,8 @@ def run(args: argparse.Namespace) -> int:
             f"{args.out}/bundle",
             {
                 "command": command,  # the command that, run afresh, trains to this --kimg
-                "evaluation": f"{len(held_out.patients)} held-out patients ({len(held_out)} slices), "
-                f"{result['n_generated']} samples, {result['feature_network']} features",
+                "evaluation": f"{_describe_held_out(held_out)}, {result['n_generated']} samples, "
+                f"{result['feature_network']} features",
                 **{
                     f"{name}_{key}": round(value, 4)
                     for name in [*config.modality_names, "mean"]
@@ -206,3 +259,18 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({k: v for k, v in result.items() if isinstance(v, dict)}, indent=2))
     print(f"wrote the selected bundle to {args.out}/bundle")
     return 0
+
+
+def _gan_images(dataset: Any, config: Any, label_key: str | None) -> Any:
+    """``dataset`` as the trainer's ``(image in [-1, 1], label)`` pairs for a scorer."""
+    from latent_transforms.training.data import GanImages
+
+    windows = [m.window for m in config.modalities]
+    return GanImages(dataset, config.modality_names, windows, label_key=label_key, c_dim=config.c_dim)
+
+
+def _describe_held_out(held_out: Any) -> str:
+    patients = getattr(held_out, "patients", None)
+    if patients is not None:
+        return f"{len(patients)} held-out patients ({len(held_out)} slices)"
+    return f"{len(held_out)} held-out images (validation split)"

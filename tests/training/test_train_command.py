@@ -67,3 +67,31 @@ def test_phantom_spec_parsing():
     with pytest.raises(ConfigError, match="patients=N"):
         parse_phantom_spec("phantom:patient=3")
     assert len(open_paired_dataset("phantom:patients=3,slices=2,seed=5", resolution=16)) == 6
+
+
+def _labelled_npz(path):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 12), ("val", 4), ("test", 4)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % 3)[:, None].astype(np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_train_command_trains_a_class_conditional_gan_on_labelled_images(tmp_path):
+    data = _labelled_npz(tmp_path / "toy.npz")
+    out = tmp_path / "run"
+    args = ["train", "--data", f"medmnist:{data}", "--modalities", "xray", "--out", str(out), *TINY]
+    assert main([*args, "--kimg", "0.008", "--augment", "bgc", "--augment-strength", "ada"]) == 0
+    bundle = GanBundle.from_pretrained(out / "bundle")
+    assert bundle.config.c_dim == 3 and bundle.modalities == ["xray"]
+    assert bundle.config.modalities[0].window.high == 255.0
+    training = bundle.config.training
+    assert "12 labelled images" in training["data"] and "validation split" in training["evaluation"]
+    assert training["augment"] == "bgc" and training["augment_strength"] == "ada"
+    out2 = tmp_path / "uncond"
+    args2 = ["train", "--data", f"medmnist:{data}", "--unconditional", "--out", str(out2), *TINY]
+    assert main([*args2, "--kimg", "0.004"]) == 0
+    plain = GanBundle.from_pretrained(out2 / "bundle")
+    assert plain.config.c_dim == 0 and plain.modalities == ["image"]
