@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from latent_transforms import CacheMismatchError, ConfigError, GanBundle, LatentCache, image_key
 from latent_transforms.features.perceptual import PerceptualNetwork
-from latent_transforms.transforms import latent_augment as la_module
+from latent_transforms.objectives import walk as walk_module
 from latent_transforms.transforms.base import from_working_range, to_working_range
 from latent_transforms.transforms.latent_augment import PRESETS, LatentAugment, MissingLatentError
 
@@ -130,7 +130,7 @@ def test_zero_weights_skip_their_networks(tiny, monkeypatch):
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("the perceptual network must not be built when alpha_perc = 0")
 
-    monkeypatch.setattr(la_module, "perceptual_network", no_network)
+    monkeypatch.setattr(walk_module, "perceptual_network", no_network)
     d_calls = count_calls(tiny.bundle.discriminator)
     t = make(tiny, alpha_f=0, alpha_perc=0)
     out = t(tiny.images[:3])
@@ -611,10 +611,10 @@ def test_the_walk_never_synchronises_with_the_host_on_cuda(tiny):
     t(x)  # warm-up: loads the networks and statistics onto the GPU
     w_star = torch.stack([tiny.cache.get(k) for k in keys]).cuda()
     positions = t.draw_params(3, torch.Generator().manual_seed(0))["positions"]
-    on = t._on(x.device)
+    walk = t.walk(x.device)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        t._walk(on, w_star, positions, None)
+        walk.optimize(w_star, positions, None)
     finally:
         torch.cuda.set_sync_debug_mode("default")
