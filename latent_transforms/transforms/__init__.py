@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.batch_filter import BatchFilter
 from latent_transforms.transforms.config import PRESETS, LatentAugmentConfig, SG2SampleConfig
 from latent_transforms.transforms.gan_transform import GanTransform
 from latent_transforms.transforms.gpu import GPUAugment, augment_collate
@@ -44,6 +45,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "PRESETS",
+    "BatchFilter",
     "GPUAugment",
     "GanTransform",
     "LatentAugment",

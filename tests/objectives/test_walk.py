@@ -40,7 +40,9 @@ def test_the_discriminator_group_is_one_sample_only_around_the_walk(tiny: TinySe
 
 
 def test_without_an_active_term_the_walk_takes_no_step(tiny: TinySetup) -> None:
-    walk = LatentWalk(tiny.bundle, None, LatentAugmentConfig(alpha_f=0, alpha_pix=0, alpha_perc=0, alpha_lat=0))
+    walk = LatentWalk(
+        tiny.bundle, None, LatentAugmentConfig(alpha_f=0, alpha_pix=0, alpha_perc=0, alpha_lat=0)
+    )
     assert not walk.active and torch.equal(walk.optimize(tiny.w[:2]), tiny.w[:2])
     with pytest.raises(ConfigError, match="latents"):
         check_latents(tiny.bundle, torch.zeros(2, 7), 2)

@@ -6,7 +6,14 @@ import dataclasses
 
 import pytest
 
-from latent_transforms import PRESETS, GanBundle, LatentAugment, LatentAugmentConfig, SG2Sample, SG2SampleConfig
+from latent_transforms import (
+    PRESETS,
+    GanBundle,
+    LatentAugment,
+    LatentAugmentConfig,
+    SG2Sample,
+    SG2SampleConfig,
+)
 from latent_transforms.errors import ConfigError
 from latent_transforms.transforms.config import field_metadata
 from latent_transforms.transforms.latent_augment import CONFIG_KEYS
