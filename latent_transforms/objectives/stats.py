@@ -1,6 +1,6 @@
 """``DatasetStats``: the real training set's means that make LatentAugment's diversity terms exact and O(1).
 
-LatentAugment (DESIGN §4) pushes a synthetic image away from the whole real training set with three
+LatentAugment (Tronchin et al. 2023) pushes a synthetic image away from the whole real training set with three
 means over the ``N`` real images ``x_j`` and their inverted latents ``w*_j``::
 
     L_pix(a)  = mean_j MSE(a, x_j)
@@ -83,7 +83,7 @@ def _check_images(images: Any, channels: int, resolution: int, what: str = "imag
 
 
 class DatasetStats:
-    """Means over a real training set that give LatentAugment's diversity terms exactly (DESIGN §4).
+    """Means over a real training set that give LatentAugment's diversity terms exactly.
 
     Build one with :meth:`compute` (an iterable of batches) or :meth:`accumulator` (streamed
     ``update`` calls then ``finalize``); store it with :meth:`save` next to the latent cache.

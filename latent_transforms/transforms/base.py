@@ -1,4 +1,4 @@
-"""The base class every latent-transforms augmentation shares (DESIGN §5).
+"""The base class every latent-transforms augmentation shares.
 
 :class:`RandomTransform` is a :class:`torchvision.transforms.v2.Transform`: it works inside
 ``v2.Compose`` / ``v2.RandomApply``, on ``[C, H, W]`` and ``[B, C, H, W]`` tensors, plain or wrapped in
@@ -12,7 +12,7 @@ tuple with other inputs. It owns everything the four transforms have in common:
   drawn on the CPU so a seed gives the same parameters on any device. Inside a DataLoader worker each
   call is keyed by (seed, the loader's epoch seed, the sample's content), so the augmented data do not
   depend on ``num_workers``.
-- Value ranges: the caller's range in, the caller's range out (DESIGN §2). ``value_range="physical"``
+- Value ranges: the caller's range in, the caller's range out. ``value_range="physical"``
   (default: HU for CT, scanner units for MRI, through the GAN bundle's intensity windows),
   ``"unit"`` (``[0, 1]`` windowed) or ``"generator"`` (``[-1, 1]``); ``uint8`` input is always 8-bit
   windowed (0-255). Shape, dtype and device are preserved.
@@ -68,7 +68,7 @@ def _content_digest(x: torch.Tensor) -> bytes:
 
 
 def check_cuda_in_worker(device: torch.device) -> None:
-    """Refuse CUDA inside a forked DataLoader worker, naming the three ways out (DESIGN §5).
+    """Refuse CUDA inside a forked DataLoader worker, naming the three ways out.
 
     Example:
         >>> check_cuda_in_worker(torch.device("cpu"))  # CPU is always fine
@@ -288,6 +288,13 @@ class RandomTransform(v2.Transform):
     def windows(self) -> Sequence[IntensityWindow] | None:
         """Intensity windows for ``value_range="physical"``, one per channel (``None``: none known)."""
         return None
+
+    def accepts_dataset_keys(self, keys: Sequence[str]) -> bool:
+        """Whether this transform gets the dataset keys of a dict item or batch (``params["keys"]``, and
+        the key of its draws inside DataLoader workers) when :func:`~latent_transforms.GPUAugment`, the
+        collate helper or a MONAI dictionary variant has them. Default: yes; LatentAugment only when its
+        cache holds one of them (it looks its latents up by them)."""
+        return True
 
     # -- randomness --------------------------------------------------------------------------------
     @property

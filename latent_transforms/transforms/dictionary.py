@@ -1,4 +1,4 @@
-"""MONAI dictionary variants: ``LatentAugmentd``, ``SG2Sampled`` and ``StandardDAd`` (DESIGN §5).
+"""MONAI dictionary variants: ``LatentAugmentd``, ``SG2Sampled`` and ``StandardDAd``.
 
 A MONAI pipeline keeps each modality under its own key (``{"mri": [1, H, W], "ct": [1, H, W], ...}``);
 the library's transforms take the paired modalities as the channels of one image. A dictionary variant
@@ -35,9 +35,9 @@ import torch
 from latent_transforms.errors import ConfigError, MissingDependencyError
 from latent_transforms.networks.bundle import GanBundle
 from latent_transforms.transforms.base import RandomTransform
-from latent_transforms.transforms.gpu import _check_channel_order, _run
 from latent_transforms.transforms.latent_augment import LatentAugment
 from latent_transforms.transforms.sg2sample import SG2Sample
+from latent_transforms.transforms.stacking import check_channel_order, run_on_keys
 from latent_transforms.transforms.standard_da import StandardDA
 
 try:  # MONAI is optional: the classes below exist either way and refuse to build without it
@@ -89,7 +89,7 @@ def _require_monai(name: str) -> None:
         raise MissingDependencyError(
             f"{name} is a MONAI dictionary transform, and MONAI is not installed ({_MONAI_IMPORT_ERROR}). "
             f"Fix: {MONAI_INSTALL}. Without MONAI, use the array transform on stacked channels, or "
-            "latent_transforms.transforms.gpu.apply_to_keys on dicts."
+            "latent_transforms.transforms.stacking.apply_to_keys on dicts."
         )
 
 
@@ -225,7 +225,7 @@ class RandomTransformd(MapTransform, RandomizableTransform):  # type: ignore[mis
                     f"{type(self).__name__} needs every modality {list(self.keys)} together (they are the "
                     f"GAN's channels); the data has only {present}."
                 )
-        out, applied = _run(
+        out, applied = run_on_keys(
             self.transform,
             data,
             list(self.keys),  # type: ignore[arg-type]
@@ -339,7 +339,7 @@ class LatentAugmentd(RandomTransformd):
         transform = _build(type(self), prob, {"gan": gan, "cache": cache, "stats": stats, **kwargs})
         super().__init__(keys, transform, key_field=key_field, allow_missing_keys=allow_missing_keys)
         if isinstance(gan, GanBundle):  # the modality names are at hand: check the order now
-            _check_channel_order(transform, [str(k) for k in self.keys])
+            check_channel_order(transform, [str(k) for k in self.keys])
 
 
 class SG2Sampled(RandomTransformd):
@@ -381,7 +381,7 @@ class SG2Sampled(RandomTransformd):
         transform = _build(type(self), prob, {"gan": gan, **kwargs})
         super().__init__(keys, transform, key_field=key_field, allow_missing_keys=allow_missing_keys)
         if isinstance(gan, GanBundle):
-            _check_channel_order(transform, [str(k) for k in self.keys])
+            check_channel_order(transform, [str(k) for k in self.keys])
 
 
 LatentAugmentD = LatentAugmentDict = LatentAugmentd

@@ -1,5 +1,5 @@
 """Lazy sources of the heavy objects the GAN transforms use: the GAN bundle, the latent cache and the
-dataset statistics (DESIGN §5).
+dataset statistics.
 
 A transform may be built from strings (a ``load_gan`` source, a cache folder, a statistics file) and
 sent to DataLoader workers that start with ``spawn``: what is pickled is the string, and the object is

@@ -1,10 +1,10 @@
-"""StandardDA: the paper's standard augmentation (seed 000, §IV-D 1, "Standard DA") as one transform.
+"""StandardDA: the paper's standard augmentation (Tronchin et al. 2023, "Standard DA") as one transform.
 
 The composition, in the paper's order: horizontal flip (xflip), rotation uniform in ``[-rotate°, rotate°]``
 (rotate), translation uniform in ``±translate`` of the image size in x and y (frac), and an elastic
 deformation from a random displacement field smoothed by a Gaussian with kernel 63 and σ 32 at 256 px
 (deform). Every component can be switched off. The paper's best Standard DA used all four with
-``p_aug = 0.9`` (the probability of keeping the real image), i.e. ``p = 1 - p_aug = 0.1`` here (DESIGN §5).
+``p_aug = 0.9`` (the probability of keeping the real image), i.e. ``p = 1 - p_aug = 0.1`` here.
 
 Why this module builds its own sampling grid instead of chaining ``v2.RandomHorizontalFlip``,
 ``v2.RandomAffine`` and ``v2.ElasticTransform`` (or MONAI's ``Rand2DElastic``): flip, rotation, translation

@@ -371,3 +371,16 @@ def test_latent_transforms_imports_without_monai() -> None:
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "refused:" in run.stdout and "pip install" in run.stdout
+
+
+def test_the_stacking_step_asks_each_transform_whether_it_takes_dataset_keys() -> None:
+    from latent_transforms.transforms.stacking import apply_to_keys
+
+    class NoKeys(Tagger):
+        def accepts_dataset_keys(self, keys):
+            return False
+
+    taker, refuser = Tagger(p=1.0, seed=0), NoKeys(p=1.0, seed=0)
+    apply_to_keys(taker, item(), ["mri", "ct"])
+    apply_to_keys(refuser, item(), ["mri", "ct"])
+    assert taker.seen_keys == [["p000/0000"]] and refuser.seen_keys == [None]

@@ -1,5 +1,6 @@
-"""LatentAugment: the loss is DESIGN §4 exactly, a zero weight costs nothing, the output is the optimised
-image, batches do not couple samples, and the transform contract (ranges, seeding, lookup, errors) holds."""
+"""LatentAugment: the loss is Tronchin et al. 2023's exactly, a zero weight costs nothing, the output is the
+optimised image, batches do not couple samples, and the transform contract (ranges, seeding, lookup,
+errors) holds."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""SelectiveFilter (seed 003, Algorithm 1): hand-made pools whose selection is known, seeding, pool sizes,
-the transform protocol, errors, and a property test of the selection's invariants."""
+"""SelectiveFilter (Xue et al. 2021, Algorithm 1): hand-made pools whose selection is known, seeding, pool
+sizes, the transform protocol, errors, and a property test of the selection's invariants."""
 
 from __future__ import annotations
 
