@@ -351,6 +351,7 @@ def test_without_monai_the_classes_refuse_to_build_with_the_pip_command(monkeypa
     assert not dictionary.monai_available()
 
 
+@pytest.mark.slow
 def test_latent_transforms_imports_without_monai() -> None:
     code = textwrap.dedent(
         """

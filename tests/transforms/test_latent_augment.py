@@ -232,13 +232,6 @@ def test_seeded_runs_are_bit_identical(tiny, seed, batch):
     assert torch.equal(a, b)
 
 
-def test_p_one_changes_every_sample_and_p_zero_is_the_identity(tiny):
-    x = tiny.physical()
-    out = LatentAugment(tiny.bundle, tiny.cache, tiny.stats, p=1.0, seed=0)(x)
-    assert bool((out != x).flatten(1).any(1).all())
-    assert LatentAugment(tiny.bundle, tiny.cache, tiny.stats, p=0.0)(x) is x
-
-
 @pytest.mark.cuda
 def test_cuda_output_matches_cpu(tiny):
     x = tiny.images[:3]
@@ -468,6 +461,7 @@ class Augmented(Dataset):
         return self.transform(self.images[i])
 
 
+@pytest.mark.slow
 def test_a_spawn_worker_loads_gan_cache_and_statistics_from_their_paths(tiny, tmp_path):
     folder = tiny.bundle.save_pretrained(tmp_path / "gan")
     by_path = LatentAugment(str(folder), str(tiny.folder), p=0.5, seed=0, **FAST)
@@ -558,6 +552,7 @@ def _traced_in_one_graph(monkeypatch) -> list[str | None]:
     return modes
 
 
+@pytest.mark.slow
 def test_a_step_of_the_walk_is_one_graph_with_no_host_read(tiny, monkeypatch):
     torch._dynamo.reset()
     modes = _traced_in_one_graph(monkeypatch)
@@ -593,6 +588,7 @@ def test_a_walk_that_diverges_raises_instead_of_returning_nan(tiny):
         make(tiny, task_loss=nan_loss, **FAST)(tiny.images[:2])
 
 
+@pytest.mark.slow
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
