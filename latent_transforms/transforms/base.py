@@ -40,6 +40,7 @@ __all__ = [
     "VALUE_RANGES",
     "PackedGenerator",
     "RandomTransform",
+    "cast_like",
     "check_cuda_in_worker",
     "from_working_range",
     "pack_generators",
@@ -138,10 +139,16 @@ def from_working_range(
     else:
         assert windows is not None
         out = torch.cat([w.denormalize(y[:, i : i + 1]) for i, w in enumerate(windows)], dim=1)
-    return _cast_like(out, like)
+    return cast_like(out, like)
 
 
-def _cast_like(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def cast_like(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``y`` in ``like``'s dtype: integer dtypes rounded and clamped to their range.
+
+    Example:
+        >>> cast_like(torch.tensor([-3.6, 300.2]), torch.zeros(1, dtype=torch.uint8)).tolist()
+        [0, 255]
+    """
     if like.dtype in _INT_DTYPES:
         info = torch.iinfo(like.dtype)
         return y.round().clamp(info.min, info.max).to(like.dtype)
@@ -507,7 +514,7 @@ class RandomTransform(v2.Transform):
         if kind == "mask" or not self.needs_generator_range:
             work = sub.to(device=device, dtype=torch.float64 if sub.dtype == torch.float64 else torch.float32)
             y = self.apply_batch(work, params, kind)
-            return _cast_like(y, sub).to(sub.device)
+            return cast_like(y, sub).to(sub.device)
         windows = self.windows()
         work = to_working_range(sub.to(device), self.value_range, windows)
         y = self.apply_batch(work, params, kind)

@@ -322,6 +322,38 @@ class StandardDA(RandomTransform):
     def _affine(self, params: Mapping[str, Any], batch: int, height: int, width: int) -> torch.Tensor:
         """``[batch, 6]`` float32 on the CPU: the linear part ``(a, b, c, d)`` and the offset ``(e, f)`` of
         the map from output to input in ``grid_sample``'s normalised coordinates (x, y)."""
+        return self._affine64(params, batch, height, width).to(torch.float32)
+
+    def index_affine(self, params: Mapping[str, Any], batch: int, height: int, width: int) -> torch.Tensor:
+        """The flip, rotation and translation of ``params`` as ``[batch, 3, 3]`` float64 homogeneous maps
+        from an output pixel index ``(row, col, 1)`` to the input position it reads (the elastic
+        displacement, which is not affine, is left out). Samples that ``params["apply"]`` leaves alone
+        (when given) get the identity. This is what a MONAI ``MetaTensor``'s affine composes with
+        (``new_affine = affine @ M``, as MONAI's ``RandAffine`` does).
+
+        Example:
+            >>> t = StandardDA(flip=True, rotate=0, translate=0, elastic=None)
+            >>> t.index_affine({"flip": torch.tensor([True])}, 1, 4, 4)[0].tolist()  # col -> 3 - col
+            [[1.0, 0.0, 0.0], [0.0, -1.0, 3.0], [0.0, 0.0, 1.0]]
+        """
+        a = self._affine64(params, batch, height, width)
+        normalised = torch.zeros(batch, 3, 3, dtype=torch.float64)
+        normalised[:, 0, :2], normalised[:, 1, :2] = a[:, 0:2], a[:, 2:4]
+        normalised[:, 0, 2], normalised[:, 1, 2], normalised[:, 2, 2] = a[:, 4], a[:, 5], 1.0
+        # (col, row) index -> grid_sample's normalised (x, y), align_corners=False: x = (2 col + 1) / W - 1.
+        to_norm = torch.tensor(
+            [[2.0 / width, 0.0, 1.0 / width - 1.0], [0.0, 2.0 / height, 1.0 / height - 1.0], [0.0, 0.0, 1.0]],
+            dtype=torch.float64,
+        )
+        xy = torch.linalg.inv(to_norm) @ normalised @ to_norm
+        swap = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+        out = swap @ xy @ swap  # (col, row) -> (row, col), MONAI's spatial order for [C, H, W]
+        if "apply" in params:
+            keep = ~params["apply"].to(torch.bool).cpu()
+            out[keep] = torch.eye(3, dtype=torch.float64)
+        return out
+
+    def _affine64(self, params: Mapping[str, Any], batch: int, height: int, width: int) -> torch.Tensor:
         lin = torch.eye(2, dtype=torch.float64).repeat(batch, 1, 1)
         if "angle" in params:
             rad = params["angle"].to(torch.float64) * (math.pi / 180.0)
@@ -339,7 +371,7 @@ class StandardDA(RandomTransform):
         if "shift" in params:
             # A shift of t (fraction of the size) is 2 t in normalised units; the input is read at A (q - t).
             offset = -(lin @ (2.0 * params["shift"].to(torch.float64))[:, :, None])[:, :, 0]
-        return torch.cat([lin.reshape(batch, 4), offset], dim=1).to(torch.float32)
+        return torch.cat([lin.reshape(batch, 4), offset], dim=1)
 
     def _displacement(self, noise: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """The elastic displacement ``[n, 2, H, W]`` (x, y) in normalised units from ``noise`` (on its
@@ -393,6 +425,36 @@ class StandardDA(RandomTransform):
         gx = torch.addcmul(torch.addcmul(a[:, 4], a[:, 0], cx), a[:, 1], cy)  # [batch, H, W]
         gy = torch.addcmul(torch.addcmul(a[:, 5], a[:, 2], cx), a[:, 3], cy)
         return torch.stack([gx, gy], dim=-1)
+
+    def resample_index_affine(
+        self, x: torch.Tensor, matrices: torch.Tensor, kind: str = "image"
+    ) -> torch.Tensor:
+        """Resample ``x`` ``[n, C, H, W]`` (float) so that output pixel ``(row, col)`` reads ``x`` at
+        ``matrices[i] @ (row, col, 1)`` (``[n, 3, 3]``, index space, as :meth:`index_affine` gives).
+        ``kind="image"``: bilinear, outside pixels get ``fill``; ``"mask"``: nearest, outside 0. With
+        ``torch.linalg.inv(index_affine(...))`` it undoes the flip, rotation and translation.
+
+        Example:
+            >>> t = StandardDA(p=1.0, flip=True, rotate=0, translate=0, elastic=None, seed=0)
+            >>> x = torch.arange(16.0).view(1, 1, 4, 4)
+            >>> m = t.index_affine({"flip": torch.tensor([True])}, 1, 4, 4)
+            >>> torch.equal(t.resample_index_affine(x, m), x.flip(-1))
+            True
+        """
+        height, width = x.shape[-2:]
+        m = matrices.to(device=x.device, dtype=torch.float64)
+        rows = torch.arange(height, device=x.device, dtype=torch.float64)
+        cols = torch.arange(width, device=x.device, dtype=torch.float64)
+        r, c = torch.meshgrid(rows, cols, indexing="ij")
+        src_r = m[:, 0, 0, None, None] * r + m[:, 0, 1, None, None] * c + m[:, 0, 2, None, None]
+        src_c = m[:, 1, 0, None, None] * r + m[:, 1, 1, None, None] * c + m[:, 1, 2, None, None]
+        grid = torch.stack([(2 * src_c + 1) / width - 1, (2 * src_r + 1) / height - 1], dim=-1).to(x.dtype)
+        if kind == "mask":
+            return nnf.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+        base: torch.Tensor | float = x.amin(dim=(2, 3), keepdim=True) if self.fill == "min" else self.fill
+        return (
+            nnf.grid_sample(x - base, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + base
+        )
 
     def apply_batch(self, x: torch.Tensor, params: dict[str, Any], kind: str) -> torch.Tensor:
         """Resample the chosen samples ``x`` ``[n, C, H, W]`` (float, any device) with their ``params``;
