@@ -507,3 +507,15 @@ def test_standard_dad_left_alone_records_nothing_and_inverts_to_itself() -> None
     out = t(item)
     assert out["mri"] is item["mri"] and out["mri"].applied_operations == []
     assert t.inverse(out)["mri"] is item["mri"]
+
+
+def test_standard_dad_inverts_through_monai_compose_and_invertd() -> None:
+    from monai.transforms import Compose, Invertd
+
+    item = _blob_item()
+    pipeline = Compose([StandardDAd(["mri", "ct"], prob=1.0, seed=2, **RIGID)])
+    out = pipeline(item)
+    back = pipeline.inverse(out)
+    assert back["mri"].applied_operations == [] and torch.allclose(back["mri"].affine, item["mri"].affine)
+    inverted = Invertd(keys=["mri"], transform=pipeline, orig_keys=["mri"])(pipeline(item))
+    assert torch.allclose(inverted["mri"].affine, item["mri"].affine)
