@@ -54,6 +54,8 @@ VALUE_RANGES = ("physical", "unit", "generator")
 RANGE_TOLERANCE = 1e-3
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 _SEED_BITS = 63
+# Inputs that go with an image rather than being one (never the image a call draws its parameters for).
+_TARGETS = (tv_tensors.Mask, tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)
 
 
 def _seed_from_global() -> int:
@@ -419,7 +421,7 @@ class RandomTransform(v2.Transform):
 
     def _first_image(self, flat_inputs: Sequence[Any]) -> torch.Tensor:
         for inpt in flat_inputs:
-            if isinstance(inpt, torch.Tensor) and not isinstance(inpt, tv_tensors.Mask):
+            if isinstance(inpt, torch.Tensor) and not isinstance(inpt, _TARGETS):
                 return inpt
         raise ConfigError(
             f"{type(self).__name__} found no image among its inputs (got "
@@ -454,6 +456,8 @@ class RandomTransform(v2.Transform):
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         """Apply drawn ``params`` to one input (torchvision v2 protocol); masks follow when supported."""
+        if isinstance(inpt, (tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)):
+            return self.transform_points(inpt, params)
         kind = "mask" if isinstance(inpt, tv_tensors.Mask) else "image"
         if kind == "mask" and not self.supports_masks:
             raise ConfigError(
@@ -485,6 +489,14 @@ class RandomTransform(v2.Transform):
         out = out[:, 0] if channelless else (out if x.ndim == 4 else out[0])
         return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out
 
+    def transform_points(self, inpt: Any, params: dict[str, Any]) -> Any:
+        """``tv_tensors.BoundingBoxes`` / ``KeyPoints`` of a call: a transform that makes new images has no
+        geometry they could follow, so they are refused (geometric transforms override this)."""
+        raise ConfigError(
+            f"{type(self).__name__} makes new images, which {type(inpt).__name__} cannot follow. Fix: apply "
+            "it to images only (and regenerate the annotations), or use a geometric transform (StandardDA)."
+        )
+
     # Older torchvision (< 0.21) names of the two protocol methods.
     def _get_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         return self.make_params(flat_inputs)
@@ -498,7 +510,7 @@ class RandomTransform(v2.Transform):
         batch = params["batch"]
         out: dict[str, Any] = {}
         for name, value in params.items():
-            if name in ("apply", "batched", "batch"):
+            if name in ("apply", "batched", "batch", "size"):
                 continue
             if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.shape[0] == batch:
                 out[name] = value.index_select(0, chosen.to(value.device))

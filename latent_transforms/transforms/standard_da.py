@@ -26,10 +26,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as nnf
+from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as tvf
 
 from latent_transforms.errors import ConfigError
 from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.points import field_sampler, move_boxes, move_keypoints
 
 __all__ = ["StandardDA"]
 
@@ -178,6 +180,13 @@ class StandardDA(RandomTransform):
       each component of ``d`` has standard deviation ``elastic_alpha`` pixels, the same at the borders as
       in the middle (the noise extends one kernel radius beyond the image and the blur keeps only the
       valid part).
+
+    ``tv_tensors.KeyPoints`` and ``tv_tensors.BoundingBoxes`` passed with a single image ``[C, H, W]``
+    follow its geometry, elastic displacement included (:mod:`latent_transforms.transforms.points`: each
+    point goes where the resampling moved the pixel under it; an axis-aligned box becomes the enclosing box
+    of its moved corners, clamped to the canvas; a rotated box keeps its moved corners). With a batch they
+    are refused (torchvision's boxes and key points carry no sample index), as are annotations whose
+    ``canvas_size`` is not the image's; a sample not drawn returns them as they are.
 
     They compose in that order (flip first, deformation last): the output pixel ``q`` (relative to the
     image centre) reads the input at ``F(R(-θ)(q + d(q) - t))``, one bilinear interpolation in all. Pixels
@@ -425,6 +434,43 @@ class StandardDA(RandomTransform):
         gx = torch.addcmul(torch.addcmul(a[:, 4], a[:, 0], cx), a[:, 1], cy)  # [batch, H, W]
         gy = torch.addcmul(torch.addcmul(a[:, 5], a[:, 2], cx), a[:, 3], cy)
         return torch.stack([gx, gy], dim=-1)
+
+    # -- bounding boxes and key points -------------------------------------------------------------
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        """:meth:`RandomTransform.make_params` plus the image size (``"size"``), which boxes and key points
+        must match."""
+        params = super().make_params(flat_inputs)
+        params["size"] = tuple(self._first_image(flat_inputs).shape[-2:])
+        return params
+
+    def transform_points(self, inpt: Any, params: dict[str, Any]) -> Any:
+        """Move ``tv_tensors.KeyPoints`` / ``BoundingBoxes`` with the image (see the class docstring)."""
+        name = type(inpt).__name__
+        if params["batch"] != 1:
+            raise ConfigError(
+                f"StandardDA moves {name} with one image [C, H, W] per call: torchvision's boxes and key "
+                f"points carry no sample index, so in a batch of {params['batch']} they cannot be matched to "
+                "their image. Fix: transform each image with its annotations (e.g. in the Dataset's "
+                "__getitem__)."
+            )
+        height, width = (int(v) for v in inpt.canvas_size)
+        size = params.get("size")
+        if size is not None and tuple(size) != (height, width):
+            raise ConfigError(
+                f"{name} have canvas_size {(height, width)} but the image is {tuple(size)}. Fix: give the "
+                "annotations the image's canvas_size."
+            )
+        if not bool(params["apply"][0]):
+            return inpt
+        one = self.slice_params(params, torch.zeros(1, dtype=torch.long))
+        matrix = self.index_affine(one, 1, height, width)[0]
+        displacement = None
+        if "noise" in one and self._field is not None:
+            field = self._displacement(one["noise"].to(torch.float64), height, width)[0]
+            displacement = field_sampler(field)
+        if isinstance(inpt, tv_tensors.KeyPoints):
+            return move_keypoints(inpt, matrix, displacement)
+        return move_boxes(inpt, matrix, displacement)
 
     def resample_index_affine(
         self, x: torch.Tensor, matrices: torch.Tensor, kind: str = "image"
