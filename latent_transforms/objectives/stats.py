@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
+from latent_transforms.checks import check_image_batch
 from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork
 from latent_transforms.networks.weights import atomic_save
@@ -62,24 +63,29 @@ def patch_grid(resolution: int, patch_size: int, stride: int) -> torch.Tensor:
     return torch.stack([rows.reshape(-1), cols.reshape(-1)], dim=1)
 
 
-def _check_images(images: Any, channels: int, resolution: int, what: str = "images") -> torch.Tensor:
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-        got = (
-            f"a {images.dtype} tensor of shape {tuple(images.shape)}"
-            if isinstance(images, torch.Tensor)
-            else type(images).__name__
+def _check_images(
+    images: Any, channels: int, resolution: int, what: str = "images", *, allow_empty: bool = False
+) -> torch.Tensor:
+    """The shape and dtype check of :func:`~latent_transforms.checks.check_image_batch` (no value read:
+    it runs inside the walk's steps, which never synchronise with the host); ``allow_empty`` lets an
+    empty batch of the right shape through (a streamed accumulator skips it)."""
+    if allow_empty and isinstance(images, torch.Tensor) and images.ndim == 4 and images.shape[0] == 0:
+        check_image_batch(
+            images.new_zeros(1, *images.shape[1:]),
+            what=what,
+            channels=channels,
+            resolution=resolution,
+            finite=False,
         )
-        raise ConfigError(
-            f"expected float {what} [B, {channels}, {resolution}, {resolution}] in [-1, 1], got {got}. "
-            "Fix: add a batch dimension with images[None] or convert with .float()."
-        )
-    if tuple(images.shape[1:]) != (channels, resolution, resolution):
-        raise ConfigError(
-            f"expected {what} [B, {channels}, {resolution}, {resolution}], got {tuple(images.shape)}. "
-            "Fix: pass images with the channels and resolution these statistics were made for (resize "
-            "or stack the modalities first)."
-        )
-    return images
+        return images
+    return check_image_batch(
+        images,
+        what=what,
+        channels=channels,
+        resolution=resolution,
+        finite=False,
+        context="the channels and resolution of these statistics: resize or stack the modalities first",
+    )
 
 
 class DatasetStats:
@@ -734,7 +740,7 @@ class DatasetStatsAccumulator:
             self._update_latents(w)
 
     def _update_images(self, images: torch.Tensor) -> None:
-        _check_images(images, self.channels, self.resolution)
+        _check_images(images, self.channels, self.resolution, allow_empty=True)
         if images.shape[0] == 0:
             return
         x = images.detach().to(device=self.device, dtype=torch.float32)

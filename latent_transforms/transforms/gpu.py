@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
+from latent_transforms.checks import canonical_device, default_device
 from latent_transforms.errors import ConfigError
 from latent_transforms.transforms.stacking import apply_to_keys
 
@@ -154,14 +155,7 @@ class GPUAugment:
     ) -> None:
         if not callable(transform):
             raise ConfigError(f"transform must be callable, got {type(transform).__name__}.")
-        dev = torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(
-                f"GPUAugment was asked for device={str(device)!r} but CUDA is not available here. Fix: "
-                "device='cpu' (or 'cuda' if torch.cuda.is_available() else 'cpu')."
-            )
-        if dev.type == "cuda" and dev.index is None:
-            dev = torch.device("cuda", torch.cuda.current_device())
+        dev = canonical_device(default_device(device))  # refuses CUDA where there is none, with the fix
         self.loader = loader
         self.transform = transform
         self.device = dev

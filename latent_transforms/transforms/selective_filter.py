@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from latent_transforms.checks import check_choice, check_int
 from latent_transforms.errors import ConfigError
 from latent_transforms.transforms.base import check_cuda_in_worker
 from latent_transforms.transforms.batch_filter import BatchFilter
@@ -182,12 +183,9 @@ class SelectiveFilter(BatchFilter):
                 f"ratio (the augmentation ratio r) must be a finite number > 0, got {ratio!r}. "
                 "Fix: e.g. ratio=0.5 keeps half as many synthetic samples as there are real ones."
             )
-        if not isinstance(mc_samples, int) or isinstance(mc_samples, bool) or mc_samples < 1:
-            raise ConfigError(f"mc_samples must be an int >= 1, got {mc_samples!r} (the paper uses 5).")
-        if uncertainty not in UNCERTAINTY_SCORES:
-            raise ConfigError(f"uncertainty must be one of {UNCERTAINTY_SCORES}, got {uncertainty!r}.")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}.")
+        mc_samples = check_int("mc_samples", mc_samples, low=1)  # the paper uses 5
+        check_choice("uncertainty", uncertainty, UNCERTAINTY_SCORES)
+        batch_size = check_int("batch_size", batch_size, low=1)
         if preprocess is not None and not callable(preprocess):
             raise ConfigError(f"preprocess must be a callable or None, got {type(preprocess).__name__}.")
         if mc_samples > 1 and not dropout_layers(feature_net):
@@ -354,9 +352,7 @@ class SelectiveFilter(BatchFilter):
     def _batch_size(self, batch_size: int | None) -> int:
         if batch_size is None:
             return self.batch_size
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}.")
-        return batch_size
+        return check_int("batch_size", batch_size, low=1)
 
     @staticmethod
     def _check_labels(labels: Any, n: int, what: str) -> torch.Tensor | None:
