@@ -71,14 +71,14 @@ def parts(transform: LatentAugment, setting: Setting) -> dict[str, Callable[[], 
 
     # The walk's own step function: exactly the loop body (compiled when the transform is, with no input
     # checks), inside the minibatch-std group of one sample the walk sets around its loop.
-    walk = transform.walk(w.device)
-    step = walk.step_function()
+    latent_walk = transform.walk(w.device)
+    step = latent_walk.step_function()
 
     def one_step() -> Any:
         leaf = w.detach().clone().requires_grad_(True)
         optimizer = torch.optim.Adam([leaf], lr=transform.lr)
         torch.compiler.cudagraph_mark_step_begin()
-        with walk.discriminator_group():
+        with latent_walk.discriminator_group():
             step(leaf, positions, None).backward()
         optimizer.step()
         return leaf

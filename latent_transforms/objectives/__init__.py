@@ -5,13 +5,8 @@ that make the diversity terms exact while costing one subtraction per step; :cla
 walk of Tronchin et al. 2023 on one device.
 """
 
-from latent_transforms.objectives.stats import (
-    RANGE_MARGIN,
-    STATS_FORMAT,
-    DatasetStats,
-    DatasetStatsAccumulator,
-    patch_grid,
-)
+from latent_transforms.objectives.accumulator import DatasetStatsAccumulator
+from latent_transforms.objectives.stats import RANGE_MARGIN, STATS_FORMAT, DatasetStats, patch_grid
 from latent_transforms.objectives.walk import (
     COMPILE_MODES,
     LatentWalk,
