@@ -192,7 +192,8 @@ class LatentAugmentConfig(_ConfigMapping):
     policy spec may set it) and ``check``.
 
     Example:
-        >>> PRESETS["mae"].alpha_pix, PRESETS["f1"]["p"]
+        >>> f1 = PRESETS["f1"]
+        >>> PRESETS["mae"].alpha_pix, f1["p"]  # attributes, or keys of a mapping
         (3.0, 0.2)
         >>> tuned = PRESETS["f1"].replace(steps=3)
         >>> tuned.steps, tuned.preset, dict(tuned)["lr"]

@@ -286,7 +286,8 @@ class StandardDAd(RandomTransformd, InvertibleTransform):  # type: ignore[misc]
         >>> from monai.data import MetaTensor
         >>> flip = StandardDAd(["mri"], prob=1.0, rotate=0, translate=0, elastic=None, seed=1)
         >>> out = flip({"mri": MetaTensor(torch.rand(1, 4, 4))})
-        >>> out["mri"].applied_operations[-1]["class"], flip.inverse(out)["mri"].applied_operations
+        >>> record = out["mri"].applied_operations[-1]
+        >>> record["class"], flip.inverse(out)["mri"].applied_operations
         ('StandardDAd', [])
     """
 
