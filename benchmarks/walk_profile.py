@@ -69,16 +69,17 @@ def parts(transform: LatentAugment, setting: Setting) -> dict[str, Callable[[], 
         sum(f.sum() for f in feats).backward()
         return x.grad
 
-    # The walk's own step function (private API on purpose: this measures exactly the loop body,
-    # compiled when the transform is, with no input checks).
-    on = transform._on(w.device)
-    step = transform._step_function(on)
+    # The walk's own step function: exactly the loop body (compiled when the transform is, with no input
+    # checks), inside the minibatch-std group of one sample the walk sets around its loop.
+    latent_walk = transform.walk(w.device)
+    step = latent_walk.step_function()
 
     def one_step() -> Any:
         leaf = w.detach().clone().requires_grad_(True)
         optimizer = torch.optim.Adam([leaf], lr=transform.lr)
         torch.compiler.cudagraph_mark_step_begin()
-        step(on, leaf, positions, None).backward()
+        with latent_walk.discriminator_group():
+            step(leaf, positions, None).backward()
         optimizer.step()
         return leaf
 

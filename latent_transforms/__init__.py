@@ -52,6 +52,7 @@ from latent_transforms.features import (
 from latent_transforms.inversion import (
     LatentCache,
     LatentEncoder,
+    LatentLookup,
     ProjectionResult,
     Projector,
     image_key,
@@ -81,18 +82,21 @@ from latent_transforms.networks import (
     convert_stylegan2_pickle,
     load_gan,
 )
-from latent_transforms.objectives import DatasetStats
+from latent_transforms.objectives import DatasetStats, LatentWalk
 from latent_transforms.training import Trainer, TrainingOptions, train
 from latent_transforms.transforms import (
     DICTIONARY_NAMES,
     PRESETS,
+    GanTransform,
     GPUAugment,
     LatentAugment,
+    LatentAugmentConfig,
     MissingLatentError,
     RandomTransform,
     SelectionResult,
     SelectiveFilter,
     SG2Sample,
+    SG2SampleConfig,
     StandardDA,
     augment_collate,
     mc_dropout,
@@ -113,10 +117,15 @@ __all__ = [
     "DEFAULT_FEATURE_NETWORK",
     "PRESETS",
     "GPUAugment",
+    "GanTransform",
     "LatentAugment",
+    "LatentAugmentConfig",
+    "LatentLookup",
+    "LatentWalk",
     "MissingLatentError",
     "RandomTransform",
     "SG2Sample",
+    "SG2SampleConfig",
     "SelectionResult",
     "SelectiveFilter",
     "StandardDA",

@@ -18,6 +18,7 @@ augmented) and ``value_range="generator"`` (images in ``[-1, 1]``); a spec that 
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from latent_transforms.errors import ConfigError
+from latent_transforms.transforms.config import PRESETS, LatentAugmentConfig, SG2SampleConfig, field_metadata
+from latent_transforms.transforms.standard_da import StandardDA
 
 if TYPE_CHECKING:
     from latent_transforms.inversion.cache import LatentCache
@@ -54,22 +57,27 @@ _ALIASES = {alias: kind for kind, aliases in POLICY_KINDS.items() for alias in a
 # The `latent-transforms augment --policy` names, so one vocabulary works for both commands.
 _ALIASES["latent-augment-mae"] = "latentaugment"
 
-_SG2_KEYS = {"psi": "truncation_psi", "truncation_psi": "truncation_psi", "cutoff": "truncation_cutoff"}
-_SG2_KEYS.update({"truncation_cutoff": "truncation_cutoff", "noise_mode": "noise_mode", "c": "c"})
-_LA_KEYS = (
-    "preset",
-    "config",
-    "steps",
-    "lr",
-    "alpha_f",
-    "alpha_pix",
-    "alpha_perc",
-    "alpha_lat",
-    "perceptual",
-    "precision",
-    "on_missing",
-)
-_SDA_KEYS = ("flip", "rotate", "translate", "elastic", "elastic_alpha", "fill")
+
+def _spec_keys(config_class: type) -> dict[str, str]:
+    """``{option name or alias: constructor argument}`` for the config fields a spec may set (their
+    ``policy`` metadata; ``p`` and ``value_range`` are fixed for every policy)."""
+    keys: dict[str, str] = {}
+    for name, allowed in field_metadata(config_class, "policy").items():
+        if allowed:
+            keys[name] = name
+            keys.update(dict.fromkeys(field_metadata(config_class, "aliases")[name], name))
+    return keys
+
+
+def _constructor_options(cls: type) -> tuple[str, ...]:
+    """A transform's keyword arguments a spec may set: all but ``p``, ``seed`` and ``device``."""
+    names = inspect.signature(cls.__init__).parameters
+    return tuple(n for n in names if n not in ("self", "p", "seed", "device"))
+
+
+_SG2_KEYS = _spec_keys(SG2SampleConfig)
+_LA_KEYS = ("config", *_spec_keys(LatentAugmentConfig))
+_SDA_KEYS = _constructor_options(StandardDA)
 _FORCED = ("p", "prob", "value_range")
 
 
@@ -354,8 +362,6 @@ def parse_policy(spec: str) -> PolicySpec:
             base = path.name
         else:
             preset = str(options.get("preset", "f1")).lower()
-            from latent_transforms.transforms.latent_augment import PRESETS
-
             if preset not in PRESETS:
                 raise ConfigError(
                     f"policy spec {spec!r}: preset must be one of {sorted(PRESETS)}, got {preset!r}."

@@ -2,8 +2,9 @@
 
 :class:`Projector` / :func:`invert` optimise a whole batch of images at once (W or W+, per-sample early
 stop); :class:`LatentEncoder` gives them a starting point; :class:`LatentCache` stores the result on
-disk, safe against kills and concurrent writers; :func:`invert_dataset` is what
-``latent-transforms invert`` runs.
+disk, safe against kills and concurrent writers; :class:`LatentLookup` finds the latents of images
+(cache, memory, or an on-the-fly inversion); :func:`invert_dataset` is what ``latent-transforms invert``
+runs.
 """
 
 from latent_transforms.inversion.cache import LatentCache, image_key
@@ -17,6 +18,7 @@ from latent_transforms.inversion.encoder import (
     train_encoder,
 )
 from latent_transforms.inversion.job import ShardInfo, invert_dataset, quality_report
+from latent_transforms.inversion.lookup import LatentLookup, MissingLatentError
 from latent_transforms.inversion.projector import ProjectionResult, Projector, invert
 from latent_transforms.inversion.quality import psnr, ssim
 
@@ -25,6 +27,8 @@ __all__ = [
     "EncoderConfig",
     "LatentCache",
     "LatentEncoder",
+    "LatentLookup",
+    "MissingLatentError",
     "ProjectionResult",
     "Projector",
     "ShardInfo",

@@ -1,15 +1,31 @@
-"""LatentAugment's objective terms and the dataset statistics they use.
+"""LatentAugment's objective: the walk (its loss terms and Adam loop) and the dataset statistics it uses.
 
 :class:`DatasetStats` holds the real training set's means (images, latents, perceptual patch features)
-that make the diversity terms of DESIGN §4 exact while costing one subtraction per step.
+that make the diversity terms exact while costing one subtraction per step; :class:`LatentWalk` is the
+walk of Tronchin et al. 2023 on one device.
 """
 
-from latent_transforms.objectives.stats import (
-    RANGE_MARGIN,
-    STATS_FORMAT,
-    DatasetStats,
-    DatasetStatsAccumulator,
-    patch_grid,
+from latent_transforms.objectives.accumulator import DatasetStatsAccumulator
+from latent_transforms.objectives.stats import RANGE_MARGIN, STATS_FORMAT, DatasetStats, patch_grid
+from latent_transforms.objectives.walk import (
+    COMPILE_MODES,
+    LatentWalk,
+    WalkParameters,
+    check_latents,
+    render_latents,
+    single_sample_mbstd,
 )
 
-__all__ = ["RANGE_MARGIN", "STATS_FORMAT", "DatasetStats", "DatasetStatsAccumulator", "patch_grid"]
+__all__ = [
+    "COMPILE_MODES",
+    "RANGE_MARGIN",
+    "STATS_FORMAT",
+    "DatasetStats",
+    "DatasetStatsAccumulator",
+    "LatentWalk",
+    "WalkParameters",
+    "check_latents",
+    "patch_grid",
+    "render_latents",
+    "single_sample_mbstd",
+]

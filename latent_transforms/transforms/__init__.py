@@ -1,5 +1,5 @@
 """Transforms: LatentAugment, SG2Sample, StandardDA, SelectiveFilter, their MONAI dictionary variants,
-the shared base class and the GPU batch wrapper for DataLoaders (DESIGN §5).
+the shared base classes, the hyper-parameter configs and the GPU batch wrapper for DataLoaders.
 
 The MONAI dictionary variants (``LatentAugmentd``, ``SG2Sampled``, ``StandardDAd`` and their ``D`` /
 ``Dict`` aliases) are imported on first access, so ``import latent_transforms`` does not pay for
@@ -11,8 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.batch_filter import BatchFilter
+from latent_transforms.transforms.config import PRESETS, LatentAugmentConfig, SG2SampleConfig
+from latent_transforms.transforms.gan_transform import GanTransform
 from latent_transforms.transforms.gpu import GPUAugment, augment_collate
-from latent_transforms.transforms.latent_augment import PRESETS, LatentAugment, MissingLatentError
+from latent_transforms.transforms.latent_augment import LatentAugment, MissingLatentError
 from latent_transforms.transforms.selective_filter import SelectionResult, SelectiveFilter, mc_dropout
 from latent_transforms.transforms.sg2sample import SG2Sample
 from latent_transforms.transforms.standard_da import StandardDA
@@ -42,11 +45,15 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "PRESETS",
+    "BatchFilter",
     "GPUAugment",
+    "GanTransform",
     "LatentAugment",
+    "LatentAugmentConfig",
     "MissingLatentError",
     "RandomTransform",
     "SG2Sample",
+    "SG2SampleConfig",
     "SelectionResult",
     "SelectiveFilter",
     "StandardDA",

@@ -1,4 +1,4 @@
-"""The base class every latent-transforms augmentation shares (DESIGN §5).
+"""The base class every latent-transforms augmentation shares.
 
 :class:`RandomTransform` is a :class:`torchvision.transforms.v2.Transform`: it works inside
 ``v2.Compose`` / ``v2.RandomApply``, on ``[C, H, W]`` and ``[B, C, H, W]`` tensors, plain or wrapped in
@@ -12,7 +12,7 @@ tuple with other inputs. It owns everything the four transforms have in common:
   drawn on the CPU so a seed gives the same parameters on any device. Inside a DataLoader worker each
   call is keyed by (seed, the loader's epoch seed, the sample's content), so the augmented data do not
   depend on ``num_workers``.
-- Value ranges: the caller's range in, the caller's range out (DESIGN §2). ``value_range="physical"``
+- Value ranges: the caller's range in, the caller's range out. ``value_range="physical"``
   (default: HU for CT, scanner units for MRI, through the GAN bundle's intensity windows),
   ``"unit"`` (``[0, 1]`` windowed) or ``"generator"`` (``[-1, 1]``); ``uint8`` input is always 8-bit
   windowed (0-255). Shape, dtype and device are preserved.
@@ -40,6 +40,7 @@ __all__ = [
     "VALUE_RANGES",
     "PackedGenerator",
     "RandomTransform",
+    "cast_like",
     "check_cuda_in_worker",
     "from_working_range",
     "pack_generators",
@@ -53,6 +54,8 @@ VALUE_RANGES = ("physical", "unit", "generator")
 RANGE_TOLERANCE = 1e-3
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 _SEED_BITS = 63
+# Inputs that go with an image rather than being one (never the image a call draws its parameters for).
+_TARGETS = (tv_tensors.Mask, tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)
 
 
 def _seed_from_global() -> int:
@@ -68,7 +71,7 @@ def _content_digest(x: torch.Tensor) -> bytes:
 
 
 def check_cuda_in_worker(device: torch.device) -> None:
-    """Refuse CUDA inside a forked DataLoader worker, naming the three ways out (DESIGN §5).
+    """Refuse CUDA inside a forked DataLoader worker, naming the three ways out.
 
     Example:
         >>> check_cuda_in_worker(torch.device("cpu"))  # CPU is always fine
@@ -138,10 +141,16 @@ def from_working_range(
     else:
         assert windows is not None
         out = torch.cat([w.denormalize(y[:, i : i + 1]) for i, w in enumerate(windows)], dim=1)
-    return _cast_like(out, like)
+    return cast_like(out, like)
 
 
-def _cast_like(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def cast_like(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``y`` in ``like``'s dtype: integer dtypes rounded and clamped to their range.
+
+    Example:
+        >>> cast_like(torch.tensor([-3.6, 300.2]), torch.zeros(1, dtype=torch.uint8)).tolist()
+        [0, 255]
+    """
     if like.dtype in _INT_DTYPES:
         info = torch.iinfo(like.dtype)
         return y.round().clamp(info.min, info.max).to(like.dtype)
@@ -289,6 +298,13 @@ class RandomTransform(v2.Transform):
         """Intensity windows for ``value_range="physical"``, one per channel (``None``: none known)."""
         return None
 
+    def accepts_dataset_keys(self, keys: Sequence[str]) -> bool:
+        """Whether this transform gets the dataset keys of a dict item or batch (``params["keys"]``, and
+        the key of its draws inside DataLoader workers) when :func:`~latent_transforms.GPUAugment`, the
+        collate helper or a MONAI dictionary variant has them. Default: yes; LatentAugment only when its
+        cache holds one of them (it looks its latents up by them)."""
+        return True
+
     # -- randomness --------------------------------------------------------------------------------
     @property
     def generator(self) -> torch.Generator:
@@ -405,7 +421,7 @@ class RandomTransform(v2.Transform):
 
     def _first_image(self, flat_inputs: Sequence[Any]) -> torch.Tensor:
         for inpt in flat_inputs:
-            if isinstance(inpt, torch.Tensor) and not isinstance(inpt, tv_tensors.Mask):
+            if isinstance(inpt, torch.Tensor) and not isinstance(inpt, _TARGETS):
                 return inpt
         raise ConfigError(
             f"{type(self).__name__} found no image among its inputs (got "
@@ -440,6 +456,8 @@ class RandomTransform(v2.Transform):
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         """Apply drawn ``params`` to one input (torchvision v2 protocol); masks follow when supported."""
+        if isinstance(inpt, (tv_tensors.BoundingBoxes, tv_tensors.KeyPoints)):
+            return self.transform_points(inpt, params)
         kind = "mask" if isinstance(inpt, tv_tensors.Mask) else "image"
         if kind == "mask" and not self.supports_masks:
             raise ConfigError(
@@ -471,6 +489,14 @@ class RandomTransform(v2.Transform):
         out = out[:, 0] if channelless else (out if x.ndim == 4 else out[0])
         return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out
 
+    def transform_points(self, inpt: Any, params: dict[str, Any]) -> Any:
+        """``tv_tensors.BoundingBoxes`` / ``KeyPoints`` of a call: a transform that makes new images has no
+        geometry they could follow, so they are refused (geometric transforms override this)."""
+        raise ConfigError(
+            f"{type(self).__name__} makes new images, which {type(inpt).__name__} cannot follow. Fix: apply "
+            "it to images only (and regenerate the annotations), or use a geometric transform (StandardDA)."
+        )
+
     # Older torchvision (< 0.21) names of the two protocol methods.
     def _get_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         return self.make_params(flat_inputs)
@@ -484,7 +510,7 @@ class RandomTransform(v2.Transform):
         batch = params["batch"]
         out: dict[str, Any] = {}
         for name, value in params.items():
-            if name in ("apply", "batched", "batch"):
+            if name in ("apply", "batched", "batch", "size"):
                 continue
             if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.shape[0] == batch:
                 out[name] = value.index_select(0, chosen.to(value.device))
@@ -500,7 +526,7 @@ class RandomTransform(v2.Transform):
         if kind == "mask" or not self.needs_generator_range:
             work = sub.to(device=device, dtype=torch.float64 if sub.dtype == torch.float64 else torch.float32)
             y = self.apply_batch(work, params, kind)
-            return _cast_like(y, sub).to(sub.device)
+            return cast_like(y, sub).to(sub.device)
         windows = self.windows()
         work = to_working_range(sub.to(device), self.value_range, windows)
         y = self.apply_batch(work, params, kind)

@@ -1,4 +1,4 @@
-"""MONAI dictionary variants: ``LatentAugmentd``, ``SG2Sampled`` and ``StandardDAd`` (DESIGN §5).
+"""MONAI dictionary variants: ``LatentAugmentd``, ``SG2Sampled`` and ``StandardDAd``.
 
 A MONAI pipeline keeps each modality under its own key (``{"mri": [1, H, W], "ct": [1, H, W], ...}``);
 the library's transforms take the paired modalities as the channels of one image. A dictionary variant
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -34,15 +35,17 @@ import torch
 
 from latent_transforms.errors import ConfigError, MissingDependencyError
 from latent_transforms.networks.bundle import GanBundle
-from latent_transforms.transforms.base import RandomTransform
-from latent_transforms.transforms.gpu import _check_channel_order, _run
+from latent_transforms.transforms.base import RandomTransform, cast_like
 from latent_transforms.transforms.latent_augment import LatentAugment
 from latent_transforms.transforms.sg2sample import SG2Sample
+from latent_transforms.transforms.stacking import check_channel_order, run_on_keys
 from latent_transforms.transforms.standard_da import StandardDA
 
 try:  # MONAI is optional: the classes below exist either way and refuse to build without it
-    from monai.transforms import MapTransform, RandomizableTransform
-    from monai.utils import TransformBackends
+    from monai.data import MetaTensor
+    from monai.data.utils import to_affine_nd
+    from monai.transforms import InvertibleTransform, MapTransform, RandomizableTransform
+    from monai.utils import TraceKeys, TransformBackends
 
     _MONAI_IMPORT_ERROR: BaseException | None = None
     _BACKEND: list[Any] = [TransformBackends.TORCH]
@@ -55,6 +58,9 @@ except ImportError as error:  # pragma: no cover - exercised by a subprocess tes
 
     class RandomizableTransform:  # type: ignore[no-redef]
         """Stand-in for ``monai.transforms.RandomizableTransform`` when MONAI is not installed."""
+
+    class InvertibleTransform:  # type: ignore[no-redef]
+        """Stand-in for ``monai.transforms.InvertibleTransform`` when MONAI is not installed."""
 
 
 __all__ = [
@@ -89,7 +95,7 @@ def _require_monai(name: str) -> None:
         raise MissingDependencyError(
             f"{name} is a MONAI dictionary transform, and MONAI is not installed ({_MONAI_IMPORT_ERROR}). "
             f"Fix: {MONAI_INSTALL}. Without MONAI, use the array transform on stacked channels, or "
-            "latent_transforms.transforms.gpu.apply_to_keys on dicts."
+            "latent_transforms.transforms.stacking.apply_to_keys on dicts."
         )
 
 
@@ -225,7 +231,7 @@ class RandomTransformd(MapTransform, RandomizableTransform):  # type: ignore[mis
                     f"{type(self).__name__} needs every modality {list(self.keys)} together (they are the "
                     f"GAN's channels); the data has only {present}."
                 )
-        out, applied = _run(
+        out, applied = run_on_keys(
             self.transform,
             data,
             list(self.keys),  # type: ignore[arg-type]
@@ -247,9 +253,9 @@ def _build(cls: type[RandomTransformd], prob: float | None, kwargs: dict[str, An
     return cls.array_class(**_with_prob(cls.__name__, prob, kwargs))
 
 
-class StandardDAd(RandomTransformd):
+class StandardDAd(RandomTransformd, InvertibleTransform):  # type: ignore[misc]
     """Dictionary variant of :class:`StandardDA` (flip, rotation, translation, elastic; one geometry
-    per sample shared by every key), with masks.
+    per sample shared by every key), with masks; a MONAI ``InvertibleTransform``.
 
     ``keys`` (any number, e.g. ``["mri", "ct"]``) share each sample's geometry; ``mask_keys`` (e.g.
     ``["mask"]``) are resampled with it, nearest neighbour (background 0). Values keep their units,
@@ -257,12 +263,32 @@ class StandardDAd(RandomTransformd):
     ``p_aug = 0.9``); the other keyword arguments go to :class:`StandardDA` (``rotate``, ``translate``,
     ``elastic``, ``elastic_alpha``, ``flip``, ``fill``, ``seed``, ``device``).
 
+    **MONAI metadata and inverse** (as MONAI's ``RandAffined``). For every ``MetaTensor`` value the
+    call updates the affine with the sample's flip, rotation and translation (``new_affine = affine @ M``,
+    ``M`` the map from an output voxel to the input voxel it reads, :meth:`StandardDA.index_affine`), so
+    world coordinates keep pointing at the same anatomy, and records the transform in
+    ``applied_operations`` (``extra_info``: ``applied``, ``index_affine``, ``elastic``). A collated batch
+    gets one record and one affine update per sample (``decollate_batch`` splits them). :meth:`inverse`
+    pops the record and resamples each value back with ``M⁻¹`` (bilinear for images, nearest for
+    masks; pixels that were moved out of the image come back as the fill), restoring the affine. The
+    elastic displacement is not affine and has no stored inverse: the inverse undoes the flip, rotation
+    and translation only, leaves the smooth elastic displacement (about ``elastic_alpha`` pixels at
+    256 px) in place, and warns once. An item left alone (no sample drawn) is returned as it is and
+    carries no record; its inverse leaves it alone too. Plain tensors and NumPy arrays carry no
+    metadata: nothing is recorded for them.
+
     Example:
         >>> t = StandardDAd(["mri", "ct"], mask_keys=["mask"], prob=1.0, seed=0)
         >>> item = {"mri": torch.rand(1, 16, 16), "ct": torch.rand(1, 16, 16), "mask": torch.ones(1, 16, 16)}
         >>> out = t(item)
         >>> sorted(out), set(out["mask"].unique().tolist()) <= {0.0, 1.0}
         (['ct', 'mask', 'mri'], True)
+        >>> from monai.data import MetaTensor
+        >>> flip = StandardDAd(["mri"], prob=1.0, rotate=0, translate=0, elastic=None, seed=1)
+        >>> out = flip({"mri": MetaTensor(torch.rand(1, 4, 4))})
+        >>> record = out["mri"].applied_operations[-1]
+        >>> record["class"], flip.inverse(out)["mri"].applied_operations
+        ('StandardDAd', [])
     """
 
     array_class = StandardDA
@@ -284,6 +310,102 @@ class StandardDAd(RandomTransformd):
             key_field=key_field,
             allow_missing_keys=allow_missing_keys,
         )
+        self._warned_elastic = False
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Augment ``data``; record the geometry on every ``MetaTensor`` value (see the class docstring)."""
+        out = super().__call__(data)
+        if not self._do_transform:
+            return out  # nothing drawn: the values are the inputs, with nothing to record
+        params = self.transform.last_params
+        assert params is not None
+        for key in (*self.keys, *self.mask_keys):
+            if key in out and isinstance(out[key], MetaTensor):
+                out[key] = self._record(out[key], params, "mask" if key in self.mask_keys else "image")
+        return out
+
+    def _record(self, value: Any, params: Mapping[str, Any], kind: str) -> Any:
+        height, width = value.shape[-2:]
+        batch = params["batch"]
+        matrices = self.transform.index_affine(params, batch, height, width)
+        elastic = "noise" in params
+        infos = []
+        for i in range(batch):
+            applied = bool(params["apply"][i])
+            extra = {"applied": applied, "index_affine": matrices[i].tolist(), "elastic": elastic and applied}
+            infos.append(
+                {
+                    **self.get_transform_info(),
+                    TraceKeys.ORIG_SIZE: (int(height), int(width)),
+                    TraceKeys.EXTRA_INFO: {**extra, "kind": kind},
+                }
+            )
+        affine = value.affine.to(torch.float64)
+        if value.is_batch:
+            lifted = torch.stack([to_affine_nd(affine.shape[-1] - 1, m) for m in matrices])
+            value.affine = affine @ lifted.to(affine)
+            if not self.tracing:
+                return value
+            previous = value.applied_operations
+            value.applied_operations = [
+                [*(ops if isinstance(ops, list) else []), info]
+                for ops, info in zip(
+                    previous if isinstance(previous, list) else [None] * batch, infos, strict=True
+                )
+            ]
+        else:
+            value.affine = affine @ to_affine_nd(affine.shape[-1] - 1, matrices[0]).to(affine)
+            if self.tracing:
+                value.applied_operations = [*value.applied_operations, infos[0]]
+        return value
+
+    def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        """Undo the last call on a single item: each ``MetaTensor`` value whose last record is this
+        transform's is resampled back with the inverse of its flip, rotation and translation (the elastic
+        displacement stays; see the class docstring) and its affine restored. Batches: decollate first
+        (``monai.data.decollate_batch``), as MONAI's inverses expect."""
+        d = dict(data)
+        for key in (*self.keys, *self.mask_keys):
+            value = d.get(key)
+            if not isinstance(value, MetaTensor):
+                continue
+            if value.is_batch:
+                raise ConfigError(
+                    f"{type(self).__name__}.inverse takes single items, but data[{key!r}] is a batch. Fix: "
+                    "split it with monai.data.decollate_batch and invert each item."
+                )
+            ops = value.applied_operations
+            if not ops or not self._transforms_match(ops[-1]):
+                continue  # nothing recorded: the call left this item alone
+            extra = ops[-1][TraceKeys.EXTRA_INFO]
+            out = MetaTensor(value.as_tensor().clone())
+            out.copy_meta_from(value)
+            out.applied_operations = list(ops[:-1])
+            if extra["applied"]:
+                if extra["elastic"] and not self._warned_elastic:
+                    self._warned_elastic = True
+                    warnings.warn(
+                        "StandardDAd.inverse undoes the flip, rotation and translation; the elastic "
+                        "deformation (a smooth displacement of about elastic_alpha pixels at 256 px) has no "
+                        "stored inverse and stays in the result.",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+                matrix = torch.tensor(extra["index_affine"], dtype=torch.float64)
+                inverse = torch.linalg.inv(matrix)
+                out = self._resample(out, inverse, extra.get("kind", "image"))
+                affine = out.affine.to(torch.float64)
+                out.affine = affine @ to_affine_nd(affine.shape[-1] - 1, inverse).to(affine)
+            d[key] = out
+        return d
+
+    def _resample(self, value: Any, matrix: torch.Tensor, kind: str) -> Any:
+        plain = value.as_tensor()
+        work = plain.to(torch.float64 if plain.dtype == torch.float64 else torch.float32)
+        back = self.transform.resample_index_affine(work[None], matrix[None], kind)[0]
+        result = MetaTensor(cast_like(back, plain))
+        result.copy_meta_from(value)
+        return result
 
 
 StandardDAD = StandardDADict = StandardDAd
@@ -339,7 +461,7 @@ class LatentAugmentd(RandomTransformd):
         transform = _build(type(self), prob, {"gan": gan, "cache": cache, "stats": stats, **kwargs})
         super().__init__(keys, transform, key_field=key_field, allow_missing_keys=allow_missing_keys)
         if isinstance(gan, GanBundle):  # the modality names are at hand: check the order now
-            _check_channel_order(transform, [str(k) for k in self.keys])
+            check_channel_order(transform, [str(k) for k in self.keys])
 
 
 class SG2Sampled(RandomTransformd):
@@ -381,7 +503,7 @@ class SG2Sampled(RandomTransformd):
         transform = _build(type(self), prob, {"gan": gan, **kwargs})
         super().__init__(keys, transform, key_field=key_field, allow_missing_keys=allow_missing_keys)
         if isinstance(gan, GanBundle):
-            _check_channel_order(transform, [str(k) for k in self.keys])
+            check_channel_order(transform, [str(k) for k in self.keys])
 
 
 LatentAugmentD = LatentAugmentDict = LatentAugmentd

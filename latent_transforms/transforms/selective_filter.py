@@ -1,5 +1,5 @@
 """``SelectiveFilter``: keep the synthetic samples a frozen classifier is sure of and that look like their
-class (seed 003, section 3.3 and Algorithm 1; DESIGN §5).
+class (Xue et al. 2021, section 3.3 and Algorithm 1).
 
 Given a pool of synthetic samples (with the class labels they were generated for, if any) and a feature
 network with dropout:
@@ -35,16 +35,26 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision import tv_tensors
 
+from latent_transforms.checks import check_choice, check_int
 from latent_transforms.errors import ConfigError
-from latent_transforms.transforms.base import RandomTransform, check_cuda_in_worker
+from latent_transforms.transforms.base import check_cuda_in_worker
+from latent_transforms.transforms.batch_filter import BatchFilter
+from latent_transforms.transforms.feature_net import (
+    FeatureOutput,
+    TinyDropoutNet,
+    dropout_layers,
+    mc_dropout,
+    network_dtype,
+    parse_feature_output,
+    pool_features,
+)
+from latent_transforms.transforms.selection import SelectionResult, half_round_up, lower_half
 
 __all__ = [
     "UNCERTAINTY_SCORES",
@@ -58,17 +68,6 @@ __all__ = [
 #: variance otherwise.
 UNCERTAINTY_SCORES = ("auto", "entropy", "variance")
 
-_DROPOUT_TYPES = (
-    nn.Dropout,
-    nn.Dropout1d,
-    nn.Dropout2d,
-    nn.Dropout3d,
-    nn.AlphaDropout,
-    nn.FeatureAlphaDropout,
-)
-
-FeatureOutput = tuple[torch.Tensor | None, list[torch.Tensor]]
-
 
 class _Name(str):
     """A string shown without quotes by ``repr`` (class and function names in ``repr_params``)."""
@@ -79,143 +78,8 @@ class _Name(str):
         return str(self)
 
 
-def _dropout_layers(module: nn.Module) -> list[nn.Module]:
-    return [m for m in module.modules() if isinstance(m, _DROPOUT_TYPES)]
-
-
-@contextlib.contextmanager
-def mc_dropout(module: nn.Module, active: bool = True) -> Iterator[nn.Module]:
-    """Run ``module`` for Monte Carlo dropout: every submodule in eval mode (BatchNorm uses its running
-    statistics) except the dropout layers, which are in train mode (they drop). ``active=False`` puts
-    the dropout layers in eval mode too (a deterministic pass, e.g. for the class centroids). Each
-    submodule's own ``training`` flag is restored on exit, even after an exception.
-
-    Dropout layers are ``nn.Dropout``, ``nn.Dropout1d/2d/3d``, ``nn.AlphaDropout`` and
-    ``nn.FeatureAlphaDropout``. The flags are set directly, so a module whose ``train()`` refuses to
-    leave eval mode (:class:`~latent_transforms.features.extractor.FrozenNetwork`) still gets MC dropout.
-
-    Example:
-        >>> net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout(0.5)).train()
-        >>> with mc_dropout(net):
-        ...     tuple(m.training for m in net)
-        (False, False, True)
-        >>> tuple(m.training for m in net)
-        (True, True, True)
-    """
-    saved = [(m, m.training) for m in module.modules()]
-    try:
-        for m, _ in saved:
-            m.training = active and isinstance(m, _DROPOUT_TYPES)
-        yield module
-    finally:
-        for m, flag in saved:
-            m.training = flag
-
-
-class TinyDropoutNet(nn.Module):
-    """A minimal network that follows :class:`SelectiveFilter`'s ``feature_net`` protocol (examples, tests).
-
-    Two conv blocks and a linear classifier, with ``nn.Dropout(p)`` before the last block as in the
-    paper's ResNet34. ``forward(x)`` with ``x`` ``[B, in_channels, H, W]`` (any range; any ``H, W >= 2``)
-    returns ``(logits [B, n_classes], [f1 [B, width, H, W], f2 [B, width, ceil(H/2), ceil(W/2)]])``, or
-    only the list of the two feature maps when ``classifier=False``. Weights come from torch's global RNG
-    (``torch.manual_seed`` first for repeatable ones).
-
-    Args:
-        in_channels: channels of the images (paired modalities: one per modality).
-        n_classes: outputs of the classifier.
-        width: channels of both feature maps.
-        p: dropout rate.
-        classifier: return ``(logits, features)``; ``False``: only ``features``.
-
-    Example:
-        >>> _ = torch.manual_seed(0)
-        >>> logits, feats = TinyDropoutNet(in_channels=2, n_classes=3).eval()(torch.zeros(4, 2, 8, 8))
-        >>> tuple(logits.shape), [tuple(f.shape) for f in feats]
-        ((4, 3), [(4, 8, 8, 8), (4, 8, 4, 4)])
-    """
-
-    def __init__(
-        self,
-        in_channels: int = 1,
-        n_classes: int = 2,
-        width: int = 8,
-        p: float = 0.5,
-        classifier: bool = True,
-    ) -> None:
-        super().__init__()
-        self.block1 = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU())
-        self.dropout = nn.Dropout(p)
-        self.block2 = nn.Sequential(nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU())
-        self.classifier = nn.Linear(width, n_classes) if classifier else None
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]] | list[torch.Tensor]:
-        """``(logits, [f1, f2])``, or ``[f1, f2]`` without a classifier (shapes in the class docstring)."""
-        f1 = self.block1(x)
-        f2 = self.block2(self.dropout(f1))
-        if self.classifier is None:
-            return [f1, f2]
-        return self.classifier(f2.mean(dim=(2, 3))), [f1, f2]
-
-
-@dataclass
-class SelectionResult:
-    """What :meth:`SelectiveFilter.select` returns for a pool of ``B`` samples, ``M`` of them kept.
-
-    Everything is on the pool's device.
-
-    Attributes:
-        images: the kept samples ``[M, C, H, W]``, ``pool[indices]`` (the pool's dtype and values).
-        indices: ``[M]`` long, positions of the kept samples in the pool, ascending.
-        labels: ``[M]``, the kept samples' labels (``None`` for an unlabelled pool).
-        uncertainty: ``[B]`` float32, the stage-1 score of every pool sample (lower is more confident):
-            mean MC entropy (nats) or MC variance, see :attr:`uncertainty_kind`.
-        distance: ``[B]`` float32, the eq. 3 feature distance of every pool sample to its class centroid
-            (in ``[0, 4 L]`` for ``L`` feature layers). Computed for all samples from the same passes,
-            but only the stage-1 survivors compete at stage 2.
-        stage1: ``[B]`` bool, the samples kept by the uncertainty stage.
-        kept: ``[B]`` bool, the samples kept by both stages (``kept`` implies ``stage1``).
-        uncertainty_kind: ``"entropy"`` or ``"variance"``.
-
-    Example:
-        >>> r = SelectionResult(torch.zeros(1, 1, 2, 2), torch.tensor([1]), None, torch.zeros(4),
-        ...                     torch.zeros(4), torch.tensor([False, True, True, False]),
-        ...                     torch.tensor([False, True, False, False]), "variance")
-        >>> len(r)
-        1
-    """
-
-    images: torch.Tensor
-    indices: torch.Tensor
-    labels: torch.Tensor | None
-    uncertainty: torch.Tensor
-    distance: torch.Tensor
-    stage1: torch.Tensor
-    kept: torch.Tensor
-    uncertainty_kind: str
-
-    def __len__(self) -> int:
-        return int(self.indices.numel())
-
-
-def _half_round_up(x: float) -> int:
-    return math.floor(x + 0.5 + 1e-9)
-
-
-def _lower_half(scores: torch.Tensor, candidates: torch.Tensor, groups: torch.Tensor | None) -> torch.Tensor:
-    """Bool mask of the ``floor(n / 2)`` lowest ``scores`` among ``candidates`` in each group (stable)."""
-    out = torch.zeros_like(candidates)
-    group_values = [None] if groups is None else torch.unique(groups[candidates]).tolist()
-    for value in group_values:
-        members = candidates if value is None else candidates & (groups == value)
-        idx = members.nonzero().flatten()  # ascending pool positions
-        order = torch.sort(scores[idx], stable=True).indices
-        out[idx[order[: idx.numel() // 2]]] = True
-    return out
-
-
-class SelectiveFilter(RandomTransform):
-    """Selective synthetic augmentation (seed 003, Algorithm 1): keep the quarter of a synthetic pool
+class SelectiveFilter(BatchFilter):
+    """Selective synthetic augmentation (Xue et al. 2021, Algorithm 1): keep the quarter of a synthetic pool
     that a frozen classifier is most sure of (MC-dropout entropy, lower half per class) and that lies
     nearest its real class centroid in feature space (eq. 3, lower half per class). See the module
     docstring for the scores and the exact tie rule (``floor(n / 2)`` per class and stage, ties by pool
@@ -302,7 +166,7 @@ class SelectiveFilter(RandomTransform):
         seed: int | None = None,
         device: torch.device | str | None = None,
     ) -> None:
-        super().__init__(p=1.0, seed=seed, value_range="generator", device=device)
+        super().__init__(seed=seed, device=device)
         if not isinstance(feature_net, nn.Module):
             raise ConfigError(
                 f"SelectiveFilter expects feature_net to be a torch.nn.Module, got "
@@ -319,15 +183,12 @@ class SelectiveFilter(RandomTransform):
                 f"ratio (the augmentation ratio r) must be a finite number > 0, got {ratio!r}. "
                 "Fix: e.g. ratio=0.5 keeps half as many synthetic samples as there are real ones."
             )
-        if not isinstance(mc_samples, int) or isinstance(mc_samples, bool) or mc_samples < 1:
-            raise ConfigError(f"mc_samples must be an int >= 1, got {mc_samples!r} (the paper uses 5).")
-        if uncertainty not in UNCERTAINTY_SCORES:
-            raise ConfigError(f"uncertainty must be one of {UNCERTAINTY_SCORES}, got {uncertainty!r}.")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}.")
+        mc_samples = check_int("mc_samples", mc_samples, low=1)  # the paper uses 5
+        check_choice("uncertainty", uncertainty, UNCERTAINTY_SCORES)
+        batch_size = check_int("batch_size", batch_size, low=1)
         if preprocess is not None and not callable(preprocess):
             raise ConfigError(f"preprocess must be a callable or None, got {type(preprocess).__name__}.")
-        if mc_samples > 1 and not _dropout_layers(feature_net):
+        if mc_samples > 1 and not dropout_layers(feature_net):
             raise ConfigError(
                 f"MC dropout needs a dropout layer, but {type(feature_net).__name__} has none "
                 f"(mc_samples={mc_samples}). Fix: add one, e.g. nn.Dropout(0.5) before the last block "
@@ -346,14 +207,6 @@ class SelectiveFilter(RandomTransform):
         self._labelled = False
         self._has_logits = False
         self._last_result: SelectionResult | None = None
-
-    def apply_batch(self, x: torch.Tensor, params: dict[str, Any], kind: str) -> torch.Tensor:
-        """Not used: the selection changes the batch size, so it runs in :meth:`forward` / :meth:`select`
-        rather than through the per-sample ``make_params`` / ``transform`` protocol."""
-        raise ConfigError(
-            "SelectiveFilter returns a smaller batch, so it has no per-sample transform(). Fix: call the "
-            "transform on the pool (sf(images) or sf(images, labels)) or use sf.select(images, labels)."
-        )
 
     # -- properties ---------------------------------------------------------------------------------
     @property
@@ -403,47 +256,12 @@ class SelectiveFilter(RandomTransform):
             break
         return net
 
-    @staticmethod
-    def _net_dtype(net: nn.Module) -> torch.dtype:
-        for tensor in net.parameters():
-            if tensor.is_floating_point():
-                return tensor.dtype
-        return torch.float32
-
     def _inputs(self, chunk: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         x = chunk.to(device=device, dtype=dtype)
         return self.preprocess(x) if self.preprocess is not None else x
 
     def _parse(self, output: Any) -> FeatureOutput:
-        name = type(self._feature_net).__name__
-        if (
-            isinstance(output, (tuple, list))
-            and len(output) == 2
-            and isinstance(output[0], torch.Tensor)
-            and isinstance(output[1], (tuple, list))
-        ):
-            logits, feats = output[0], list(output[1])
-            if logits.ndim != 2:
-                raise ConfigError(
-                    f"{name} returned logits of shape {tuple(logits.shape)}; expected [B, n_classes]. "
-                    "Fix: return (logits [B, n_classes], [feature maps]) or only the list of feature maps."
-                )
-        elif isinstance(output, torch.Tensor):
-            logits, feats = None, [output]
-        elif isinstance(output, (tuple, list)) and all(isinstance(o, torch.Tensor) for o in output):
-            logits, feats = None, list(output)
-        else:
-            raise ConfigError(
-                f"{name} returned {type(output).__name__}; SelectiveFilter expects (logits [B, n_classes], "
-                "[feature maps [B, C_l, H_l, W_l] or [B, C_l]]) or only the list of feature maps. "
-                "Fix: wrap the network so its forward returns one of these (see TinyDropoutNet)."
-            )
-        if not feats or any(f.ndim not in (2, 4) for f in feats):
-            raise ConfigError(
-                f"{name} returned feature maps of shapes {[tuple(f.shape) for f in feats]}; expected a "
-                "non-empty list of [B, C_l, H_l, W_l] maps or [B, C_l] vectors."
-            )
-        return logits, [f.float() for f in feats]
+        return parse_feature_output(output, type(self._feature_net).__name__)
 
     # -- fit --------------------------------------------------------------------------------------------
     def fit(
@@ -481,7 +299,7 @@ class SelectiveFilter(RandomTransform):
         step = self._batch_size(batch_size)
         device = self.device if self.device is not None else real_images.device
         net = self._net_on(device)
-        dtype = self._net_dtype(net)
+        dtype = network_dtype(net)
         sums: dict[int | None, list[torch.Tensor]] = {}
         counts: dict[int | None, int] = {}
         has_logits = False
@@ -534,9 +352,7 @@ class SelectiveFilter(RandomTransform):
     def _batch_size(self, batch_size: int | None) -> int:
         if batch_size is None:
             return self.batch_size
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}.")
-        return batch_size
+        return check_int("batch_size", batch_size, low=1)
 
     @staticmethod
     def _check_labels(labels: Any, n: int, what: str) -> torch.Tensor | None:
@@ -615,8 +431,8 @@ class SelectiveFilter(RandomTransform):
         uncertainty, distance = uncertainty.to(images.device), distance.to(images.device)
         groups = None if labels_t is None else labels_t.to(images.device)
         everything = torch.ones(images.shape[0], dtype=torch.bool, device=images.device)
-        stage1 = _lower_half(uncertainty, everything, groups)
-        kept = _lower_half(distance, stage1, groups)
+        stage1 = lower_half(uncertainty, everything, groups)
+        kept = lower_half(distance, stage1, groups)
         indices = kept.nonzero().flatten()
         result = SelectionResult(
             images=images.index_select(0, indices),
@@ -667,7 +483,7 @@ class SelectiveFilter(RandomTransform):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         assert self._centroids is not None
         net = self._net_on(device)
-        dtype = self._net_dtype(net)
+        dtype = network_dtype(net)
         keys = [None] if labels is None else sorted(int(k) for k in torch.unique(labels).tolist())
         centroids = [
             torch.stack([self._centroids_hat[k][layer].to(device) for k in keys])
@@ -713,7 +529,7 @@ class SelectiveFilter(RandomTransform):
                     elif logits is not None:
                         outputs.append(torch.softmax(logits.float(), dim=-1))
                     else:
-                        outputs.append(_pool(feats[-1]))
+                        outputs.append(pool_features(feats[-1]))
                     for f, c in zip(feats, centroids, strict=True):
                         f_hat = F.normalize(f, dim=1)
                         sq = (f_hat - c[which]).pow(2).sum(dim=1)
@@ -773,7 +589,7 @@ class SelectiveFilter(RandomTransform):
         return {k: 4 * self._target(v) for k, v in counts.items()}
 
     def _target(self, n: int) -> int:
-        return 0 if n == 0 else max(1, _half_round_up(self.ratio * n))
+        return 0 if n == 0 else max(1, half_round_up(self.ratio * n))
 
     def generate_and_select(
         self,
@@ -820,10 +636,11 @@ class SelectiveFilter(RandomTransform):
         return self.select(images, labels)
 
     # -- as a transform ---------------------------------------------------------------------------------
-    def forward(self, *inputs: Any) -> Any:
-        """Select from a pool: ``images [B, C, H, W]`` -> the kept ``[M, C, H, W]``; ``(images, labels)``
-        (a tuple, a list or two arguments) -> ``(kept_images, kept_labels)`` in the same container type.
-        ``tv_tensors.Image`` stays wrapped. The scores are in :attr:`last_result`.
+    def filter_params(self, images: Any, labels: Any | None) -> dict[str, Any]:
+        """One call's selection (:meth:`select`): the kept ``"indices"``, their ``"labels"`` and the whole
+        :class:`SelectionResult` (also in :attr:`last_result`). Called as a transform, ``images [B, C, H, W]``
+        gives the kept ``[M, C, H, W]`` and ``(images, labels)`` (a tuple, a list or two arguments) gives
+        ``(kept_images, kept_labels)``; ``tv_tensors.Image`` stays wrapped (:class:`BatchFilter`).
 
         Example:
             >>> _ = torch.manual_seed(0)
@@ -831,29 +648,5 @@ class SelectiveFilter(RandomTransform):
             >>> tuple(sf(torch.rand(8, 1, 8, 8)).shape)
             (2, 1, 8, 8)
         """
-        packed = inputs if len(inputs) > 1 else inputs[0] if inputs else None
-        if isinstance(packed, (tuple, list)):
-            if len(packed) != 2:
-                raise ConfigError(
-                    f"SelectiveFilter takes images or (images, labels), got {len(packed)} inputs. Fix: pass "
-                    "the pool [B, C, H, W] and optionally its labels [B]."
-                )
-            images, labels = packed
-        else:
-            images, labels = packed, None
-        plain = images.as_subclass(torch.Tensor) if isinstance(images, tv_tensors.TVTensor) else images
-        if isinstance(labels, tv_tensors.TVTensor):
-            labels = labels.as_subclass(torch.Tensor)
-        result = self.select(plain, labels)
-        kept = (
-            tv_tensors.wrap(result.images, like=images)
-            if isinstance(images, tv_tensors.TVTensor)
-            else result.images
-        )
-        if not isinstance(packed, (tuple, list)):
-            return kept
-        return type(packed)((kept, result.labels)) if isinstance(packed, list) else (kept, result.labels)
-
-
-def _pool(f: torch.Tensor) -> torch.Tensor:
-    return f.flatten(2).mean(dim=2) if f.ndim == 4 else f
+        result = self.select(images, labels)
+        return {"indices": result.indices, "labels": result.labels, "result": result}

@@ -11,29 +11,21 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from latent_transforms.data.windows import IntensityWindow
+from latent_transforms.checks import check_choice
 from latent_transforms.errors import ConfigError
 from latent_transforms.networks.bundle import GanBundle
 from latent_transforms.networks.config import GanConfig
-from latent_transforms.transforms.base import (
-    VALUE_RANGES,
-    RandomTransform,
-    check_cuda_in_worker,
-    from_working_range,
-)
-from latent_transforms.transforms.sources import GanSource, Shown
+from latent_transforms.transforms.base import VALUE_RANGES, check_cuda_in_worker, from_working_range
+from latent_transforms.transforms.config import NOISE_MODES, SG2SampleConfig
+from latent_transforms.transforms.gan_transform import GanTransform
+from latent_transforms.transforms.sources import Shown
 
-__all__ = ["NOISE_MODES", "SG2Sample"]
-
-#: ``"const"``: the generator's stored noise maps (deterministic); ``"random"``: fresh maps per sample,
-#: drawn from the transform's generator; ``"none"``: no noise.
-NOISE_MODES = ("const", "random", "none")
-PRECISIONS = ("fp32", "bf16")
+__all__ = ["NOISE_MODES", "SG2Sample", "SG2SampleConfig"]
 
 
 def noise_resolutions(config: GanConfig) -> list[int]:
@@ -49,8 +41,8 @@ def noise_resolutions(config: GanConfig) -> list[int]:
     return sides
 
 
-class SG2Sample(RandomTransform):
-    """Standard SG2 DA (seed 000 §IV-D): each chosen sample is replaced by a random GAN sample.
+class SG2Sample(GanTransform):
+    """Standard SG2 DA (Tronchin et al. 2023): each chosen sample is replaced by a random GAN sample.
 
     Input and output: ``[C, R, R]`` or ``[B, C, R, R]`` images with the bundle's channels (paired
     modalities, in its order) and resolution, in the caller's range (``value_range``: ``"physical"``
@@ -93,65 +85,27 @@ class SG2Sample(RandomTransform):
         device=None, seed=0)
     """
 
-    needs_generator_range: ClassVar[bool] = True
+    config_class = SG2SampleConfig
 
     def __init__(
         self,
         gan: GanBundle | str | os.PathLike[str],
         *,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-        c: int | Sequence[float] | torch.Tensor | None = None,
-        noise_mode: str = "const",
-        p: float = 0.3,
-        precision: str = "fp32",
-        value_range: str = "physical",
+        truncation_psi: float = SG2SampleConfig.truncation_psi,
+        truncation_cutoff: int | None = SG2SampleConfig.truncation_cutoff,
+        c: int | Sequence[float] | torch.Tensor | None = SG2SampleConfig.c,
+        noise_mode: str = SG2SampleConfig.noise_mode,
+        p: float = SG2SampleConfig.p,
+        precision: str = SG2SampleConfig.precision,
+        value_range: str = SG2SampleConfig.value_range,
         seed: int | None = None,
         device: torch.device | str | None = None,
     ) -> None:
-        super().__init__(p=p, seed=seed, value_range=value_range, device=device)
-        if (
-            isinstance(truncation_psi, bool)
-            or not isinstance(truncation_psi, (int, float))
-            or not math.isfinite(truncation_psi)
-        ):
-            raise ConfigError(
-                f"truncation_psi must be a finite number (1 = no truncation), got {truncation_psi!r}."
-            )
-        if truncation_cutoff is not None and (
-            isinstance(truncation_cutoff, bool)
-            or not isinstance(truncation_cutoff, int)
-            or truncation_cutoff < 0
-        ):
-            raise ConfigError(
-                f"truncation_cutoff must be None or an integer >= 0, got {truncation_cutoff!r}."
-            )
-        if noise_mode not in NOISE_MODES:
-            raise ConfigError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}.")
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
-        self.truncation_psi = float(truncation_psi)
-        self.truncation_cutoff = truncation_cutoff
-        self.noise_mode = noise_mode
-        self.precision = precision
-        if isinstance(c, torch.Tensor):
-            c_value: int | tuple[float, ...] | None = tuple(float(v) for v in c.detach().flatten().tolist())
-        elif c is None or (isinstance(c, int) and not isinstance(c, bool)):
-            c_value = c
-        elif isinstance(c, Sequence) and not isinstance(c, str):
-            c_value = tuple(float(v) for v in c)
-        else:
-            raise ConfigError(f"c must be None, a class index or a label vector [c_dim], got {c!r}.")
-        self.c = c_value
-        object.__setattr__(self, "_gan", GanSource(gan))
+        given = dict(locals())
+        config = SG2SampleConfig(**{name: given[name] for name in SG2SampleConfig.names()})
+        super().__init__(gan, config, seed=seed, device=device)
         if isinstance(gan, GanBundle):
             self._check_labels(gan.config)
-
-    # -- parts -------------------------------------------------------------------------------------------
-    @property
-    def bundle(self) -> GanBundle:
-        """The GAN bundle (loaded on first access when given as a source string)."""
-        return self._gan.bundle()
 
     def _check_labels(self, config: GanConfig) -> None:
         if config.c_dim == 0 and self.c is not None:
@@ -246,9 +200,9 @@ class SG2Sample(RandomTransform):
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"n must be an integer >= 1, got {n!r}.")
-        value_range = self.value_range if value_range is None else value_range
-        if value_range not in VALUE_RANGES:
-            raise ConfigError(f"value_range must be one of {VALUE_RANGES}, got {value_range!r}.")
+        value_range = check_choice(
+            "value_range", self.value_range if value_range is None else value_range, VALUE_RANGES
+        )
         dev = torch.device(device) if device is not None else (self.device or torch.device("cpu"))
         check_cuda_in_worker(dev)
         params = self.draw_params(n, generator if generator is not None else self.generator)
@@ -262,34 +216,6 @@ class SG2Sample(RandomTransform):
         ``[-1, 1]``."""
         return self.render(params, x.device).clamp(-1.0, 1.0)
 
-    def expected_channels(self) -> int | None:
-        """The GAN's channel count (its modalities)."""
-        return self._gan.config.img_channels
-
-    def expected_resolution(self) -> int | None:
-        """The GAN's resolution."""
-        return self._gan.config.resolution
-
-    def windows(self) -> Sequence[IntensityWindow] | None:
-        """The bundle's intensity windows, one per channel."""
-        return [m.window for m in self._gan.config.modalities]
-
-    def modality_names(self) -> list[str] | None:
-        """The bundle's channel names."""
-        return list(self._gan.config.modality_names)
-
-    def repr_params(self) -> dict[str, Any]:
-        """Every constructor parameter; the GAN as its source string or a one-line summary."""
-        c = self.c if not isinstance(self.c, tuple) else Shown(repr(list(self.c)))
-        return {
-            "gan": self._gan.describe(),
-            "truncation_psi": self.truncation_psi,
-            "truncation_cutoff": self.truncation_cutoff,
-            "c": c,
-            "noise_mode": self.noise_mode,
-            "p": self.p,
-            "precision": self.precision,
-            "value_range": self.value_range,
-            "device": None if self.device is None else str(self.device),
-            "seed": self.seed,
-        }
+    def repr_value(self, name: str, value: Any) -> Any:
+        """A label vector ``c`` as a list."""
+        return Shown(repr(list(value))) if name == "c" and isinstance(value, tuple) else value

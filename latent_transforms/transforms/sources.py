@@ -1,5 +1,5 @@
 """Lazy sources of the heavy objects the GAN transforms use: the GAN bundle, the latent cache and the
-dataset statistics (DESIGN §5).
+dataset statistics.
 
 A transform may be built from strings (a ``load_gan`` source, a cache folder, a statistics file) and
 sent to DataLoader workers that start with ``spawn``: what is pickled is the string, and the object is
@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from latent_transforms.checks import canonical_device
 from latent_transforms.errors import CacheMismatchError, ConfigError
 from latent_transforms.inversion.cache import LatentCache
 from latent_transforms.inversion.job import STATS_NAME
@@ -37,7 +38,6 @@ __all__ = [
     "GanSource",
     "Shown",
     "StatsSource",
-    "canonical_device",
     "check_cache_matches",
 ]
 
@@ -61,19 +61,6 @@ class Shown:
 
     def __hash__(self) -> int:
         return hash(self.text)
-
-
-def canonical_device(device: torch.device | str | None) -> torch.device:
-    """``device`` with an explicit index for CUDA (``"cuda"`` -> ``cuda:<current>``); ``None`` is CPU.
-
-    Example:
-        >>> canonical_device(None), canonical_device("cpu")
-        (device(type='cpu'), device(type='cpu'))
-    """
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", torch.cuda.current_device())
-    return dev
 
 
 def bundle_summary(bundle: GanBundle) -> Shown:

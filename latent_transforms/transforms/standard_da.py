@@ -1,10 +1,10 @@
-"""StandardDA: the paper's standard augmentation (seed 000, §IV-D 1, "Standard DA") as one transform.
+"""StandardDA: the paper's standard augmentation (Tronchin et al. 2023, "Standard DA") as one transform.
 
 The composition, in the paper's order: horizontal flip (xflip), rotation uniform in ``[-rotate°, rotate°]``
 (rotate), translation uniform in ``±translate`` of the image size in x and y (frac), and an elastic
 deformation from a random displacement field smoothed by a Gaussian with kernel 63 and σ 32 at 256 px
 (deform). Every component can be switched off. The paper's best Standard DA used all four with
-``p_aug = 0.9`` (the probability of keeping the real image), i.e. ``p = 1 - p_aug = 0.1`` here (DESIGN §5).
+``p_aug = 0.9`` (the probability of keeping the real image), i.e. ``p = 1 - p_aug = 0.1`` here.
 
 Why this module builds its own sampling grid instead of chaining ``v2.RandomHorizontalFlip``,
 ``v2.RandomAffine`` and ``v2.ElasticTransform`` (or MONAI's ``Rand2DElastic``): flip, rotation, translation
@@ -26,10 +26,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as nnf
+from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as tvf
 
 from latent_transforms.errors import ConfigError
 from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.points import field_sampler, move_boxes, move_keypoints
 
 __all__ = ["StandardDA"]
 
@@ -179,6 +181,13 @@ class StandardDA(RandomTransform):
       in the middle (the noise extends one kernel radius beyond the image and the blur keeps only the
       valid part).
 
+    ``tv_tensors.KeyPoints`` and ``tv_tensors.BoundingBoxes`` passed with a single image ``[C, H, W]``
+    follow its geometry, elastic displacement included (:mod:`latent_transforms.transforms.points`: each
+    point goes where the resampling moved the pixel under it; an axis-aligned box becomes the enclosing box
+    of its moved corners, clamped to the canvas; a rotated box keeps its moved corners). With a batch they
+    are refused (torchvision's boxes and key points carry no sample index), as are annotations whose
+    ``canvas_size`` is not the image's; a sample not drawn returns them as they are.
+
     They compose in that order (flip first, deformation last): the output pixel ``q`` (relative to the
     image centre) reads the input at ``F(R(-θ)(q + d(q) - t))``, one bilinear interpolation in all. Pixels
     that read from outside the image get ``fill``.
@@ -322,6 +331,38 @@ class StandardDA(RandomTransform):
     def _affine(self, params: Mapping[str, Any], batch: int, height: int, width: int) -> torch.Tensor:
         """``[batch, 6]`` float32 on the CPU: the linear part ``(a, b, c, d)`` and the offset ``(e, f)`` of
         the map from output to input in ``grid_sample``'s normalised coordinates (x, y)."""
+        return self._affine64(params, batch, height, width).to(torch.float32)
+
+    def index_affine(self, params: Mapping[str, Any], batch: int, height: int, width: int) -> torch.Tensor:
+        """The flip, rotation and translation of ``params`` as ``[batch, 3, 3]`` float64 homogeneous maps
+        from an output pixel index ``(row, col, 1)`` to the input position it reads (the elastic
+        displacement, which is not affine, is left out). Samples that ``params["apply"]`` leaves alone
+        (when given) get the identity. This is what a MONAI ``MetaTensor``'s affine composes with
+        (``new_affine = affine @ M``, as MONAI's ``RandAffine`` does).
+
+        Example:
+            >>> t = StandardDA(flip=True, rotate=0, translate=0, elastic=None)
+            >>> t.index_affine({"flip": torch.tensor([True])}, 1, 4, 4)[0].tolist()  # col -> 3 - col
+            [[1.0, 0.0, 0.0], [0.0, -1.0, 3.0], [0.0, 0.0, 1.0]]
+        """
+        a = self._affine64(params, batch, height, width)
+        normalised = torch.zeros(batch, 3, 3, dtype=torch.float64)
+        normalised[:, 0, :2], normalised[:, 1, :2] = a[:, 0:2], a[:, 2:4]
+        normalised[:, 0, 2], normalised[:, 1, 2], normalised[:, 2, 2] = a[:, 4], a[:, 5], 1.0
+        # (col, row) index -> grid_sample's normalised (x, y), align_corners=False: x = (2 col + 1) / W - 1.
+        to_norm = torch.tensor(
+            [[2.0 / width, 0.0, 1.0 / width - 1.0], [0.0, 2.0 / height, 1.0 / height - 1.0], [0.0, 0.0, 1.0]],
+            dtype=torch.float64,
+        )
+        xy = torch.linalg.inv(to_norm) @ normalised @ to_norm
+        swap = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+        out = swap @ xy @ swap  # (col, row) -> (row, col), MONAI's spatial order for [C, H, W]
+        if "apply" in params:
+            keep = ~params["apply"].to(torch.bool).cpu()
+            out[keep] = torch.eye(3, dtype=torch.float64)
+        return out
+
+    def _affine64(self, params: Mapping[str, Any], batch: int, height: int, width: int) -> torch.Tensor:
         lin = torch.eye(2, dtype=torch.float64).repeat(batch, 1, 1)
         if "angle" in params:
             rad = params["angle"].to(torch.float64) * (math.pi / 180.0)
@@ -339,7 +380,7 @@ class StandardDA(RandomTransform):
         if "shift" in params:
             # A shift of t (fraction of the size) is 2 t in normalised units; the input is read at A (q - t).
             offset = -(lin @ (2.0 * params["shift"].to(torch.float64))[:, :, None])[:, :, 0]
-        return torch.cat([lin.reshape(batch, 4), offset], dim=1).to(torch.float32)
+        return torch.cat([lin.reshape(batch, 4), offset], dim=1)
 
     def _displacement(self, noise: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """The elastic displacement ``[n, 2, H, W]`` (x, y) in normalised units from ``noise`` (on its
@@ -393,6 +434,73 @@ class StandardDA(RandomTransform):
         gx = torch.addcmul(torch.addcmul(a[:, 4], a[:, 0], cx), a[:, 1], cy)  # [batch, H, W]
         gy = torch.addcmul(torch.addcmul(a[:, 5], a[:, 2], cx), a[:, 3], cy)
         return torch.stack([gx, gy], dim=-1)
+
+    # -- bounding boxes and key points -------------------------------------------------------------
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        """:meth:`RandomTransform.make_params` plus the image size (``"size"``), which boxes and key points
+        must match."""
+        params = super().make_params(flat_inputs)
+        params["size"] = tuple(self._first_image(flat_inputs).shape[-2:])
+        return params
+
+    def transform_points(self, inpt: Any, params: dict[str, Any]) -> Any:
+        """Move ``tv_tensors.KeyPoints`` / ``BoundingBoxes`` with the image (see the class docstring)."""
+        name = type(inpt).__name__
+        if params["batch"] != 1:
+            raise ConfigError(
+                f"StandardDA moves {name} with one image [C, H, W] per call: torchvision's boxes and key "
+                f"points carry no sample index, so in a batch of {params['batch']} they cannot be matched to "
+                "their image. Fix: transform each image with its annotations (e.g. in the Dataset's "
+                "__getitem__)."
+            )
+        height, width = (int(v) for v in inpt.canvas_size)
+        size = params.get("size")
+        if size is not None and tuple(size) != (height, width):
+            raise ConfigError(
+                f"{name} have canvas_size {(height, width)} but the image is {tuple(size)}. Fix: give the "
+                "annotations the image's canvas_size."
+            )
+        if not bool(params["apply"][0]):
+            return inpt
+        one = self.slice_params(params, torch.zeros(1, dtype=torch.long))
+        matrix = self.index_affine(one, 1, height, width)[0]
+        displacement = None
+        if "noise" in one and self._field is not None:
+            field = self._displacement(one["noise"].to(torch.float64), height, width)[0]
+            displacement = field_sampler(field)
+        if isinstance(inpt, tv_tensors.KeyPoints):
+            return move_keypoints(inpt, matrix, displacement)
+        return move_boxes(inpt, matrix, displacement)
+
+    def resample_index_affine(
+        self, x: torch.Tensor, matrices: torch.Tensor, kind: str = "image"
+    ) -> torch.Tensor:
+        """Resample ``x`` ``[n, C, H, W]`` (float) so that output pixel ``(row, col)`` reads ``x`` at
+        ``matrices[i] @ (row, col, 1)`` (``[n, 3, 3]``, index space, as :meth:`index_affine` gives).
+        ``kind="image"``: bilinear, outside pixels get ``fill``; ``"mask"``: nearest, outside 0. With
+        ``torch.linalg.inv(index_affine(...))`` it undoes the flip, rotation and translation.
+
+        Example:
+            >>> t = StandardDA(p=1.0, flip=True, rotate=0, translate=0, elastic=None, seed=0)
+            >>> x = torch.arange(16.0).view(1, 1, 4, 4)
+            >>> m = t.index_affine({"flip": torch.tensor([True])}, 1, 4, 4)
+            >>> torch.equal(t.resample_index_affine(x, m), x.flip(-1))
+            True
+        """
+        height, width = x.shape[-2:]
+        m = matrices.to(device=x.device, dtype=torch.float64)
+        rows = torch.arange(height, device=x.device, dtype=torch.float64)
+        cols = torch.arange(width, device=x.device, dtype=torch.float64)
+        r, c = torch.meshgrid(rows, cols, indexing="ij")
+        src_r = m[:, 0, 0, None, None] * r + m[:, 0, 1, None, None] * c + m[:, 0, 2, None, None]
+        src_c = m[:, 1, 0, None, None] * r + m[:, 1, 1, None, None] * c + m[:, 1, 2, None, None]
+        grid = torch.stack([(2 * src_c + 1) / width - 1, (2 * src_r + 1) / height - 1], dim=-1).to(x.dtype)
+        if kind == "mask":
+            return nnf.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+        base: torch.Tensor | float = x.amin(dim=(2, 3), keepdim=True) if self.fill == "min" else self.fill
+        return (
+            nnf.grid_sample(x - base, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + base
+        )
 
     def apply_batch(self, x: torch.Tensor, params: dict[str, Any], kind: str) -> torch.Tensor:
         """Resample the chosen samples ``x`` ``[n, C, H, W]`` (float, any device) with their ``params``;

@@ -1,7 +1,8 @@
 """Search spaces over LatentAugment's hyper-parameters: data (JSON-able) that maps an Optuna trial to
 ``LatentAugment`` keyword arguments.
 
-Two spaces (seed 000 §III-D, and the categorical grids of the authors' search):
+Two spaces (Tronchin et al. 2023, and the categorical grids of the authors' search), derived from the
+fields of :class:`~latent_transforms.LatentAugmentConfig` (their ``grid`` and ``symbol`` metadata):
 
 - ``"paper"``: categorical grids, exactly the paper's: ``α_perc, α_pix ∈ {0, .1, .3, 1, 3, 10}``,
   ``α_lat ∈ {0, .001, .003, .01, .03, .1}``, ``α_f ∈ {0, .01, .03, .1, .3, 1}``, ``K ∈ {3, 6, 9}``,
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from latent_transforms.errors import ConfigError
+from latent_transforms.transforms.config import LatentAugmentConfig, field_metadata
 
 __all__ = [
     "PAPER_GRIDS",
@@ -36,29 +38,22 @@ __all__ = [
     "search_space",
 ]
 
-#: The paper's categorical grids, in ``LatentAugment`` argument names (``steps`` = K, ``lr`` = η).
+_GRIDS: dict[str, tuple[float | int, ...]] = field_metadata(LatentAugmentConfig, "grid")
+_SEARCHED: dict[str, str] = field_metadata(LatentAugmentConfig, "searched")
+#: The paper's categorical grids, in ``LatentAugment`` argument names (``steps`` = K, ``lr`` = η): the
+#: ``grid`` of every :class:`~latent_transforms.LatentAugmentConfig` field searched by every objective.
 PAPER_GRIDS: dict[str, tuple[float | int, ...]] = {
-    "steps": (3, 6, 9),
-    "lr": (0.001, 0.003, 0.01, 0.03, 0.1),
-    "alpha_f": (0.0, 0.01, 0.03, 0.1, 0.3, 1.0),
-    "alpha_pix": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
-    "alpha_perc": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
-    "alpha_lat": (0.0, 0.001, 0.003, 0.01, 0.03, 0.1),
+    name: grid for name, grid in _GRIDS.items() if _SEARCHED[name] == "always"
 }
-#: ``p = 1 - p_aug`` for the paper's ``p_aug ∈ {0, 0.1, ..., 0.9}``: ``(1.0, 0.9, ..., 0.1)``.
-P_VALUES: tuple[float, ...] = tuple(round(1.0 - i / 10, 10) for i in range(10))
+#: ``p = 1 - p_aug`` for the paper's ``p_aug ∈ {0, 0.1, ..., 0.9}``: ``(1.0, 0.9, ..., 0.1)`` (the grid of
+#: the ``p`` field, searched only against a downstream task).
+P_VALUES: tuple[float, ...] = tuple(float(v) for v in _GRIDS["p"])
+# The integer hyper-parameters (``steps``): a categorical grid gives them back as ints.
+_INTEGERS = frozenset(name for name, grid in _GRIDS.items() if all(isinstance(v, int) for v in grid))
 #: The names of the search spaces :func:`search_space` knows.
 SPACES = ("paper", "continuous")
-#: How plots and tables name each parameter (the paper's symbols).
-PARAM_LABELS: dict[str, str] = {
-    "steps": "K",
-    "lr": "η",
-    "alpha_f": "α_f",
-    "alpha_pix": "α_pix",
-    "alpha_perc": "α_perc",
-    "alpha_lat": "α_lat",
-    "p": "p",
-}
+#: How plots and tables name each parameter (the paper's symbols, the fields' ``symbol`` metadata).
+PARAM_LABELS: dict[str, str] = field_metadata(LatentAugmentConfig, "symbol")
 _TYPES = ("categorical", "int", "float")
 # The share of a weight's log range that means "off" in the continuous space: 1 value of 6 in the grids.
 _ZERO_SHARE_STEPS = 5
@@ -71,20 +66,24 @@ def _floor(low: float, high: float) -> float:
 
 
 def _continuous_params() -> dict[str, dict[str, Any]]:
-    params: dict[str, dict[str, Any]] = {
-        "steps": {"type": "int", "low": 3, "high": 9},
-        "lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
-    }
-    for name in ("alpha_f", "alpha_pix", "alpha_perc", "alpha_lat"):
-        grid = PAPER_GRIDS[name]
+    """Each paper grid as a range: integers as an integer range, a grid without 0 log-uniform, a grid
+    with 0 (a weight that may be off) log-uniform from :func:`_floor` with ``zero_below``."""
+    params: dict[str, dict[str, Any]] = {}
+    for name, grid in PAPER_GRIDS.items():
+        if name in _INTEGERS:
+            params[name] = {"type": "int", "low": min(grid), "high": max(grid)}
+            continue
         low, high = float(min(v for v in grid if v > 0)), float(max(grid))
-        params[name] = {
-            "type": "float",
-            "low": _floor(low, high),
-            "high": high,
-            "log": True,
-            "zero_below": low,
-        }
+        if 0 in grid:
+            params[name] = {
+                "type": "float",
+                "low": _floor(low, high),
+                "high": high,
+                "log": True,
+                "zero_below": low,
+            }
+        else:
+            params[name] = {"type": "float", "low": low, "high": high, "log": True}
     return params
 
 
@@ -195,7 +194,7 @@ class SearchSpace:
         p_spec: dict[str, Any] = (
             {"type": "categorical", "choices": list(P_VALUES)}
             if categorical
-            else {"type": "float", "low": 0.1, "high": 1.0, "log": False}
+            else {"type": "float", "low": min(P_VALUES), "high": max(P_VALUES), "log": False}
         )
         return SearchSpace(self.name, {**self.params, "p": p_spec})
 
@@ -206,7 +205,7 @@ class SearchSpace:
             return 0.0
         if spec["type"] == "int" or isinstance(raw, bool):
             return int(raw)
-        return int(raw) if name == "steps" else float(raw)
+        return int(raw) if name in _INTEGERS else float(raw)
 
     def suggest(self, trial: Any) -> dict[str, float | int]:
         """Ask an Optuna trial for every parameter; returns the ``LatentAugment`` keyword arguments.

@@ -242,6 +242,7 @@ def _split_stats(net: PerceptualNetwork, x: torch.Tensor, w: torch.Tensor, sizes
     return acc.finalize()
 
 
+@pytest.mark.slow
 @given(st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=6))
 def test_batch_splits_give_the_same_statistics(sizes):
     net = perceptual_network("random")

@@ -351,6 +351,7 @@ def test_without_monai_the_classes_refuse_to_build_with_the_pip_command(monkeypa
     assert not dictionary.monai_available()
 
 
+@pytest.mark.slow
 def test_latent_transforms_imports_without_monai() -> None:
     code = textwrap.dedent(
         """
@@ -371,3 +372,150 @@ def test_latent_transforms_imports_without_monai() -> None:
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "refused:" in run.stdout and "pip install" in run.stdout
+
+
+def test_the_stacking_step_asks_each_transform_whether_it_takes_dataset_keys() -> None:
+    from latent_transforms.transforms.stacking import apply_to_keys
+
+    class NoKeys(Tagger):
+        def accepts_dataset_keys(self, keys):
+            return False
+
+    taker, refuser = Tagger(p=1.0, seed=0), NoKeys(p=1.0, seed=0)
+    apply_to_keys(taker, item(), ["mri", "ct"])
+    apply_to_keys(refuser, item(), ["mri", "ct"])
+    assert taker.seen_keys == [["p000/0000"]] and refuser.seen_keys == [None]
+
+
+# -- StandardDAd as a MONAI InvertibleTransform -----------------------------------------------------------
+def _blob_item(size: int = 32) -> dict[str, Any]:
+    """A smooth off-centre blob (MRI), a ramp (CT) and the blob's mask, as MetaTensors with a real affine."""
+    from monai.data import MetaTensor
+
+    ys, xs = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
+    blob = 1000.0 * torch.exp(-((ys - 11.0) ** 2 + (xs - 19.0) ** 2) / (2 * 3.0**2))
+    ramp = 40.0 * xs - 1000.0
+    affine = torch.tensor(
+        [[0.8, 0.0, 0.0, -12.0], [0.0, 0.7, 0.0, 30.0], [0.0, 0.0, 3.0, 5.0], [0.0, 0.0, 0.0, 1.0]],
+        dtype=torch.float64,
+    )
+    return {
+        "mri": MetaTensor(blob[None], affine=affine),
+        "ct": MetaTensor(ramp[None], affine=affine),
+        "mask": MetaTensor((blob[None] > 300).float(), affine=affine),
+    }
+
+
+def _world_centre(x: Any) -> torch.Tensor:
+    """The intensity-weighted centre of a [1, H, W] MetaTensor, in world coordinates through its affine."""
+    img = x.as_tensor()[0].double()
+    rows, cols = torch.meshgrid(
+        torch.arange(img.shape[0], dtype=torch.float64),
+        torch.arange(img.shape[1], dtype=torch.float64),
+        indexing="ij",
+    )
+    total = img.sum()
+    voxel = torch.tensor(
+        [(img * rows).sum() / total, (img * cols).sum() / total, 0.0, 1.0], dtype=torch.float64
+    )
+    return (x.affine.double() @ voxel)[:3]
+
+
+RIGID = dict(flip=True, rotate=25.0, translate=0.1, elastic=None)
+
+
+def test_standard_dad_updates_the_affine_so_world_coordinates_follow_the_anatomy() -> None:
+    item = _blob_item()
+    for seed in range(4):
+        t = StandardDAd(["mri", "ct"], mask_keys=["mask"], prob=1.0, seed=seed, **RIGID)
+        out = t(item)
+        assert not torch.equal(out["mri"].as_tensor(), item["mri"].as_tensor())
+        assert not torch.allclose(out["mri"].affine, item["mri"].affine)
+        # The blob moved in voxel space, but its world position (through the new affine) is where it was.
+        torch.testing.assert_close(_world_centre(out["mri"]), _world_centre(item["mri"]), atol=0.05, rtol=0)
+        for k in ("ct", "mask"):
+            torch.testing.assert_close(out[k].affine, out["mri"].affine)
+        assert item["mri"].applied_operations == []  # the input is left alone
+
+
+def test_standard_dad_records_applied_operations_and_inverts_within_interpolation_error() -> None:
+    item = _blob_item()
+    t = StandardDAd(["mri", "ct"], mask_keys=["mask"], prob=1.0, seed=2, **{**RIGID, "translate": 0.05})
+    out = t(item)
+    for k in ("mri", "ct", "mask"):
+        (record,) = out[k].applied_operations
+        assert record["class"] == "StandardDAd" and record["extra_info"]["applied"]
+        assert len(record["extra_info"]["index_affine"]) == 3 and record["orig_size"] == (32, 32)
+    back = t.inverse(out)
+    for k in ("mri", "ct", "mask"):
+        assert back[k].applied_operations == []
+        torch.testing.assert_close(back[k].affine, item[k].affine)
+    # Pixels whose round trip stayed two pixels inside the image come back within bilinear interpolation
+    # error (resampled twice).
+    inverse = torch.linalg.inv(torch.tensor(out["mri"].applied_operations[0]["extra_info"]["index_affine"]))
+    rows, cols = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    src = inverse.float() @ torch.stack([rows, cols, torch.ones_like(rows)]).reshape(3, -1)
+    inside = torch.ones(32 * 32, dtype=torch.bool)
+    for coord in (src[0], src[1], rows.flatten(), cols.flatten()):
+        inside &= (coord >= 2) & (coord <= 29)
+    inside = inside.reshape(1, 32, 32)
+    assert inside.float().mean() > 0.5
+    err = (back["mri"].as_tensor() - item["mri"].as_tensor()).abs()[inside]
+    assert err.max() < 0.1 * 1000.0 and err.mean() < 0.01 * 1000.0
+    ct_err = (back["ct"].as_tensor() - item["ct"].as_tensor()).abs()[inside]
+    assert ct_err.max() < 1e-2 * 40.0  # a ramp is resampled exactly by bilinear interpolation
+    agree = (back["mask"].as_tensor() == item["mask"].as_tensor())[inside].float().mean()
+    assert agree > 0.97
+
+
+def test_standard_dad_inverse_keeps_the_elastic_part_and_says_so() -> None:
+    item = _blob_item()
+    t = StandardDAd(["mri"], prob=1.0, seed=0, rotate=0, translate=0, flip=False, elastic_alpha=4.0)
+    out = t(item)
+    assert out["mri"].applied_operations[-1]["extra_info"]["elastic"]
+    with pytest.warns(UserWarning, match="elastic deformation"):
+        back = t.inverse(out)
+    assert torch.equal(back["mri"].as_tensor(), out["mri"].as_tensor())  # identity affine: nothing to undo
+    torch.testing.assert_close(back["mri"].affine, item["mri"].affine)
+
+
+def test_standard_dad_batches_get_per_sample_affines_and_invert_after_decollate() -> None:
+    from monai.data import decollate_batch, list_data_collate
+
+    items = [_blob_item() for _ in range(3)]
+    batch = list_data_collate(items)
+    t = StandardDAd(["mri", "ct"], prob=1.0, seed=1, **RIGID)
+    out = t(batch)
+    assert out["mri"].affine.shape == (3, 4, 4)
+    assert not torch.allclose(out["mri"].affine[0], out["mri"].affine[1])
+    with pytest.raises(ConfigError, match="decollate_batch"):
+        t.inverse(out)
+    for original, one in zip(items, decollate_batch(out), strict=True):
+        torch.testing.assert_close(
+            _world_centre(one["mri"]), _world_centre(original["mri"]), atol=0.05, rtol=0
+        )
+        back = t.inverse(one)
+        torch.testing.assert_close(back["mri"].affine, original["mri"].affine)
+        assert back["mri"].applied_operations == []
+
+
+def test_standard_dad_left_alone_records_nothing_and_inverts_to_itself() -> None:
+    item = _blob_item()
+    t = StandardDAd(["mri", "ct"], prob=0.0, seed=0)
+    out = t(item)
+    assert out["mri"] is item["mri"] and out["mri"].applied_operations == []
+    assert t.inverse(out)["mri"] is item["mri"]
+
+
+def test_standard_dad_inverts_through_monai_compose_and_invertd() -> None:
+    from monai.transforms import Compose, Invertd
+
+    item = _blob_item()
+    pipeline = Compose([StandardDAd(["mri", "ct"], prob=1.0, seed=2, **RIGID)])
+    out = pipeline(item)
+    back = pipeline.inverse(out)
+    assert back["mri"].applied_operations == [] and torch.allclose(back["mri"].affine, item["mri"].affine)
+    inverted = Invertd(keys=["mri"], transform=pipeline, orig_keys=["mri"])(pipeline(item))
+    assert torch.allclose(inverted["mri"].affine, item["mri"].affine)

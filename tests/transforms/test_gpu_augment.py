@@ -1,4 +1,4 @@
-"""GPUAugment and augment_collate: batches moved and augmented in the main process (DESIGN §5)."""
+"""GPUAugment and augment_collate: batches moved and augmented in the main process."""
 
 from __future__ import annotations
 

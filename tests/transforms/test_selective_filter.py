@@ -1,5 +1,5 @@
-"""SelectiveFilter (seed 003, Algorithm 1): hand-made pools whose selection is known, seeding, pool sizes,
-the transform protocol, errors, and a property test of the selection's invariants."""
+"""SelectiveFilter (Xue et al. 2021, Algorithm 1): hand-made pools whose selection is known, seeding, pool
+sizes, the transform protocol, errors, and a property test of the selection's invariants."""
 
 from __future__ import annotations
 
@@ -322,6 +322,19 @@ def test_in_a_compose_after_a_sampler_it_returns_the_kept_subset(known_pool) -> 
     known = SelectiveFilter(ControlNet(), mc_samples=2, seed=0).fit(real, real_labels).select(images, labels)
     assert isinstance(as_list, list) and torch.equal(as_list[0], known.images)
     assert torch.equal(as_list[1], known.labels) and sorted(as_list[1].tolist()) == [0, 0, 1, 1, 1]
+
+
+def test_the_filter_sits_on_the_batch_filter_base_and_does_not_override_forward(known_pool) -> None:
+    from latent_transforms.transforms import BatchFilter
+
+    assert issubclass(SelectiveFilter, BatchFilter) and "forward" not in SelectiveFilter.__dict__
+    images, labels, _, _, real, real_labels, _ = known_pool
+    sf = SelectiveFilter(ControlNet(), mc_samples=2, seed=0).fit(real, real_labels)
+    kept, kept_labels = sf(images, labels)
+    params = sf.last_params  # one selection, replayable on another input of the same batch
+    assert torch.equal(sf.transform(images, params), kept)
+    assert torch.equal(sf.transform(labels, params), kept_labels)
+    assert params["result"] is sf.last_result
 
 
 def test_integer_pools_keep_their_dtype_and_preprocess_is_applied() -> None:

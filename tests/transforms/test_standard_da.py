@@ -1,11 +1,11 @@
 """StandardDA: shapes and ranges, p, paired channels and masks, seeding, each component against a reference
 (torch.flip, torchvision's rotate / affine, ramp images), the elastic magnitude and its scaling,
-torchvision v2 composition, pickling, DataLoader workers and the parameter checks."""
+torchvision v2 composition with masks and the parameter checks (pickling and DataLoader workers: the
+contract every transform passes, test_contract.py)."""
 
 from __future__ import annotations
 
 import math
-import pickle
 
 import pytest
 import torch
@@ -399,7 +399,7 @@ def test_each_component_can_be_switched_off():
     assert "noise" not in StandardDA(elastic_alpha=0.0, seed=0).draw_params(2, g().manual_seed(0))
 
 
-# ----------------------------------------------------------------------------- torchvision, pickling, workers
+# ----------------------------------------------------------------------------- torchvision
 
 
 def test_works_inside_v2_compose_and_random_apply():
@@ -414,42 +414,6 @@ def test_works_inside_v2_compose_and_random_apply():
     skipped = v2.RandomApply([StandardDA(p=1.0, seed=3)], p=0.0)(sample)
     assert torch.equal(skipped["image"], image)
     assert isinstance(StandardDA(), RandomTransform) and isinstance(StandardDA(), v2.Transform)
-
-
-def test_picklable_and_the_copy_continues_the_same_draws():
-    x = torch.rand(4, 2, 16, 16)
-    t = StandardDA(p=0.8, rotate=5.0, translate=0.1, elastic=(31, 16.0), elastic_alpha=3.0, fill=-1.0, seed=4)
-    t(x)
-    copy = pickle.loads(pickle.dumps(t))
-    assert repr(copy) == repr(t)
-    assert torch.equal(copy(x), t(x))
-
-
-class _Slices(torch.utils.data.Dataset):
-    def __init__(self, transform: StandardDA) -> None:
-        g = torch.Generator().manual_seed(0)
-        self.images = torch.rand(6, 2, 16, 16, generator=g)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self.transform(self.images[i])
-
-
-def test_per_sample_path_in_dataloader_workers_does_not_depend_on_num_workers():
-    dataset = _Slices(StandardDA(p=1.0, seed=1))
-
-    def run(workers: int) -> torch.Tensor:
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_size=2, num_workers=workers, generator=torch.Generator().manual_seed(5)
-        )
-        return torch.cat(list(loader))
-
-    one, two = run(1), run(2)
-    assert torch.equal(one, two)
-    assert all(not torch.equal(one[i], dataset.images[i]) for i in range(6))
 
 
 @pytest.mark.cuda
@@ -522,3 +486,91 @@ def test_repr_shows_every_constructor_parameter():
         "StandardDA(p=1.0, flip=False, rotate=0.0, translate=0.1, elastic=(31, 8.0), elastic_alpha=2.0, "
         "fill=-1000.0, seed=3, device='cpu')"
     )
+
+
+# ----------------------------------------------------------------------------- boxes and key points
+
+
+def _read_at(image: torch.Tensor, points_xy: torch.Tensor) -> torch.Tensor:
+    """``image`` ``[C, H, W]`` sampled bilinearly at (x, y) pixel-index positions: ``[N, C]``."""
+    height, width = image.shape[-2:]
+    x, y = points_xy[:, 0], points_xy[:, 1]
+    grid = torch.stack([(2 * x + 1) / width - 1, (2 * y + 1) / height - 1], dim=-1)[None, None]
+    return torch.nn.functional.grid_sample(image[None], grid, align_corners=False)[0, :, 0].T
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_key_points_land_where_the_image_moved_them_elastic_included(seed):
+    size = 64
+    ramps = tv_tensors.Image(_ramps(1, size, size)[0])  # channel 0: the column, 1: the row it came from
+    start = torch.tensor([[37.0, 24.0], [20.5, 40.25], [31.5, 31.5]])
+    points = tv_tensors.KeyPoints(start, canvas_size=(size, size))
+    t = StandardDA(p=1.0, rotate=20.0, translate=0.1, elastic_alpha=8.0, seed=seed)
+    out, moved = t(ramps, points)
+    assert isinstance(moved, tv_tensors.KeyPoints) and moved.shape == points.shape
+    # The output at a moved point read the input where the point was: the ramps say where.
+    came_from = _read_at(out.as_subclass(torch.Tensor), moved.as_subclass(torch.Tensor))
+    torch.testing.assert_close(came_from, start, atol=0.05, rtol=0)
+    assert float((moved - start).abs().sum(dim=1).max()) > 1.0  # they did move (the centre may stay)
+
+
+@pytest.mark.parametrize("fmt", ["XYXY", "XYWH", "CXCYWH"])
+def test_flip_alone_moves_boxes_and_points_as_torchvision_does(fmt):
+    seed = next(
+        s for s in range(20) if StandardDA(**ONLY_FLIP, seed=s).params_for(torch.zeros(1, 8, 8))["flip"][0]
+    )
+    xyxy = torch.tensor([[1.0, 2.0, 5.0, 7.0], [0.0, 0.0, 3.0, 3.0]])
+    boxes = tv_tensors.BoundingBoxes(
+        tvf.convert_bounding_box_format(xyxy, old_format="XYXY", new_format=fmt),
+        format=fmt,
+        canvas_size=(8, 12),
+    )
+    points = tv_tensors.KeyPoints(torch.tensor([[1.0, 2.0], [11.0, 7.0]]), canvas_size=(8, 12))
+    image = tv_tensors.Image(torch.rand(2, 8, 12))
+    out, moved_boxes, moved_points = StandardDA(p=1.0, **ONLY_FLIP, seed=seed)(image, boxes, points)
+    torch.testing.assert_close(out, tvf.horizontal_flip(image), atol=1e-5, rtol=0)
+    torch.testing.assert_close(moved_boxes, tvf.horizontal_flip(boxes), atol=1e-4, rtol=0)
+    torch.testing.assert_close(moved_points, tvf.horizontal_flip(points), atol=1e-4, rtol=0)
+    assert moved_boxes.format == boxes.format and moved_boxes.canvas_size == boxes.canvas_size
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_box_becomes_the_enclosing_box_of_the_moved_object(seed):
+    size = 48
+    mask = torch.zeros(1, size, size)
+    mask[:, 14:26, 18:34] = 1.0  # rows 14-25, cols 18-33: the box XYXY [18, 14, 34, 26] in edge space
+    boxes = tv_tensors.BoundingBoxes([[18.0, 14.0, 34.0, 26.0]], format="XYXY", canvas_size=(size, size))
+    t = StandardDA(p=1.0, rotate=30.0, translate=0.1, elastic=None, seed=seed)
+    _, moved_mask, moved_boxes = t(tv_tensors.Image(mask.clone()), tv_tensors.Mask(mask), boxes)
+    rows, cols = moved_mask[0].nonzero(as_tuple=True)
+    extent = torch.tensor([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=torch.float32)
+    torch.testing.assert_close(moved_boxes[0], extent, atol=1.5, rtol=0)  # a pixel of nearest-neighbour slack
+    assert not torch.allclose(moved_boxes, boxes.as_subclass(torch.Tensor))
+
+
+def test_annotations_pass_through_when_not_drawn_and_are_refused_with_a_fix_otherwise():
+    boxes = tv_tensors.BoundingBoxes([[1.0, 1.0, 4.0, 4.0]], format="XYXY", canvas_size=(8, 8))
+    points = tv_tensors.KeyPoints([[2.0, 3.0]], canvas_size=(8, 8))
+    image = tv_tensors.Image(torch.rand(1, 8, 8))
+    _, same_boxes, same_points = StandardDA(p=0.0, seed=0)(image, boxes, points)
+    assert same_boxes is boxes and same_points is points
+    with pytest.raises(ConfigError, match="no sample index"):
+        StandardDA(p=1.0, seed=0)(tv_tensors.Image(torch.rand(2, 1, 8, 8)), boxes)
+    with pytest.raises(ConfigError, match="canvas_size"):
+        StandardDA(p=1.0, seed=0)(tv_tensors.Image(torch.rand(1, 16, 16)), points)
+    out = v2.Compose([StandardDA(p=1.0, seed=0)])({"image": image, "boxes": boxes, "points": points})
+    assert isinstance(out["boxes"], tv_tensors.BoundingBoxes) and isinstance(
+        out["points"], tv_tensors.KeyPoints
+    )
+
+
+def test_transforms_that_make_new_images_refuse_annotations_with_a_clear_message():
+    class MakesNewImages(RandomTransform):
+        needs_generator_range = False
+
+        def apply_batch(self, x, params, kind):
+            return torch.zeros_like(x)
+
+    boxes = tv_tensors.BoundingBoxes([[1.0, 1.0, 4.0, 4.0]], format="XYXY", canvas_size=(8, 8))
+    with pytest.raises(ConfigError, match="BoundingBoxes cannot follow"):
+        MakesNewImages(p=1.0, seed=0)(tv_tensors.Image(torch.rand(1, 8, 8)), boxes)

@@ -107,6 +107,7 @@ def test_num_workers_0_uses_the_transforms_own_stream() -> None:
     assert torch.equal(a, direct)
 
 
+@pytest.mark.slow
 def test_a_spawn_worker_loads_the_gan_lazily_from_its_path(tiny, tmp_path: Path) -> None:
     tiny.bundle.save_pretrained(tmp_path / "bundle")
     t = SG2Sample(str(tmp_path / "bundle"), p=0.5, seed=0)
