@@ -16,6 +16,7 @@ import hashlib
 import io
 import math
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -80,9 +81,34 @@ def _reconstruct_persistent(meta: Any) -> PersistedObject:
     return PersistedObject(name, dict(state), digest, len(src))
 
 
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def _storage_refusal(exc: Exception) -> str:
+    """Our own message for a storage torch's safe loader refused.
+
+    torch's text is not passed on: it suggests retrying with the unsafe loader, which for a file
+    from an unknown source is exactly what must not be done.
+    """
+    found = _REFUSED_GLOBAL.search(str(exc))
+    if found:
+        reason = f"it references '{found.group(1)}', which is not tensor data"
+    else:
+        reason = f"torch's safe (weights-only) loader could not read it ({type(exc).__name__})"
+    return (
+        "refusing to load this pickle: one of its embedded tensor storages is not a plain saved tensor: "
+        f"{reason}. Nothing from the file was executed. A genuine network-snapshot-*.pkl only stores "
+        "tensor data there. If the snapshot is your own, re-save it from your training code with a "
+        "standard PyTorch and convert that copy; a file of unknown origin should not be opened at all."
+    )
+
+
 def _load_storage_bytes(data: bytes) -> Any:
     # torch pickles a storage as the bytes of a small torch.save file; weights_only reads it safely.
-    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception as exc:
+        raise UnsafePickleError(_storage_refusal(exc)) from None
 
 
 def _rebuild_parameter(

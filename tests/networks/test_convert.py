@@ -8,7 +8,9 @@ process never imports the fixture's code, so the converter has to do without it.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -156,6 +158,33 @@ def test_module_source_carried_by_the_pickle_is_never_executed(malicious, tmp_pa
     # The payload sits in the embedded module source; plain unpickling would run it. We convert.
     bundle = convert_stylegan2_pickle(folder / "malicious-exec.pkl", tmp_path / "out", w_stats_samples=16)
     assert bundle.generator.img_resolution == 16
+    assert not sentinel.exists()
+
+
+class _CallOnLoad:
+    """Pickles as ``func(*args)``, the way a malicious pickle smuggles a call in."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return (self.func, self.args)
+
+
+def test_a_refused_nested_storage_says_what_and_gives_no_unsafe_advice(tmp_path):
+    # A snapshot-shaped pickle whose "tensor storage" is a torch.save stream that calls os.system.
+    sentinel = tmp_path / "PWNED"
+    inner = io.BytesIO()
+    payload = {"w": _CallOnLoad(os.system, f"touch {sentinel}")}
+    torch.save(payload, inner, _use_new_zipfile_serialization=False)
+    path = tmp_path / "network-snapshot-000000.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": _CallOnLoad(torch.storage._load_from_bytes, inner.getvalue())}))
+    with pytest.raises(UnsafePickleError, match=r"references '(posix|nt)\.system'") as err:
+        read_snapshot(path)
+    message = str(err.value)
+    assert "Nothing from the file was executed" in message
+    assert "re-save it" in message  # the safe way out
+    assert "weights_only" not in message and "trusted source" not in message  # torch's unsafe advice
     assert not sentinel.exists()
 
 
