@@ -6,7 +6,8 @@ walk of Tronchin et al. 2023 on one device.
 """
 
 from latent_transforms.objectives.accumulator import DatasetStatsAccumulator
-from latent_transforms.objectives.stats import RANGE_MARGIN, STATS_FORMAT, DatasetStats, patch_grid
+from latent_transforms.objectives.patches import RANGE_MARGIN, patch_grid
+from latent_transforms.objectives.stats import STATS_FORMAT, DatasetStats
 from latent_transforms.objectives.walk import (
     COMPILE_MODES,
     LatentWalk,

@@ -6,12 +6,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import torch
 
 from latent_transforms.checks import check_image_batch
 from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork
-from latent_transforms.objectives.stats import RANGE_MARGIN, DatasetStats, patch_grid
+from latent_transforms.objectives.patches import RANGE_MARGIN, patch_grid
+
+if TYPE_CHECKING:  # DatasetStats makes accumulators and passes itself as ``build``: no import at run time
+    from latent_transforms.objectives.stats import DatasetStats
 
 __all__ = ["DatasetStatsAccumulator"]
 
@@ -24,6 +30,7 @@ class DatasetStatsAccumulator:
     depend on how the data is split into batches (up to float64 round-off).
 
     Example:
+        >>> from latent_transforms import DatasetStats
         >>> acc = DatasetStats.accumulator(resolution=8, channels=2)
         >>> for _ in range(3):
         ...     acc.update(torch.zeros(4, 2, 8, 8))
@@ -34,6 +41,7 @@ class DatasetStatsAccumulator:
     def __init__(
         self,
         *,
+        build: Callable[..., DatasetStats],
         resolution: int,
         channels: int,
         perceptual: PerceptualNetwork | None = None,
@@ -58,6 +66,7 @@ class DatasetStatsAccumulator:
                 f"expected a joint perceptual network for {channels}-channel images, got {perceptual.name!r} "
                 f"built for {perceptual.in_channels}. Fix: use the bundle whose images these are."
             )
+        self._build = build
         self.resolution = int(resolution)
         self.channels = int(channels)
         self.perceptual = perceptual
@@ -194,7 +203,7 @@ class DatasetStatsAccumulator:
                 const = const - m.square().mean(dim=(2, 3, 4))
             patch_means = [m.float().to(self.device) for m in means64]
             patch_constants = const.clamp_min(0).float().to(self.device)
-        return DatasetStats(
+        return self._build(
             resolution=self.resolution,
             channels=self.channels,
             n_images=self.n_images,

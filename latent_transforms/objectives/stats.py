@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -29,41 +29,11 @@ from latent_transforms.checks import check_image_batch
 from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork
 from latent_transforms.networks.weights import atomic_save
-
-if TYPE_CHECKING:  # the accumulator module imports this one; DatasetStats.accumulator imports it lazily
-    from latent_transforms.objectives.accumulator import DatasetStatsAccumulator
+from latent_transforms.objectives.accumulator import DatasetStatsAccumulator
+from latent_transforms.objectives.patches import patch_grid
 
 #: Version of the file layout :meth:`DatasetStats.save` writes.
 STATS_FORMAT = 1
-#: Images given to :meth:`DatasetStatsAccumulator.update` must lie in ``[-1, 1]`` up to this margin.
-RANGE_MARGIN = 0.1
-
-
-def patch_grid(resolution: int, patch_size: int, stride: int) -> torch.Tensor:
-    """Top-left corners ``[n_pos, 2]`` (row, column) of patches on a regular grid, row-major.
-
-    Along each axis the corners are ``range(0, resolution - patch_size + 1, stride)``, plus
-    ``resolution - patch_size`` when the grid misses it, so the patches cover the whole image. With
-    ``patch_size >= resolution`` the one position is ``(0, 0)`` (the patch is the whole image).
-
-    Example:
-        >>> patch_grid(16, 8, 4)[:, 1].tolist() == [0, 4, 8] * 3
-        True
-        >>> tuple(patch_grid(16, 8, 6).shape), patch_grid(16, 8, 6)[-1].tolist() == [8, 8]
-        ((9, 2), True)
-    """
-    if resolution < 1 or patch_size < 1 or stride < 1:
-        raise ConfigError(
-            f"expected resolution, patch_size and stride >= 1, got {resolution}, {patch_size}, {stride}."
-        )
-    if patch_size >= resolution:
-        return torch.zeros(1, 2, dtype=torch.long)
-    starts = list(range(0, resolution - patch_size + 1, stride))
-    if starts[-1] != resolution - patch_size:
-        starts.append(resolution - patch_size)
-    axis = torch.tensor(starts, dtype=torch.long)
-    rows, cols = torch.meshgrid(axis, axis, indexing="ij")
-    return torch.stack([rows.reshape(-1), cols.reshape(-1)], dim=1)
 
 
 def _check_images(images: Any, channels: int, resolution: int, what: str = "images") -> torch.Tensor:
@@ -203,9 +173,8 @@ class DatasetStats:
             >>> stats.n_images, stats.n_latents, stats.image_var, float(stats.image_mean.mean())
             (4, 2, 0.25, 0.5)
         """
-        from latent_transforms.objectives.accumulator import DatasetStatsAccumulator
-
         return DatasetStatsAccumulator(
+            build=DatasetStats,
             resolution=resolution,
             channels=channels,
             perceptual=perceptual,
