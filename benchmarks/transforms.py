@@ -30,7 +30,9 @@ from latent_transforms import (
     StandardDA,
 )
 
-PAPER_LATENT_AUGMENT_S = 2.55  # seed 000, Table II: one batch of 16 paired 256 px images, RTX A5000
+PAPER_LATENT_AUGMENT_S = (
+    2.55  # Tronchin et al. 2023, Table II: one batch of 16 paired 256 px images, RTX A5000
+)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Exceptions raised by latent-transforms.
 
-Every message says what was expected, what was given and how to fix it (DESIGN §9).
+Every message says what was expected, what was given and how to fix it.
 All errors derive from :class:`LatentTransformsError`, so ``except LatentTransformsError``
 catches anything the library raises on purpose.
 """

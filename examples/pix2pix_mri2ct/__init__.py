@@ -1,4 +1,4 @@
-"""The Pix2Pix MRI-to-CT benchmark of seed 000, as a small package you can reuse.
+"""The Pix2Pix MRI-to-CT benchmark of Tronchin et al. 2023, as a small package you can reuse.
 
 Run it with ``python examples/pix2pix_mri2ct/run.py --data phantom --quick`` (see ``README.md`` here).
 In your own project, put ``examples/`` on ``sys.path`` (or copy the folder) and import the pieces:

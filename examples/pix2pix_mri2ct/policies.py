@@ -4,9 +4,9 @@ Each policy is a :class:`Policy` (a name, what it is, its ``p``) that :func:`bui
 a batch transform for :class:`latent_transforms.GPUAugment`: ``None`` (Baseline), ``StandardDA``,
 ``SG2Sample`` or ``LatentAugment``. ``p`` is the probability that a training sample is augmented: the
 paper's ``p_aug`` (the probability of keeping the real image) is ``1 - p``. The defaults are the paper's
-picks (seed 000 §V-B): Standard DA ``p_aug = 0.9`` with xflip, rotate ±3°, translate ±5 % and elastic
-deformation; Standard SG2 DA ``p_aug = 0.7``; LatentAugment F1 preset ``p_aug = 0.8`` and MAE preset
-``p_aug = 0.7``.
+picks (Tronchin et al. 2023, §V-B): Standard DA ``p_aug = 0.9`` with xflip, rotate ±3°, translate ±5 %
+and elastic deformation; Standard SG2 DA ``p_aug = 0.7``; LatentAugment F1 preset ``p_aug = 0.8`` and MAE
+preset ``p_aug = 0.7``.
 """
 
 from __future__ import annotations

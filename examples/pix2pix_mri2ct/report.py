@@ -26,7 +26,7 @@ from .evaluation import HIGHER_IS_BETTER
 from .figures import plot_error_maps, plot_mae_vs_hu, plot_p_sweep
 from .policies import ABLATIONS, main_policies
 
-#: The paper's Table II (seed 000): test MAE [HU], SSIM, PSNR [dB], LPIPS, throughput [s] on an RTX A5000.
+#: Tronchin et al. 2023, Table II: test MAE [HU], SSIM, PSNR [dB], LPIPS, throughput [s] on an RTX A5000.
 PAPER_TABLE_II: dict[str, dict[str, float | None]] = {
     "Baseline": {"mae": 45.64, "ssim": 0.929, "psnr": 33.62, "lpips": 0.0657, "throughput": None},
     "Standard DA": {"mae": 44.73, "ssim": 0.931, "psnr": 33.82, "lpips": 0.0632, "throughput": 0.0348},
@@ -312,7 +312,7 @@ def _markdown(
     lpips = context["lpips"] or f"not computed: {note} (the fix is in results.json, `lpips_note`)"
     px = cfg["pix2pix"]
     parts = [
-        "# Pix2Pix MRI-to-CT benchmark (seed 000, Tables II-V, Figs. 4 and 6)",
+        "# Pix2Pix MRI-to-CT benchmark (Tronchin et al. 2023, Tables II-V, Figs. 4 and 6)",
         "",
         f"- Status: **{status}**; {len(context['planned_runs'])} runs planned"
         + (" (quick mode: smoke size, the numbers do not mean anything)" if cfg["quick"] else ""),
@@ -339,7 +339,7 @@ def _markdown(
         "the networks, left out), as the paper's throughput column; only the drawn samples (p) are "
         "augmented.",
         "",
-        "Against the paper (seed 000 Table II; its test MAE in HU on 375 real patients at 256 px):",
+        "Against the paper (Tronchin et al. 2023, Table II; its test MAE in HU on 375 patients at 256 px):",
         "",
         paper_comparison(t2_numbers),
         "",

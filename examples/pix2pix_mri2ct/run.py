@@ -1,4 +1,4 @@
-"""The Pix2Pix MRI-to-CT benchmark of seed 000 (Tronchin et al.), end to end, in one command.
+"""The Pix2Pix MRI-to-CT benchmark of Tronchin et al. 2023, end to end, in one command.
 
     python examples/pix2pix_mri2ct/run.py --data phantom --quick          # CPU, a few minutes
     python examples/pix2pix_mri2ct/run.py --data phantom --device cuda    # the full protocol, one GPU

@@ -44,7 +44,7 @@ class Modality:
         return cls(str(data["name"]), IntensityWindow.from_dict(data.get("window", {"low": -1, "high": 1})))
 
 
-#: The paper's windows (seed 000 §IV-A): MRI clipped to [0, 1900], CT to [-1000, 2000] HU.
+#: The paper's windows (Tronchin et al. 2023, §IV-A): MRI clipped to [0, 1900], CT to [-1000, 2000] HU.
 PAPER_MODALITIES: tuple[Modality, ...] = (
     Modality("mri", IntensityWindow(0.0, 1900.0, "")),
     Modality("ct", IntensityWindow(-1000.0, 2000.0, "HU")),
@@ -57,8 +57,8 @@ class GanConfig:
 
     Images are ``[B, C, R, R]`` in ``[-1, 1]`` with ``C = len(modalities)`` and ``R = resolution``.
     The number of feature maps at resolution ``r`` is ``min(channel_base // r, channel_max)``, as in
-    StyleGAN2. Defaults follow seed 000 §IV-C (mapping depth 2, ``channel_base`` 16384) at 256 px with
-    the paper's MRI/CT windows.
+    StyleGAN2. Defaults follow Tronchin et al. 2023, §IV-C (mapping depth 2, ``channel_base`` 16384) at
+    256 px with the paper's MRI/CT windows.
 
     Args:
         resolution: output size, a power of two in ``[16, 1024]``.
