@@ -74,3 +74,13 @@ def test_modules_stay_under_the_size_limit_or_say_why():
 def test_the_layer_table_names_each_package_once():
     names = [pkg for _, pkgs in LAYERS for pkg in pkgs]
     assert len(names) == len(set(names))
+
+
+def test_the_architecture_page_lists_every_module():
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = [
+        rel
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if not (rel := p.relative_to(PACKAGE).as_posix()).endswith("__init__.py") and f"`{rel}`" not in page
+    ]
+    assert not missing, f"docs/architecture.md does not list {missing}"

@@ -1,4 +1,4 @@
-"""``latent-transforms train``: StyleGAN2-ADA on paired images, written as a GAN bundle.
+"""``latent-transforms train``: StyleGAN2-ADA on paired or labelled images, written as a GAN bundle.
 
 Defaults are the settings of LatentAugment's GAN (Tronchin et al. 2023): batch 16, mapping depth 2,
 channel_base 16384, R1 gamma from the resolution rule, ADA on scale, rotate, aniso and frac with target

@@ -20,7 +20,8 @@ class SmoothedSelection:
         >>> sel = SmoothedSelection(alpha=0.3)
         >>> tuple(sel.update(k, s) for k, s in [(10, 50.0), (20, 20.0), (30, 90.0), (40, 15.0)])
         (True, True, False, False)
-        >>> round(sel.history[1]["smoothed"], 3)  # 0.3 · 50 + 0.7 · 20
+        >>> second = sel.history[1]
+        >>> round(second["smoothed"], 3)  # 0.3 · 50 + 0.7 · 20
         29.0
         >>> sel.best_kimg, round(sel.best_smoothed, 3)  # one lucky score (15.0) after a bad one does not win
         (20, 29.0)
