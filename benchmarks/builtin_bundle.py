@@ -24,10 +24,9 @@ from torchvision.utils import save_image
 from benchmarks.common import write_result
 from latent_transforms import load_gan, split_dataset
 from latent_transforms.cli import build_parser
-from latent_transforms.data.open import open_paired_dataset
-from latent_transforms.networks.preview import sample_grid
-from latent_transforms.training.data import GanImages
-from latent_transforms.training.scoring import FidScorer, evaluate_generator
+from latent_transforms.data import open_paired_dataset
+from latent_transforms.networks import sample_grid
+from latent_transforms.training import FidScorer, GanImages, evaluate_generator
 
 ROOT = Path(__file__).resolve().parent.parent
 

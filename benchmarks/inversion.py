@@ -33,9 +33,8 @@ import torch
 from benchmarks.common import synchronize, write_result
 from benchmarks.setting import gan_config
 from latent_transforms import GanBundle
-from latent_transforms.features.perceptual import perceptual_network
-from latent_transforms.inversion.encoder import train_encoder
-from latent_transforms.inversion.projector import ProjectionResult, Projector
+from latent_transforms.features import perceptual_network
+from latent_transforms.inversion import ProjectionResult, Projector, train_encoder
 
 
 def _row(name: str, result: ProjectionResult, seconds: float, n: int) -> dict[str, Any]:

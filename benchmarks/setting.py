@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from latent_transforms import DatasetStats, GanBundle, GanConfig, LatentCache, image_key, load_gan
-from latent_transforms.features.perceptual import PerceptualNetwork, perceptual_network
-from latent_transforms.transforms.latent_augment import COMPILE_MODES, PRECISIONS
+from latent_transforms.features import PerceptualNetwork, perceptual_network
+from latent_transforms.objectives import COMPILE_MODES, PRECISIONS
 
 
 def add_setting_arguments(parser: argparse.ArgumentParser) -> None:

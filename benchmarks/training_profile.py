@@ -21,9 +21,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.common import synchronize
 from latent_transforms import GanConfig
-from latent_transforms.training.data import TensorImages
-from latent_transforms.training.options import TrainingOptions
-from latent_transforms.training.trainer import Trainer
+from latent_transforms.training import TensorImages, Trainer, TrainingOptions
 
 
 def main() -> None:

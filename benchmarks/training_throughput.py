@@ -25,9 +25,7 @@ import torch
 
 from benchmarks.common import synchronize, write_result
 from benchmarks.setting import gan_config
-from latent_transforms.training.data import TensorImages
-from latent_transforms.training.options import TrainingOptions
-from latent_transforms.training.trainer import Trainer
+from latent_transforms.training import TensorImages, Trainer, TrainingOptions
 
 
 def measure(args: argparse.Namespace, precision: str, out: str) -> dict[str, Any]:

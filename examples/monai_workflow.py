@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 import latent_transforms as lt
-from latent_transforms.inversion.job import invert_to_cache
+from latent_transforms.inversion import invert_to_cache
 
 GAN = "builtin:pelvis-phantom-64"
 MRI_RANGE = (0.0, 1900.0)  # the bundle's windows: scaled to [0, 1] (MRI) and [-1, 1] (CT) for the network

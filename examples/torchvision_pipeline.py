@@ -35,7 +35,7 @@ from torchvision.transforms import v2
 from torchvision.utils import make_grid, save_image
 
 import latent_transforms as lt
-from latent_transforms.inversion.job import invert_to_cache
+from latent_transforms.inversion import invert_to_cache
 
 GAN = "builtin:pelvis-phantom-64"
 

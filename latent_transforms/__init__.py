@@ -20,12 +20,17 @@ Example:
 from latent_transforms._version import __version__
 from latent_transforms.data import (
     IntensityWindow,
+    LabelledImages,
     PairedSliceFolder,
     PairedVolumeDataset,
     PatientSubset,
     PelvisPhantom,
+    open_dataset,
+    open_paired_dataset,
+    open_splits,
     patient_split,
     split_dataset,
+    stratified_split,
     subset_by_patients,
 )
 from latent_transforms.errors import (
@@ -57,6 +62,7 @@ from latent_transforms.inversion import (
     Projector,
     image_key,
     invert,
+    invert_to_cache,
     load_encoder,
     train_encoder,
 )
@@ -113,6 +119,12 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "LabelledImages",
+    "invert_to_cache",
+    "open_dataset",
+    "open_paired_dataset",
+    "open_splits",
+    "stratified_split",
     *DICTIONARY_NAMES,
     "DEFAULT_FEATURE_NETWORK",
     "PRESETS",

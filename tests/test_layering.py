@@ -84,3 +84,22 @@ def test_the_architecture_page_lists_every_module():
         if not (rel := p.relative_to(PACKAGE).as_posix()).endswith("__init__.py") and f"`{rel}`" not in page
     ]
     assert not missing, f"docs/architecture.md does not list {missing}"
+
+
+def test_examples_and_benchmarks_use_only_public_names():
+    import ast
+
+    bad = []
+    for folder in ("examples", "benchmarks"):
+        for path in sorted((PACKAGE.parent / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith(
+                    "latent_transforms"
+                ):
+                    continue
+                depth = node.module.count(".")
+                command_module = node.module == "latent_transforms.cli" or node.module.endswith(".command")
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if (depth > 1 and not command_module) or private:
+                    bad.append(f"{path.relative_to(PACKAGE.parent)}: from {node.module} import ...")
+    assert not bad, "import from the package or its sub-packages, not from their modules:\n" + "\n".join(bad)

@@ -20,9 +20,8 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 import latent_transforms as lt
-from latent_transforms.data.items import BODY_THRESHOLD_HU
-from latent_transforms.data.open import open_paired_dataset
-from latent_transforms.evaluation.real_data import evenly_spread
+from latent_transforms.data import BODY_THRESHOLD_HU, open_paired_dataset
+from latent_transforms.evaluation import evenly_spread
 
 #: Preload a split into memory when its two float32 modalities take less than this many bytes.
 PRELOAD_BYTES = 2 * 1024**3

@@ -106,7 +106,7 @@ def lpips_status(net: str | None) -> str | None:
     if net is None:
         return "LPIPS switched off (--lpips none)"
     try:
-        from latent_transforms.metrics.lpips import lpips_checkpoint
+        from latent_transforms.metrics import lpips_checkpoint
 
         lpips_checkpoint(net)
     except lt.LatentTransformsError as error:

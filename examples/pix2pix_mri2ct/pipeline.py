@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 import latent_transforms as lt
-from latent_transforms.evaluation.real_data import DEFAULT_DATA
-from latent_transforms.inversion.job import STATS_NAME, invert_to_cache
+from latent_transforms.evaluation import DEFAULT_DATA
+from latent_transforms.inversion import STATS_NAME, invert_to_cache
 
 from .data import BenchmarkData, open_benchmark_data
 from .evaluation import curve_edges, example_slice, lpips_status, score_translation, translate

@@ -35,8 +35,7 @@ from safetensors.torch import load_file, save_file
 from latent_transforms import GanBundle, GanConfig, LatentAugment, Modality, SelectiveFilter, load_gan
 from latent_transforms.data import IntensityWindow, LabelledImages, stratified_split
 from latent_transforms.features import feature_network
-from latent_transforms.inversion import Projector
-from latent_transforms.inversion.job import invert_to_cache
+from latent_transforms.inversion import Projector, invert_to_cache
 from latent_transforms.metrics import fid, precision_recall
 from latent_transforms.tasks import (
     ClassifierOptions,
@@ -45,7 +44,7 @@ from latent_transforms.tasks import (
     evaluate_classifier,
     train_classifier,
 )
-from latent_transforms.training import FidScorer, Trainer, TrainingOptions
+from latent_transforms.training import FidScorer, Trainer, TrainingOptions, load_training_state
 
 from . import policies
 
@@ -62,6 +61,8 @@ ROW_ORDER = (
     "latent_augment",
 )
 ONLINE = {"standard_da", "sg2sample", "latent_augment"}
+#: Samples are drawn with fresh noise maps, as the GAN was trained (and as StyleGAN2's metrics sample).
+NOISE = "random"
 
 
 @dataclass
@@ -73,15 +74,16 @@ class GanRecipe:
     z_dim: int = 128
     mapping_layers: int = 2
     kimg: float = 400.0
+    #: The CPU budget: at most this many minutes of training steps (summed over resumed runs).
     batch_size: int = 32
     r1_gamma: float | None = None
-    augment: str = "bgc"
+    augment: str = "all"
     augment_strength: str = "ada"
     ada_target: float = 0.6
     ada_kimg: float = 100.0
     snapshot_kimg: float = 20.0
     metric_samples: int = 2000
-    max_minutes: float | None = None
+    max_minutes: float | None = 180.0
     seed: int = 0
 
 
@@ -95,13 +97,13 @@ class ExperimentConfig:
     channel_names: tuple[str, ...] = ("xray",)
     gan: str | None = None
     recipe: GanRecipe = field(default_factory=GanRecipe)
-    classifier: ClassifierOptions = field(default_factory=ClassifierOptions)
+    classifier: ClassifierOptions = field(default_factory=lambda: ClassifierOptions(epochs=10))
     runs: int = 5
     ratios: tuple[float, ...] = (0.5, 0.8, 1.0)
     mc_samples: int = 5
-    p_grid: tuple[float, ...] = (0.2, 0.5)
+    p_grid: tuple[float, ...] = (0.1, 0.3)
     rows: tuple[str, ...] = ROW_ORDER
-    inversion_steps: int = 200
+    inversion_steps: int = 100
     perceptual: str = "efficientnet-lite0"
     fidelity_k: int = 3
     device: str = "cpu"
@@ -128,6 +130,7 @@ def quick_config() -> ExperimentConfig:
             batch_size=8,
             snapshot_kimg=0.128,
             metric_samples=64,
+            max_minutes=None,
         ),
         classifier=ClassifierOptions(epochs=2, batch_size=16, depth=10, width=4),
         runs=2,
@@ -301,7 +304,7 @@ class Experiment:
             metric_samples=r.metric_samples,
             seed=r.seed,
         )
-        from latent_transforms.training.data import TensorImages
+        from latent_transforms.training import TensorImages
 
         images = TensorImages(*self.train_xy)
         scorer = FidScorer(
@@ -320,12 +323,16 @@ class Experiment:
             progress=self.cfg.progress,
             description=f"{self.cfg.data} (train split)",
         )
-        minutes = r.max_minutes
+        state = load_training_state(folder)
+        spent = 0.0 if state is None else float(state["elapsed"]) / 60  # training minutes so far
+        minutes = None if r.max_minutes is None else max(r.max_minutes - spent, 0.0)
         if self.deadline.end is not None:
             left = (self.deadline.end - time.monotonic()) / 60
             minutes = left if minutes is None else min(minutes, left)
         bundle = trainer.run(max_minutes=minutes)
-        if trainer.cur_nimg < math.ceil(r.kimg * 1000 / r.batch_size) * r.batch_size:
+        finished = trainer.cur_nimg >= math.ceil(r.kimg * 1000 / r.batch_size) * r.batch_size
+        out_of_budget = r.max_minutes is not None and trainer.elapsed / 60 >= r.max_minutes - 0.5
+        if not (finished or out_of_budget):
             raise Stopped
         _write_json(folder / "done.json", {"kimg": trainer.cur_nimg / 1000, "seconds": trainer.elapsed})
         return bundle
@@ -352,7 +359,7 @@ class Experiment:
                 real = test_x[test_y == label]
                 n = len(real)
                 c = F.one_hot(torch.full((n,), label), self.num_classes).float()
-                fake = bundle.sample(n, seed=10_000 + label, c=c).clamp(-1, 1)
+                fake = bundle.sample(n, seed=10_000 + label, c=c, noise_mode=NOISE).clamp(-1, 1)
                 fr, ff = net.embed(real)[:, 0], net.embed(fake)[:, 0]
                 pr = precision_recall(fr, ff, k=self.cfg.fidelity_k)
                 per_class[str(label)] = {"fid": fid(fr, ff), **pr, "n": n}
@@ -372,7 +379,11 @@ class Experiment:
             for start in range(0, n, 256):
                 b = min(256, n - start)
                 c = F.one_hot(torch.full((b,), label), self.num_classes).float()
-                out.append(bundle.sample(b, seed=seed * 7919 + label * 104_729 + start, c=c).clamp(-1, 1))
+                out.append(
+                    bundle.sample(b, seed=seed * 7919 + label * 104_729 + start, c=c, noise_mode=NOISE).clamp(
+                        -1, 1
+                    )
+                )
             return torch.cat(out)
 
         return source

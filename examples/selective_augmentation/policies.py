@@ -41,7 +41,9 @@ def sg2sample(bundle: GanBundle, p: float, *, truncation_psi: float = 1.0) -> Ba
             return images
         c = F.one_hot(labels[chosen], bundle.config.c_dim).float()
         seed = int(torch.randint(0, 2**31 - 1, (), generator=generator))
-        fake = bundle.sample(int(chosen.sum()), seed=seed, c=c, truncation_psi=truncation_psi)
+        fake = bundle.sample(
+            int(chosen.sum()), seed=seed, c=c, truncation_psi=truncation_psi, noise_mode="random"
+        )
         out = images.clone()
         out[chosen] = fake.clamp(-1, 1).to(out.dtype)
         return out

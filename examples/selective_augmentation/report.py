@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from latent_transforms import GanBundle
-from latent_transforms.metrics.stats import compare_methods, wilcoxon
+from latent_transforms.metrics import compare_methods, wilcoxon
 
 METRICS = ("accuracy", "auc", "sensitivity", "specificity", "balanced_accuracy")
 LABELS = {
@@ -93,7 +93,7 @@ def figures(out: Path, exp: Any, bundle: GanBundle | None) -> dict[str, str]:
         for label in range(exp.num_classes):
             real = x[y == label][:32]
             c = F.one_hot(torch.full((32,), label), exp.num_classes).float()
-            fake = bundle.sample(32, seed=77 + label, c=c)
+            fake = bundle.sample(32, seed=77 + label, c=c, noise_mode="random")
             for row, (title, imgs) in enumerate((("real", real), ("cGAN", fake))):
                 ax = axes[row, label]
                 ax.imshow(_grid(imgs, 8).permute(1, 2, 0).numpy(), cmap="gray")

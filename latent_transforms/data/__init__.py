@@ -5,7 +5,7 @@ This layer imports nothing from the rest of the library, so every other layer ma
 """
 
 from latent_transforms.data.classification import LabelledImages
-from latent_transforms.data.items import body_mask, stack_modalities
+from latent_transforms.data.items import BODY_THRESHOLD_HU, body_mask, stack_modalities
 from latent_transforms.data.open import open_dataset, open_paired_dataset, open_splits
 from latent_transforms.data.phantom import PelvisPhantom
 from latent_transforms.data.slice_folder import PairedSliceFolder
@@ -21,6 +21,7 @@ from latent_transforms.data.volumes import PairedVolumeDataset
 from latent_transforms.data.windows import IntensityWindow
 
 __all__ = [
+    "BODY_THRESHOLD_HU",
     "IntensityWindow",
     "LabelledImages",
     "PairedSliceFolder",

@@ -7,6 +7,7 @@ from latent_transforms.networks.discriminator import Discriminator
 from latent_transforms.networks.generator import Generator
 from latent_transforms.networks.mapping import MappingNetwork
 from latent_transforms.networks.modconv import modulated_conv2d
+from latent_transforms.networks.preview import sample_grid
 from latent_transforms.networks.synthesis import SynthesisNetwork
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "load_gan",
     "modulated_conv2d",
     "read_snapshot",
+    "sample_grid",
 ]

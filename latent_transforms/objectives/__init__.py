@@ -10,6 +10,7 @@ from latent_transforms.objectives.patches import RANGE_MARGIN, patch_grid
 from latent_transforms.objectives.stats import STATS_FORMAT, DatasetStats
 from latent_transforms.objectives.walk import (
     COMPILE_MODES,
+    PRECISIONS,
     LatentWalk,
     WalkParameters,
     check_latents,
@@ -19,6 +20,7 @@ from latent_transforms.objectives.walk import (
 
 __all__ = [
     "COMPILE_MODES",
+    "PRECISIONS",
     "RANGE_MARGIN",
     "STATS_FORMAT",
     "DatasetStats",

@@ -1,7 +1,8 @@
 """StyleGAN2-ADA training on paired images: the loop, ADA, losses, checkpoints, scoring and selection."""
 
 from latent_transforms.training.augment import PRESETS, TRANSFORM_NAMES, AdaController, AugmentPipe
-from latent_transforms.training.data import GanImages
+from latent_transforms.training.checkpoint import load_training_state
+from latent_transforms.training.data import GanImages, TensorImages
 from latent_transforms.training.options import TrainingOptions, r1_gamma_rule
 from latent_transforms.training.scoring import FidScorer, evaluate_generator
 from latent_transforms.training.selection import SmoothedSelection
@@ -15,10 +16,12 @@ __all__ = [
     "FidScorer",
     "GanImages",
     "SmoothedSelection",
+    "TensorImages",
     "Trainer",
     "TrainingOptions",
     "annotate_bundle",
     "evaluate_generator",
+    "load_training_state",
     "r1_gamma_rule",
     "train",
 ]

@@ -112,7 +112,16 @@ class SeededOrder(Sampler[int]):
 
 
 class TensorImages(Dataset):
-    """An in-memory copy of :class:`GanImages` (images and labels as two tensors)."""
+    """Training images held in memory: ``images`` ``[N, C, R, R]`` in ``[-1, 1]`` and ``labels`` ``[N]``
+    (int64; zeros for an unconditional GAN). What :class:`GanImages` becomes when preloaded, and the
+    quickest way to hand tensors to the :class:`~latent_transforms.Trainer`.
+
+    Example:
+        >>> data = TensorImages(torch.zeros(3, 1, 8, 8), torch.tensor([0, 1, 1]))
+        >>> image, label = data[2]
+        >>> len(data), tuple(image.shape), label
+        (3, (1, 8, 8), 1)
+    """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         self.images, self.labels = images, labels
