@@ -12,6 +12,7 @@ from typing import Any
 
 from latent_transforms.data.windows import IntensityWindow
 from latent_transforms.errors import ConfigError
+from latent_transforms.files import atomic_write
 
 CONFIG_FORMAT_VERSION = 1
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -199,10 +200,10 @@ class GanConfig:
         return cls(**data)
 
     def to_json(self, path: str | Path | None = None) -> str:
-        """Serialise to JSON text; also write it to ``path`` when given."""
+        """Serialise to JSON text; also write it (atomically) to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            atomic_write(path, text)
         return text
 
     @classmethod
