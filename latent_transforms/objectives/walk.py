@@ -494,7 +494,7 @@ class LatentWalk:
         One host read at the end, after every step is queued: a walk that diverged to NaN/Inf raises.
 
         Returns:
-            ``(images [B, C, R, R] float32, w̃)``.
+            ``(images [B, C, R, R] float32 (contiguous), w̃)``.
         """
         check_latents(self.bundle, w_star, w_star.shape[0])
         w_final = self.optimize(w_star, positions, c)
@@ -505,6 +505,7 @@ class LatentWalk:
         else:
             with torch.no_grad():
                 out = self.render(w_final)
+        out = out.contiguous()  # the generator may render channels_last; callers get a plain layout
         if not bool(torch.isfinite(w_final.detach()).all() & torch.isfinite(out.detach()).all()):
             raise ConfigError(
                 "LatentAugment's walk produced NaN/Inf latents or images. Fix: lower lr or the alpha "

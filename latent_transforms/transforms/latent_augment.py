@@ -33,6 +33,7 @@ from latent_transforms.objectives.walk import (
     check_latents,
     render_latents,
 )
+from latent_transforms.transforms.base import keep_layout
 from latent_transforms.transforms.config import PRESETS, LatentAugmentConfig
 from latent_transforms.transforms.gan_transform import GanTransform, insert_after
 from latent_transforms.transforms.sources import CacheSource, Shown, StatsSource, check_cache_matches
@@ -75,15 +76,15 @@ class LatentAugment(GanTransform):
     """LatentAugment (Tronchin et al. 2023): a guided walk from each image's inverted latent ``w*``.
 
     Input and output: ``[C, R, R]`` or ``[B, C, R, R]`` images with the GAN bundle's channels (paired
-    modalities in its order) and resolution, in the caller's range (``value_range``: ``"physical"``
-    through the bundle's intensity windows, ``"unit"`` ``[0, 1]``, ``"generator"`` ``[-1, 1]``; ``uint8``
-    0-255); shape, dtype and device are kept. Each sample is augmented with probability ``p`` (the paper's
-    ``p_aug`` is ``1 - p``); the chosen ones are optimised together, one generator / discriminator /
-    perceptual forward and backward per step for the whole batch. The loss is the sum of per-sample
-    losses and the discriminator scores each sample alone (minibatch-std group of one, what ``D(x[None])``
-    gives), so a sample's result does not depend on the batch it is in. The output is ``G(w̃)`` with the
-    generator's constant noise, clamped to ``[-1, 1]`` (the windows, the range real data have) on the way
-    out; :meth:`augment` gives it unclamped. The walk itself is
+    modalities in its order) and resolution, in the caller's range (``value_range``: ``"physical"`` through
+    the bundle's intensity windows, ``"unit"`` ``[0, 1]``, ``"generator"`` ``[-1, 1]``; ``uint8`` 0-255);
+    shape, dtype, device and memory layout are kept. Each sample is augmented with probability ``p`` (the
+    paper's ``p_aug`` is ``1 - p``); the chosen ones are optimised together, one generator / discriminator /
+    perceptual forward and backward per step for the whole batch. The loss is the sum of per-sample losses and
+    the discriminator scores each sample alone (minibatch-std group of one, what ``D(x[None])`` gives), so a
+    sample's result does not depend on the batch it is in. The output is ``G(w̃)`` with the generator's
+    constant noise, clamped to ``[-1, 1]`` (the windows, the range real data have) on the way out;
+    :meth:`augment` gives it unclamped. The walk itself is
     :class:`~latent_transforms.objectives.walk.LatentWalk` (:meth:`walk` gives the one of a device).
 
     Hyper-parameters default to ``preset`` (``"f1"``: the paper's F1-tuned set K = 9, η = 0.01,
@@ -458,7 +459,7 @@ class LatentAugment(GanTransform):
     # -- rendering and the loss ----------------------------------------------------------------------
     def render(self, w: torch.Tensor) -> torch.Tensor:
         """``G(w)`` with the generator's constant noise, ``[B, C, R, R]`` float32 (nominally ``[-1, 1]``,
-        unclamped), on ``w``'s device; ``w`` is ``[B, w_dim]`` (W, broadcast to every layer) or
+        unclamped, contiguous), on ``w``'s device; ``w`` is ``[B, w_dim]`` (W, broadcast to every layer) or
         ``[B, num_ws, w_dim]`` (W+). Differentiable with respect to ``w``.
 
         Example:
@@ -468,7 +469,7 @@ class LatentAugment(GanTransform):
             >>> t.render(torch.zeros(3, 16)).shape
             torch.Size([3, 2, 16, 16])
         """
-        return render_latents(self._gan.bundle(w.device), w, self.precision)
+        return render_latents(self._gan.bundle(w.device), w, self.precision).contiguous()
 
     def loss_terms(
         self,
@@ -529,8 +530,9 @@ class LatentAugment(GanTransform):
             c: ``[B, c_dim]`` labels for a conditional discriminator.
 
         Returns:
-            ``G(w̃)`` ``[B, C, R, R]`` float32, unclamped, rendered with constant noise from the final
-            latents (with ``differentiable=True`` its graph reaches ``w̃``), or ``(images, w̃)``.
+            ``G(w̃)`` ``[B, C, R, R]`` float32 in ``images``' memory layout, unclamped, rendered with
+            constant noise from the final latents (with ``differentiable=True`` its graph reaches ``w̃``),
+            or ``(images, w̃)``.
 
         Example:
             >>> from latent_transforms import GanBundle, GanConfig
@@ -554,6 +556,7 @@ class LatentAugment(GanTransform):
             images.shape[0], generator if generator is not None else self.generator
         )
         out, w = self._augment(images, w_star, keys, positions, c)
+        out = keep_layout(out, images)
         self._runtime["last_latents"] = w
         return (out, w) if return_latents else out
 

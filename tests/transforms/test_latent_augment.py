@@ -171,6 +171,19 @@ def test_output_is_the_image_of_the_final_latent(tiny):
     assert torch.equal(make(tiny).augment(tiny.images[:4]), out)  # seeded: bit-identical
 
 
+def test_augment_and_render_keep_a_plain_layout_whatever_the_generator_runs_in(tiny):
+    tiny.bundle.generator.channels_last = True  # what "auto" picks on some devices
+    try:
+        t = make(tiny)
+        x = tiny.images[:3].contiguous()
+        assert t.augment(x).is_contiguous() and t.render(tiny.w[:2]).is_contiguous()
+        last = x.contiguous(memory_format=torch.channels_last)
+        assert t.augment(last).is_contiguous(memory_format=torch.channels_last)
+        assert make(tiny)(x).view(-1).numel() == x.numel()
+    finally:
+        tiny.bundle.generator.channels_last = "auto"
+
+
 def test_batch_result_equals_per_sample_results(tiny):
     t = make(tiny)
     x = tiny.images  # 8 samples: the discriminator's minibatch-std groups of 4 would couple them
