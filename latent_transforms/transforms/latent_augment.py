@@ -96,19 +96,21 @@ class LatentAugment(GanTransform):
     ``alpha_perc=0``, and with every weight 0 (and no task loss) no step is taken and the output is
     ``G(w*)``.
 
-    Latent lookup: by :func:`~latent_transforms.image_key` of the normalised image, or by dataset keys
-    when the parameters carry ``"keys"`` (the MONAI dictionary variants set them). W or W+ follows the
-    cache (a ``[w_dim]`` latent is broadcast to every layer). Images without a latent are inverted on the
-    fly (``on_missing="invert"``, with a one-time warning about the cost; stored in the cache when it is
-    writable, else kept in memory) or refused (``on_missing="raise"``: :class:`MissingLatentError`).
-    Put LatentAugment before any geometric transform in a pipeline.
+    Latent lookup: by :func:`~latent_transforms.image_key` of the normalised float32 image (so the same pixel
+    values find the same latent whatever dtype they come in; ``uint8`` is 8-bit windowed), or by dataset keys
+    when the parameters carry ``"keys"`` (the MONAI dictionary variants set them). W or W+ follows the cache
+    (a ``[w_dim]`` latent is broadcast to every layer). Images without a latent are inverted on the fly
+    (``on_missing="invert"``, with a one-time warning about the cost; stored in the cache when it is writable,
+    else kept in memory) or refused (``on_missing="raise"``: :class:`MissingLatentError`). Put LatentAugment
+    before any geometric transform in a pipeline.
 
     Args:
         gan: a :class:`~latent_transforms.GanBundle` or a :func:`~latent_transforms.load_gan` source
             string / path (loaded lazily, in the process that first calls the transform; a DataLoader
             worker started with ``spawn`` receives the string, not the model).
-        cache: a :class:`~latent_transforms.LatentCache`, a cache folder (opened read-only on first use) or
-            ``None``. It must have been made with this GAN's generator (else ``CacheMismatchError``).
+        cache: a :class:`~latent_transforms.LatentCache`, a cache folder (checked at once to hold a cache,
+            else ``CacheNotFoundError``; opened read-only on first use) or ``None``. It must have been made
+            with this GAN's generator (else ``CacheMismatchError``).
         stats: :class:`~latent_transforms.DatasetStats`, a statistics file, or ``None`` (then
             ``<cache folder>/stats.safetensors``, which ``latent-transforms invert`` writes). Needed when a
             diversity weight is above 0.

@@ -20,6 +20,7 @@ from latent_transforms import CacheMismatchError, ConfigError, GanBundle, Latent
 from latent_transforms.features.perceptual import PerceptualNetwork
 from latent_transforms.objectives import walk as walk_module
 from latent_transforms.transforms.base import from_working_range, to_working_range
+from latent_transforms.transforms.dictionary import LatentAugmentd
 from latent_transforms.transforms.latent_augment import PRESETS, LatentAugment, MissingLatentError
 
 from .conftest import TinySetup, assert_shape_dtype_device_and_range, make_tiny_setup, tiny_gan_config
@@ -377,6 +378,100 @@ def test_missing_latents_are_inverted_once_with_a_warning(tiny, tmp_path):
         warnings.simplefilter("error")
         read_only(y)
     assert calls[0] == read_only.steps + 1  # the walk only: the latent came from memory
+
+
+# The same pixel values in every dtype the transform takes: physical integers that int8, bfloat16 (exact
+# integers up to 256) and float16 all hold exactly (MRI 0..127 in its 0-1900 window, CT -128..127 HU).
+_DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+]
+
+
+@pytest.mark.parametrize("dtype", _DTYPES, ids=lambda d: str(d).removeprefix("torch."))
+def test_a_cached_image_is_found_by_content_whatever_its_dtype(tiny, tmp_path, dtype):
+    g = torch.Generator().manual_seed(3)
+    physical = torch.cat(
+        [
+            torch.randint(0, 128, (2, 1, 16, 16), generator=g),
+            torch.randint(-128, 128, (2, 1, 16, 16), generator=g),
+        ],
+        dim=1,
+    ).float()
+    windows = tiny.bundle.config.modalities
+    normalised = torch.cat([m.window.normalize(physical[:, i : i + 1]) for i, m in enumerate(windows)], dim=1)
+    cache = LatentCache(tmp_path / "cache", fingerprint=tiny.bundle.fingerprint)
+    cache.put_batch([image_key(x) for x in normalised], tiny.w[:2])  # keyed as `invert` keys
+    cache.flush()
+    t = LatentAugment(tiny.bundle, cache, tiny.stats, p=1.0, steps=0, seed=0, on_missing="raise")
+    image = physical.to(dtype)
+    assert torch.equal(image.double(), physical.double())  # the same pixel values
+    out = t(image)  # no MissingLatentError: found, not inverted
+    assert out.dtype == dtype and torch.equal(t.last_latents, tiny.w[:2])
+
+
+def test_a_cached_uint8_image_is_found_by_its_8_bit_windowed_values(tiny, tmp_path):
+    # uint8 is 8-bit windowed: 0 -> -1, 255 -> 1. The same image as floats in physical units, in [0, 1] or
+    # in [-1, 1] (float64: holds v / 127.5 - 1 exactly enough) has the same normalised values: the same key.
+    u8 = torch.randint(0, 256, (2, 2, 16, 16), generator=torch.Generator().manual_seed(4), dtype=torch.uint8)
+    normalised = u8.float() / 127.5 - 1.0
+    cache = LatentCache(tmp_path / "cache", fingerprint=tiny.bundle.fingerprint)
+    cache.put_batch([image_key(x) for x in normalised], tiny.w[:2])
+    cache.flush()
+    for value_range, image in [
+        ("physical", u8),
+        ("physical", tiny.bundle.denormalize(normalised)),
+        ("unit", u8.float() / 255.0),
+        ("generator", normalised.double()),
+    ]:
+        t = LatentAugment(
+            tiny.bundle,
+            cache,
+            tiny.stats,
+            p=1.0,
+            steps=0,
+            seed=0,
+            on_missing="raise",
+            value_range=value_range,
+        )
+        t(image)
+        assert torch.equal(t.last_latents, tiny.w[:2]), (value_range, image.dtype)
+
+
+def test_a_cache_folder_without_a_cache_fails_at_construction(tiny, tmp_path):
+    from latent_transforms.errors import CacheNotFoundError
+
+    missing = tmp_path / "missing" / "folder"
+    with pytest.raises(CacheNotFoundError, match=r"does not exist.*latent-transforms invert") as info:
+        LatentAugment("builtin:pelvis-phantom-64", str(missing))  # a lazy GAN: nothing else is loaded
+    assert str(missing) in str(info.value) and "cache=None" in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CacheNotFoundError, match="holds no latent cache"):
+        LatentAugment(tiny.bundle, tmp_path / "empty", tiny.stats)
+    with pytest.raises(CacheNotFoundError, match="does not exist"):
+        LatentAugmentd(["mri", "ct"], tiny.bundle, str(missing), tiny.stats)
+
+
+def test_a_cache_folder_that_exists_is_opened_lazily(tiny, tmp_path, monkeypatch):
+    tiny.bundle.save_pretrained(tmp_path / "gan", w_stats_samples=64)
+    opened: list[str] = []
+    real_open = LatentCache.open.__func__
+
+    def counting_open(cls, folder):
+        opened.append(str(folder))
+        return real_open(cls, folder)
+
+    monkeypatch.setattr(LatentCache, "open", classmethod(counting_open))
+    t = LatentAugment(str(tmp_path / "gan"), str(tiny.folder), p=1.0, value_range="generator", seed=0, **FAST)
+    assert opened == []  # checked to hold a cache, not opened
+    t(tiny.images[:2])
+    assert len(opened) == 1
 
 
 def test_on_missing_raise_says_how_many_and_the_fix(tiny, tmp_path):
