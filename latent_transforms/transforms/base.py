@@ -18,7 +18,8 @@ tuple with other inputs. It owns everything the four transforms have in common:
   (default: HU for CT, scanner units for MRI, through the GAN bundle's intensity windows),
   ``"unit"`` (``[0, 1]`` windowed) or ``"generator"`` (``[-1, 1]``); ``uint8`` input is always 8-bit
   windowed (0-255). Shape, dtype, device and memory layout are preserved (contiguous in, contiguous
-  out; ``torch.channels_last`` in, ``channels_last`` out; see :func:`keep_layout`).
+  out; ``torch.channels_last`` in, ``channels_last`` out; see
+  :func:`~latent_transforms.transforms.layout.keep_layout`).
 - Input checks with the fix in the message: not a tensor, wrong rank, empty batch, NaN/Inf, wrong
   channel count or resolution, values outside the declared range.
 
@@ -38,6 +39,7 @@ from torchvision.transforms import v2
 
 from latent_transforms.data.windows import IntensityWindow
 from latent_transforms.errors import ConfigError
+from latent_transforms.transforms.layout import keep_layout
 
 __all__ = [
     "VALUE_RANGES",
@@ -46,7 +48,6 @@ __all__ = [
     "cast_like",
     "check_cuda_in_worker",
     "from_working_range",
-    "keep_layout",
     "pack_generators",
     "to_working_range",
     "unpack_generators",
@@ -159,39 +160,6 @@ def cast_like(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         info = torch.iinfo(like.dtype)
         return y.round().clamp(info.min, info.max).to(like.dtype)
     return y.to(like.dtype)
-
-
-def keep_layout(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``y`` in ``like``'s memory layout: the same order of dimensions in memory (a copy only when the
-    layouts differ; differentiable).
-
-    A contiguous ``like`` gives a contiguous ``y`` (so ``y.view(-1)`` works), a ``torch.channels_last``
-    one a ``channels_last`` ``y``, any other layout (e.g. ``[C, H, W]`` made by permuting an ``[H, W, C]``
-    array) its order of strides. The shapes may differ (a filter keeps fewer samples); a ``y`` of another
-    rank comes back as it is. The transforms use it so the GAN's own layout (the generator may run
-    ``channels_last``) never leaks out.
-
-    Example:
-        >>> x = torch.zeros(2, 3, 4, 4)
-        >>> y = torch.ones(2, 3, 4, 4).contiguous(memory_format=torch.channels_last)
-        >>> keep_layout(y, x).is_contiguous()
-        True
-        >>> keep_layout(x, y).is_contiguous(memory_format=torch.channels_last)
-        True
-        >>> hwc = torch.zeros(4, 4, 3).permute(2, 0, 1)  # [C, H, W] over an [H, W, C] buffer
-        >>> keep_layout(torch.ones(3, 4, 4), hwc).stride() == hwc.stride()
-        True
-    """
-    if y.ndim != like.ndim or y.ndim == 0:
-        return y
-    if like.is_contiguous():
-        return y.contiguous()
-    if like.ndim == 4 and like.is_contiguous(memory_format=torch.channels_last):
-        return y.contiguous(memory_format=torch.channels_last)
-    # Any other order: outermost dimension (largest stride) first; ties (size-1 dims) in index order.
-    order = sorted(range(like.ndim), key=lambda d: (-like.stride(d), d))
-    inverse = sorted(range(like.ndim), key=lambda d: order[d])
-    return y.permute(order).contiguous().permute(inverse)
 
 
 class PackedGenerator:

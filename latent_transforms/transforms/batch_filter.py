@@ -19,7 +19,8 @@ import torch
 from torchvision import tv_tensors
 
 from latent_transforms.errors import ConfigError
-from latent_transforms.transforms.base import RandomTransform, keep_layout
+from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.layout import keep_layout
 
 __all__ = ["BatchFilter"]
 

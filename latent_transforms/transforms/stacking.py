@@ -18,7 +18,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from latent_transforms.errors import ConfigError
-from latent_transforms.transforms.base import RandomTransform, keep_layout
+from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.layout import keep_layout
 
 __all__ = ["apply_to_keys", "check_channel_order", "run_on_keys"]
 

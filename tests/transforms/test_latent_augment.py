@@ -116,6 +116,96 @@ def test_walk_is_k_adam_steps_on_the_summed_loss(tiny):
     torch.testing.assert_close(w_tilde, w.detach(), rtol=1e-5, atol=1e-6)
 
 
+# -- the authors' patch protocol (an option) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny32(tmp_path) -> TinySetup:
+    """32 px images with 8 px patches every 4 px: 7 x 7 positions, 3 x 3 inside the centre square."""
+    return make_tiny_setup(tmp_path / "32", resolution=32)
+
+
+def centre_square(resolution: int) -> tuple[float, float]:
+    side = resolution / 2**0.5  # R/√2: 181 px of 256, 22.6 px of 32
+    return (resolution - side) / 2, (resolution + side) / 2
+
+
+def test_the_authors_protocol_keeps_one_centre_position_for_the_k_steps(tiny32):
+    stats = tiny32.stats
+    low, high = centre_square(32)
+    corners = stats.patch_positions
+    inside = ((corners >= low) & (corners + stats.patch_size <= high)).all(dim=1).nonzero().flatten()
+    assert corners[inside].unique().tolist() == [8, 12, 16]  # 9 positions
+    authors = make(tiny32, patch_protocol="authors", steps=4)
+    positions = authors.draw_params(300, torch.Generator().manual_seed(0))["positions"]
+    assert positions.shape == (300, 4)
+    assert bool((positions == positions[:, :1]).all())  # drawn once per walk, kept for every step
+    assert set(positions[:, 0].tolist()) == set(inside.tolist())  # every centre position, no other
+    ours = make(tiny32, steps=4).draw_params(300, torch.Generator().manual_seed(0))["positions"]
+    assert bool((ours != ours[:, :1]).any(dim=1).all())  # the default: a new position each step
+    assert len(set(ours.flatten().tolist())) == stats.num_positions  # anywhere on the grid
+
+
+def brute_pool_perceptual(tiny: TinySetup, images: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """The authors' real side, pair by pair: the synthetic patch at ``pos`` against every real image's
+    patch at every grid position inside the centre square (the pool their random bank samples)."""
+    net, stats = tiny.perceptual, tiny.stats
+    low, high = centre_square(stats.resolution)
+    corners = stats.patch_positions
+    pool = ((corners >= low) & (corners + stats.patch_size <= high)).all(dim=1).nonzero().flatten()
+    feats = net(stats.patch(images, pos))
+    pairs = [
+        PerceptualNetwork.distance(feats, net(stats.patch(xj[None].expand_as(images), q.expand(len(images)))))
+        for xj in tiny.images
+        for q in pool
+    ]
+    return torch.stack(pairs).mean(0).mean(1)
+
+
+def test_the_authors_protocol_compares_with_the_centre_pool_and_changes_nothing_else(tiny32):
+    g = torch.Generator().manual_seed(3)
+    w0 = tiny32.w[:3] + 0.3 * torch.randn(3, 16, generator=g)
+    pos = tiny32.stats.centre_positions()[torch.tensor([0, 4, 8])]
+    authors, ours = make(tiny32, patch_protocol="authors"), make(tiny32)
+    w = w0.clone().requires_grad_(True)
+    terms = authors.loss_terms(w, authors.render(w), pos)
+    (grad,) = torch.autograd.grad(terms["total"].sum(), w)
+
+    wb = w0.clone().requires_grad_(True)
+    images = authors.render(wb)
+    brute = brute_terms(tiny32, wb, images, pos)
+    brute["perceptual"] = brute_pool_perceptual(tiny32, images, pos)  # only this term changes
+    for name, value in brute.items():
+        torch.testing.assert_close(terms[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    same_position = ours.loss_terms(w0, ours.render(w0), pos)
+    for name in ("fidelity", "pixel", "latent"):  # bit for bit what the default gives
+        assert torch.equal(terms[name].detach(), same_position[name]), name
+    assert not torch.allclose(terms["perceptual"].detach(), same_position["perceptual"])
+    total = (
+        authors.alpha_f * brute["fidelity"]
+        - authors.alpha_pix * brute["pixel"]
+        - authors.alpha_perc * brute["perceptual"]
+        - authors.alpha_lat * brute["latent"]
+    )
+    (grad_brute,) = torch.autograd.grad(total.sum(), wb)
+    torch.testing.assert_close(grad, grad_brute, rtol=1e-4, atol=1e-6)
+
+
+def test_the_authors_protocol_walk_is_k_adam_steps_at_one_position(tiny32):
+    t = make(tiny32, patch_protocol="authors", steps=3)
+    _, w_tilde = t.augment(tiny32.images[:2], generator=torch.Generator().manual_seed(7), return_latents=True)
+    positions = t.draw_params(2, torch.Generator().manual_seed(7))["positions"]
+    w = tiny32.w[:2].clone().requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=t.lr, betas=(0.9, 0.999))
+    for k in range(3):
+        total = t.loss_terms(w, t.render(w), positions[:, k])["total"]
+        opt.zero_grad()
+        total.sum().backward()
+        opt.step()
+    torch.testing.assert_close(w_tilde, w.detach(), rtol=1e-5, atol=1e-6)
+    assert "patch_protocol='authors'" in repr(t) and t.config()["patch_protocol"] == "authors"
+
+
 # -- a zero weight costs nothing -------------------------------------------------------------------------
 
 
