@@ -8,8 +8,9 @@ phantom (no download):
    with the same ``--cache`` folder skips the inversion;
 2. per sample, in the DataLoader's workers (CPU): ``v2.Compose([lt.LatentAugment(...), lt.StandardDA(...)])``
    on ``[2, 64, 64]`` images (MRI and CT as channels, physical units). The GAN is given as its source
-   string, so each worker loads it lazily; draws are keyed by sample, so the data do not depend on
-   ``num_workers``;
+   string, so each worker loads it lazily; inside workers the draws are keyed by sample and epoch, so
+   the data are the same for any ``--workers`` of 1 or more (0 draws in the main process, in call order:
+   other data);
 3. per batch, in the main process, on the GPU when there is one: ``lt.GPUAugment(loader, pipeline)`` moves
    each ``[B, 2, 64, 64]`` batch to the device and augments it there (the way to use a GPU with
    workers that keep decoding on the CPU).

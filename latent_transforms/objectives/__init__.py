@@ -6,10 +6,11 @@ walk of Tronchin et al. 2023 on one device.
 """
 
 from latent_transforms.objectives.accumulator import DatasetStatsAccumulator
-from latent_transforms.objectives.patches import RANGE_MARGIN, patch_grid
-from latent_transforms.objectives.stats import STATS_FORMAT, DatasetStats
+from latent_transforms.objectives.patches import CENTRE_FRACTION, RANGE_MARGIN, centre_positions, patch_grid
+from latent_transforms.objectives.stats import STATS_FORMAT, DatasetStats, PatchPool
 from latent_transforms.objectives.walk import (
     COMPILE_MODES,
+    PATCH_PROTOCOLS,
     PRECISIONS,
     LatentWalk,
     WalkParameters,
@@ -19,14 +20,18 @@ from latent_transforms.objectives.walk import (
 )
 
 __all__ = [
+    "CENTRE_FRACTION",
     "COMPILE_MODES",
+    "PATCH_PROTOCOLS",
     "PRECISIONS",
     "RANGE_MARGIN",
     "STATS_FORMAT",
     "DatasetStats",
     "DatasetStatsAccumulator",
     "LatentWalk",
+    "PatchPool",
     "WalkParameters",
+    "centre_positions",
     "check_latents",
     "patch_grid",
     "render_latents",

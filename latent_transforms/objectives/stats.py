@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from safetensors import safe_open
@@ -30,7 +30,7 @@ from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork
 from latent_transforms.networks.weights import atomic_save
 from latent_transforms.objectives.accumulator import DatasetStatsAccumulator
-from latent_transforms.objectives.patches import patch_grid
+from latent_transforms.objectives.patches import centre_positions, patch_grid
 
 #: Version of the file layout :meth:`DatasetStats.save` writes.
 STATS_FORMAT = 1
@@ -47,6 +47,36 @@ def _check_images(images: Any, channels: int, resolution: int, what: str = "imag
         finite=False,
         context="the channels and resolution of these statistics: resize or stack the modalities first",
     )
+
+
+class PatchPool(NamedTuple):
+    """The statistics of one pool of real patches (:meth:`DatasetStats.patch_pool`): every real image's
+    patch at each of ``indices``, taken together.
+
+    Attributes:
+        means: per perceptual layer, the pool's mean feature map ``[1, C', c_l, h_l, w_l]`` (float32).
+        constants: ``[1, C']``: the mean over the pool of ``sum_l mean((phi_l(q) - means_l)^2)``.
+        indices: ``[k]`` long, the pooled positions (indices into ``patch_positions``).
+    """
+
+    means: list[torch.Tensor]
+    constants: torch.Tensor
+    indices: torch.Tensor
+
+
+def _distance_to_means(
+    feats: Sequence[torch.Tensor], means: Sequence[torch.Tensor], constants: torch.Tensor | None
+) -> torch.Tensor:
+    """``sum_l mean((f_l - m_l)^2)`` per sample and channel, plus ``constants``, averaged over ``C'``
+    (``[B]``)."""
+    total = None
+    for f, m in zip(feats, means, strict=True):
+        d = (f - m).square().mean(dim=(2, 3, 4))
+        total = d if total is None else total + d
+    assert total is not None
+    if constants is not None:
+        total = total + constants.to(device=total.device, dtype=total.dtype)
+    return total.mean(dim=1)
 
 
 class DatasetStats:
@@ -451,6 +481,88 @@ class DatasetStats:
             >>> stats.perceptual_loss(net(torch.zeros(2, 1, 8, 8)), pos).abs().max().item() < 1e-6
             True
         """
+        self._check_feature_count(feats)
+        b = feats[0].shape[0] if isinstance(feats[0], torch.Tensor) else -1
+        idx = self._positions(positions, max(b, 0), feats[0].device if b >= 0 else self.device, check_range)
+        assert self.patch_means is not None and self.patch_constants is not None
+        self._check_feature_shapes(feats, b, self.patch_means)
+        means = [
+            m.to(device=f.device, dtype=f.dtype).index_select(0, idx)
+            for f, m in zip(feats, self.patch_means, strict=True)
+        ]
+        constants = self.patch_constants.index_select(0, idx.to(self.patch_constants.device))
+        return _distance_to_means(feats, means, constants if add_constants else None)
+
+    def centre_positions(self) -> torch.Tensor:
+        """Indices (into :attr:`patch_positions`) of the patches inside the centre square of side ``R/√2``,
+        where the authors' code (Tronchin et al. 2023) cut its perceptual patches; the centred one(s)
+        when no patch fits. See :func:`~latent_transforms.objectives.patches.centre_positions`.
+
+        Example:
+            >>> stats = DatasetStats.compute([torch.zeros(1, 1, 32, 32)], patch_size=8, progress=False)
+            >>> stats.patch_positions[stats.centre_positions()].unique().tolist()
+            [8, 12, 16]
+        """
+        return centre_positions(self.patch_positions, self.resolution, self.patch_size)
+
+    def patch_pool(self, indices: torch.Tensor | None = None) -> PatchPool:
+        """The patch statistics of one pool of real patches: every real image's patch at every position in
+        ``indices`` (default :meth:`centre_positions`), as if they were one position.
+
+        The mean feature map of the pool is the mean of the positions' means, and its constant is
+        ``mean_p (constant_p + sum_l mean((mean_{p,l} - pool mean_l)^2))``, so that
+        :meth:`pool_perceptual_loss` is the exact mean over the ``N · len(indices)`` real patches (computed
+        in float64). This is the real side of the authors' patch protocol (``patch_protocol="authors"``).
+
+        Example:
+            >>> from latent_transforms.features.perceptual import perceptual_network
+            >>> net = perceptual_network("random")
+            >>> stats = DatasetStats.compute([torch.zeros(2, 1, 32, 32)], perceptual=net, patch_size=8,
+            ...                              progress=False)
+            >>> pool = stats.patch_pool()
+            >>> pool.indices.numel(), tuple(pool.constants.shape)
+            (9, (1, 1))
+        """
+        if self.patch_means is None or self.patch_constants is None:
+            raise ConfigError(
+                "expected patch statistics for a pool of real patches, but these DatasetStats were computed "
+                "without a perceptual network. Fix: DatasetStats.compute(..., perceptual=net)."
+            )
+        idx = self.centre_positions() if indices is None else indices
+        idx = self._positions(idx, int(idx.numel()), self.patch_constants.device)
+        if idx.numel() == 0:
+            raise ConfigError("expected at least one patch position for the pool, got none.")
+        means = [m.index_select(0, idx).double() for m in self.patch_means]  # per layer [n, C', c, h, w]
+        pooled = [m.mean(dim=0, keepdim=True) for m in means]
+        constants = self.patch_constants.index_select(0, idx).double().mean(dim=0)  # [C']
+        for m, pm in zip(means, pooled, strict=True):
+            constants = constants + (m - pm).square().mean(dim=(2, 3, 4)).mean(dim=0)
+        return PatchPool([pm.float() for pm in pooled], constants[None].float(), idx)
+
+    def pool_perceptual_loss(
+        self, feats: Sequence[torch.Tensor], pool: PatchPool, *, add_constants: bool = True
+    ) -> torch.Tensor:
+        """``mean over the pool's real patches q of sum_l mean((phi_l - phi_l(q))^2)``, averaged over ``C'``,
+        per sample ``[B]``: :meth:`perceptual_loss` against one pool of patches (:meth:`patch_pool`) instead
+        of the real patches at each sample's own position.
+
+        Example:
+            >>> from latent_transforms.features.perceptual import perceptual_network
+            >>> net = perceptual_network("random")
+            >>> stats = DatasetStats.compute([torch.zeros(2, 1, 32, 32)], perceptual=net, patch_size=8,
+            ...                              progress=False)
+            >>> x = torch.zeros(3, 1, 32, 32)
+            >>> feats = net(stats.patch(x, torch.tensor([24, 24, 24])))  # any synthetic patches
+            >>> stats.pool_perceptual_loss(feats, stats.patch_pool()).abs().max().item() < 1e-6
+            True
+        """
+        self._check_feature_count(feats)
+        b = feats[0].shape[0] if isinstance(feats[0], torch.Tensor) else -1
+        self._check_feature_shapes(feats, b, pool.means)
+        means = [m.to(device=f.device, dtype=f.dtype) for f, m in zip(feats, pool.means, strict=True)]
+        return _distance_to_means(feats, means, pool.constants if add_constants else None)
+
+    def _check_feature_count(self, feats: Sequence[torch.Tensor]) -> None:
         if self.patch_means is None or self.patch_constants is None:
             raise ConfigError(
                 "expected patch statistics for the perceptual term, but these DatasetStats were computed "
@@ -462,10 +574,11 @@ class DatasetStats:
                 f"expected {len(self.patch_means)} feature maps (the layers of {self.perceptual_name!r}), "
                 f"got {got}. Fix: pass net(stats.patch(images, positions)) with the statistics' network."
             )
-        b = feats[0].shape[0] if isinstance(feats[0], torch.Tensor) else -1
-        idx = self._positions(positions, max(b, 0), feats[0].device if b >= 0 else self.device, check_range)
-        total = None
-        for layer, (f, mean) in enumerate(zip(feats, self.patch_means, strict=True)):
+
+    def _check_feature_shapes(
+        self, feats: Sequence[torch.Tensor], b: int, means: Sequence[torch.Tensor]
+    ) -> None:
+        for layer, (f, mean) in enumerate(zip(feats, means, strict=True)):
             if (
                 not isinstance(f, torch.Tensor)
                 or f.ndim != 5
@@ -478,15 +591,6 @@ class DatasetStats:
                     f"(network {self.perceptual_name!r}, {self.patch_size} px patches), got {got}. Fix: use "
                     "the statistics' network on patches cut with stats.patch."
                 )
-            m = mean.to(device=f.device, dtype=f.dtype).index_select(0, idx)
-            d = (f - m).square().mean(dim=(2, 3, 4))
-            total = d if total is None else total + d
-        assert total is not None
-        if add_constants:
-            total = total + self.patch_constants.to(device=total.device, dtype=total.dtype).index_select(
-                0, idx
-            )
-        return total.mean(dim=1)
 
     def image_perceptual_loss(
         self,

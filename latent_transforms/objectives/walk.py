@@ -11,7 +11,8 @@ MSE(w, w*_j)``. They are evaluated exactly in closed form from the dataset means
 :class:`~latent_transforms.DatasetStats` holds (``mean_j |a − x_j|² = |a − x̄|² + const``), so a step costs
 one generator, one discriminator and one perceptual pass for the whole batch, whatever the size of the
 training set. The result is ``G(w̃)``, the image of the final latent, rendered with the generator's
-constant noise exactly as during the walk.
+constant noise exactly as during the walk. Which patches the perceptual term compares is the
+``patch_protocol`` (:data:`PATCH_PROTOCOLS`: ours, or the authors' code's).
 
 :class:`LatentWalk` is the walk on one device: the loss terms (:meth:`LatentWalk.terms`), one step
 (:meth:`LatentWalk.step_function`, optionally ``torch.compile``-d once), the ``K``-step loop
@@ -26,6 +27,7 @@ import contextlib
 import copy
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -36,20 +38,27 @@ from latent_transforms.checks import canonical_device
 from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork, perceptual_network
 from latent_transforms.networks.bundle import GanBundle
-from latent_transforms.objectives.stats import DatasetStats
+from latent_transforms.objectives.stats import DatasetStats, PatchPool
 
 __all__ = [
     "COMPILE_MODES",
+    "PATCH_PROTOCOLS",
     "PRECISIONS",
     "LatentWalk",
     "WalkParameters",
     "check_latents",
+    "check_statistics",
     "render_latents",
     "single_sample_mbstd",
 ]
 
 #: ``precision`` values: fp32, or CUDA autocast to bf16 for the networks (``w`` and Adam stay fp32).
 PRECISIONS = ("fp32", "bf16")
+#: ``patch_protocol`` values (which patches the perceptual term compares): ``"same-position"``, a new grid
+#: position each step, the synthetic patch against the real patches at that position; ``"authors"``, the
+#: authors' code (Tronchin et al. 2023): one position per walk inside the centre square of side ``R/√2``,
+#: against the pool of the real patches at every centre-square position.
+PATCH_PROTOCOLS = ("same-position", "authors")
 #: ``compile_mode`` values: ``None`` (eager) or a ``torch.compile`` mode.
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 # Guards the temporary minibatch-std group size of a discriminator shared between threads.
@@ -80,6 +89,8 @@ class WalkParameters(Protocol):
     def alpha_lat(self) -> float: ...
     @property
     def alpha_task(self) -> float: ...
+    @property
+    def patch_protocol(self) -> str: ...
     @property
     def precision(self) -> str: ...
 
@@ -166,6 +177,59 @@ def check_latents(bundle: GanBundle, w: torch.Tensor, batch: int) -> None:
         )
 
 
+def check_statistics(
+    bundle: GanBundle, stats: DatasetStats | None, params: WalkParameters, cache_folder: Path | None = None
+) -> None:
+    """Raise :class:`ConfigError` unless ``stats`` can serve every diversity term whose weight in
+    ``params`` is above 0, for ``bundle``'s images and latents (what to run, and where it looks:
+    ``cache_folder``, when the statistics were to come from a cache folder).
+
+    Example:
+        >>> from latent_transforms import GanBundle, GanConfig, LatentAugmentConfig
+        >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
+        >>> stats = DatasetStats.compute([torch.zeros(2, 2, 16, 16)], progress=False)  # images only
+        >>> check_statistics(GanBundle.random(cfg), stats, LatentAugmentConfig(alpha_perc=0, alpha_lat=0))
+    """
+    if stats is None:
+        raise ConfigError(
+            "LatentAugment's diversity terms (alpha_pix="
+            f"{params.alpha_pix}, alpha_perc={params.alpha_perc}, alpha_lat={params.alpha_lat}) need the "
+            "real training set's statistics, but none were found ("
+            + (
+                f"no stats= given and no stats.safetensors in {cache_folder}"
+                if cache_folder
+                else "no stats= given"
+            )
+            + "). Fix: run `latent-transforms invert --gan GAN --data DATA --cache CACHE`, which "
+            "writes CACHE/stats.safetensors, or compute them with DatasetStats.compute(...) (and "
+            ".save(...)) and pass stats=...; or set alpha_pix=alpha_perc=alpha_lat=0."
+        )
+    res, ch = bundle.resolution, bundle.config.img_channels
+    if (stats.resolution, stats.channels) != (res, ch):
+        raise ConfigError(
+            f"the dataset statistics are for {stats.channels}-channel {stats.resolution} px images, "
+            f"the GAN makes {ch}-channel {res} px images. Fix: compute the statistics on this GAN's "
+            "training images."
+        )
+    needs = [
+        (params.alpha_pix > 0 and stats.image_mean is None, "alpha_pix", "image statistics"),
+        (params.alpha_lat > 0 and stats.w_mean is None, "alpha_lat", "latent statistics"),
+        (params.alpha_perc > 0 and stats.patch_means is None, "alpha_perc", "perceptual patch statistics"),
+    ]
+    for missing, name, what in needs:
+        if missing:
+            raise ConfigError(
+                f"{name}={getattr(params, name)} needs {what}, which these DatasetStats lack "
+                f"({stats!r}). Fix: recompute them with DatasetStats.compute on the images (and "
+                f"latents, with a perceptual network), or set {name}=0."
+            )
+    if params.alpha_lat > 0 and stats.w_mean is not None and stats.w_mean.shape[-1] != bundle.config.w_dim:
+        raise ConfigError(
+            f"the latent statistics have w_dim {stats.w_mean.shape[-1]}, the GAN "
+            f"{bundle.config.w_dim}. Fix: compute the statistics with this GAN's inverted latents."
+        )
+
+
 class LatentWalk:
     """LatentAugment's walk on one device (Tronchin et al. 2023, eqs. 3-10; see the module docstring).
 
@@ -220,6 +284,7 @@ class LatentWalk:
         self.compile_mode = compile_mode
         self._perceptual_spec = perceptual
         self._perceptual: PerceptualNetwork | None = None
+        self._pool: PatchPool | None = None
         self._step: Callable[..., torch.Tensor] | None = None
 
     @property
@@ -299,6 +364,13 @@ class LatentWalk:
         self._perceptual = net
         return net
 
+    def patch_pool(self) -> PatchPool:
+        """The real side of the perceptual term with ``patch_protocol="authors"``: the statistics of every
+        real image's patches at the centre-square positions (:meth:`DatasetStats.patch_pool`), built once."""
+        if self._pool is None:
+            self._pool = self._stats().patch_pool()
+        return self._pool
+
     # -- rendering and the loss --------------------------------------------------------------------
     def render(self, w: torch.Tensor) -> torch.Tensor:
         """``G(w)`` with constant noise (:func:`render_latents` with the walk's precision)."""
@@ -319,7 +391,9 @@ class LatentWalk:
             w: ``[B, w_dim]`` or ``[B, num_ws, w_dim]``.
             images: ``[B, C, R, R]`` (the generated images, ``[-1, 1]``).
             positions: ``[B]`` long, each sample's patch position (index into ``stats.patch_positions``);
-                needed when ``alpha_perc > 0``.
+                needed when ``alpha_perc > 0``. The synthetic patch is cut there; the real side is the real
+                patches at the same position (``patch_protocol="same-position"``) or the centre pool
+                (``"authors"``, :meth:`patch_pool`).
             c: ``[B, c_dim]`` labels for a conditional discriminator.
             in_walk: inside the loop, which has checked the patch positions and the inputs once and set
                 the discriminator's minibatch-std group: nothing here reads a value on the host.
@@ -376,7 +450,10 @@ class LatentWalk:
             with _autocast(images.device, p.precision):
                 feats = net(stats.patch(images, positions, check_range=not in_walk), check_finite=not in_walk)
             feats = [f.float() for f in feats]
-            terms["perceptual"] = stats.perceptual_loss(feats, positions, check_range=not in_walk)
+            if p.patch_protocol == "authors":
+                terms["perceptual"] = stats.pool_perceptual_loss(feats, self.patch_pool())
+            else:
+                terms["perceptual"] = stats.perceptual_loss(feats, positions, check_range=not in_walk)
             total = total - p.alpha_perc * terms["perceptual"]
         if p.alpha_lat > 0:
             terms["latent"] = self._stats().latent_loss(w)
@@ -425,7 +502,8 @@ class LatentWalk:
             return self.step_loss
         if self._step is None:
             if self.perceptual_active:
-                self.perceptual_network()  # built outside the traced region
+                self.perceptual_network()  # built outside the traced region, and so is the pool
+                _ = self.patch_pool() if self.params.patch_protocol == "authors" else None
             mode = None if self.compile_mode == "default" else self.compile_mode
             self._step = torch.compile(self.step_loss, mode=mode)
         return self._step
@@ -466,6 +544,8 @@ class LatentWalk:
         if not self.active:
             return w_star.detach()
         positions = self.check_positions(positions, w_star.device)
+        if self.perceptual_active and self.params.patch_protocol == "authors":
+            self.patch_pool()  # built (with its one host read) before the loop
         step = self.step_function()
         p = self.params
         with torch.inference_mode(False), torch.enable_grad(), self.discriminator_group():
@@ -494,7 +574,7 @@ class LatentWalk:
         One host read at the end, after every step is queued: a walk that diverged to NaN/Inf raises.
 
         Returns:
-            ``(images [B, C, R, R] float32, w̃)``.
+            ``(images [B, C, R, R] float32 (contiguous), w̃)``.
         """
         check_latents(self.bundle, w_star, w_star.shape[0])
         w_final = self.optimize(w_star, positions, c)
@@ -505,6 +585,7 @@ class LatentWalk:
         else:
             with torch.no_grad():
                 out = self.render(w_final)
+        out = out.contiguous()  # the generator may render channels_last; callers get a plain layout
         if not bool(torch.isfinite(w_final.detach()).all() & torch.isfinite(out.detach()).all()):
             raise ConfigError(
                 "LatentAugment's walk produced NaN/Inf latents or images. Fix: lower lr or the alpha "

@@ -9,13 +9,17 @@ tuple with other inputs. It owns everything the four transforms have in common:
   ``p_aug`` is ``1 - p``). A batch gets one Bernoulli draw per sample and only the chosen samples are
   computed; ``p = 0`` returns the input object itself.
 - Randomness only from a ``torch.Generator`` the transform owns (``seed=`` or :meth:`set_random_state`),
-  drawn on the CPU so a seed gives the same parameters on any device. Inside a DataLoader worker each
-  call is keyed by (seed, the loader's epoch seed, the sample's content), so the augmented data do not
-  depend on ``num_workers``.
+  drawn on the CPU so a seed gives the same parameters on any device. In the calling process (direct
+  calls, ``GPUAugment``, a DataLoader with ``num_workers=0``) the draws come from that generator in call
+  order. Inside a DataLoader worker each call is keyed instead by (seed, the loader's epoch seed, the
+  sample's dataset key or content), so the data are the same for any ``num_workers >= 1``, but not the
+  same as with ``num_workers=0`` (see :meth:`RandomTransform.generator_for`).
 - Value ranges: the caller's range in, the caller's range out. ``value_range="physical"``
   (default: HU for CT, scanner units for MRI, through the GAN bundle's intensity windows),
   ``"unit"`` (``[0, 1]`` windowed) or ``"generator"`` (``[-1, 1]``); ``uint8`` input is always 8-bit
-  windowed (0-255). Shape, dtype and device are preserved.
+  windowed (0-255). Shape, dtype, device and memory layout are preserved (contiguous in, contiguous
+  out; ``torch.channels_last`` in, ``channels_last`` out; see
+  :func:`~latent_transforms.transforms.layout.keep_layout`).
 - Input checks with the fix in the message: not a tensor, wrong rank, empty batch, NaN/Inf, wrong
   channel count or resolution, values outside the declared range.
 
@@ -35,6 +39,7 @@ from torchvision.transforms import v2
 
 from latent_transforms.data.windows import IntensityWindow
 from latent_transforms.errors import ConfigError
+from latent_transforms.transforms.layout import keep_layout
 
 __all__ = [
     "VALUE_RANGES",
@@ -321,6 +326,10 @@ class RandomTransform(v2.Transform):
         """Reseed the transform (MONAI's signature): ``seed`` an int, or ``state`` a NumPy
         ``RandomState`` / ``Generator`` to draw the seed from. Returns ``self``.
 
+        Inside a DataLoader worker it leaves the transform as it is: there every draw is already keyed by
+        the sample and the loader's epoch seed (:meth:`generator_for`), and a per-worker reseed (what
+        MONAI's ``DataLoader`` does in each worker) would tie the draws to the worker a sample lands in.
+
         Example:
             >>> class Noise(RandomTransform):
             ...     needs_generator_range = False
@@ -333,6 +342,8 @@ class RandomTransform(v2.Transform):
             >>> torch.equal(a, b)
             True
         """
+        if torch.utils.data.get_worker_info() is not None:
+            return self
         if seed is None and state is not None:
             seed = int(state.integers(0, 2**31) if hasattr(state, "integers") else state.randint(0, 2**31))
         if seed is None:
@@ -342,8 +353,27 @@ class RandomTransform(v2.Transform):
         return self
 
     def generator_for(self, x: torch.Tensor, key: str | None = None) -> torch.Generator:
-        """The generator for one call on ``x``: the transform's own, or inside a DataLoader worker one
-        keyed by (seed, the loader's epoch seed, ``key`` or ``x``'s content)."""
+        """The generator for one call on ``x``.
+
+        - In the calling process (no DataLoader worker: direct calls, ``GPUAugment``, a DataLoader with
+          ``num_workers=0``): the transform's own generator, so the draws follow the order of the calls.
+          With ``num_workers=0`` an epoch is what calling the transform on the samples in the loader's
+          order gives, and the next epoch continues the stream.
+        - Inside a DataLoader worker (``num_workers >= 1``, ``fork`` or ``spawn``): a fresh generator
+          seeded from (``seed``, the loader's epoch seed, ``key`` or else ``x``'s content: its stored
+          values and shape); the transform's own generator is neither used nor advanced. The epoch seed
+          is the base seed the DataLoader draws from its ``generator=`` (else from torch's global RNG)
+          when an epoch starts, read from ``get_worker_info()`` (its ``seed - id``). So for one seed and
+          one loader generator the data do not depend on the number of workers or on which worker takes
+          a sample; each epoch gets new draws (with ``persistent_workers=True`` the base seed is drawn
+          once, so every epoch repeats the first); samples with identical content and no key get the
+          same draw.
+
+        The two differ: a transform called in the main process cannot see the loader's epoch seed (it
+        lives in the DataLoader's private iterator), so ``num_workers=0`` gives other, equally
+        reproducible, data than ``num_workers >= 1``. For the same data with any ``num_workers``, 0
+        included, augment the batches in the main process (:class:`~latent_transforms.GPUAugment`).
+        """
         info = torch.utils.data.get_worker_info()
         if info is None:
             return self._generator
@@ -487,6 +517,7 @@ class RandomTransform(v2.Transform):
             out = xb.clone() if not out_sub.requires_grad else xb.detach().clone().to(out_sub.dtype)
             out = out.index_copy(0, chosen.to(xb.device), out_sub)
         out = out[:, 0] if channelless else (out if x.ndim == 4 else out[0])
+        out = keep_layout(out, x)  # the caller's layout, whatever the work used (channels_last GANs)
         return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out
 
     def transform_points(self, inpt: Any, params: dict[str, Any]) -> Any:

@@ -20,6 +20,7 @@ from torchvision import tv_tensors
 
 from latent_transforms.errors import ConfigError
 from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.layout import keep_layout
 
 __all__ = ["BatchFilter"]
 
@@ -35,7 +36,8 @@ class BatchFilter(RandomTransform):
     in, ``tv_tensors.Image`` out); on ``(images, labels)`` (a tuple, a list or two arguments) it returns
     ``(kept_images, kept_labels)`` in the same container type, so it works at the end of a ``v2.Compose``.
     The parameters of a call are :meth:`make_params`'s ``{"indices": [M] long, ...}``: replay them on
-    another input of the same batch with :meth:`transform`.
+    another input of the same batch with :meth:`transform`. The kept rows keep the input's dtype, device
+    and memory layout.
 
     Subclass contract: :meth:`filter_params` ``(images, labels) -> dict`` with ``"indices"`` (ascending
     positions of the kept samples) and optionally ``"labels"`` (the kept labels, when the filter
@@ -104,7 +106,7 @@ class BatchFilter(RandomTransform):
                 f"{type(self).__name__} keeps rows of tensors, got {type(inpt).__name__}. Fix: pass tensors "
                 "with the batch as their first dimension."
             )
-        kept = plain.index_select(0, params["indices"].to(plain.device))
+        kept = keep_layout(plain.index_select(0, params["indices"].to(plain.device)), plain)
         return tv_tensors.wrap(kept, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else kept
 
     def apply_batch(self, x: torch.Tensor, params: dict[str, Any], kind: str) -> torch.Tensor:

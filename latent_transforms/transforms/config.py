@@ -27,7 +27,7 @@ import torch
 from latent_transforms.checks import check_choice, check_int, check_number
 from latent_transforms.errors import ConfigError
 from latent_transforms.inversion.lookup import ON_MISSING
-from latent_transforms.objectives.walk import PRECISIONS
+from latent_transforms.objectives.walk import PATCH_PROTOCOLS, PRECISIONS
 from latent_transforms.transforms.base import VALUE_RANGES
 
 __all__ = [
@@ -167,7 +167,8 @@ class LatentAugmentConfig(_ConfigMapping):
     """LatentAugment's hyper-parameters (Tronchin et al. 2023): one frozen, checked value.
 
     The defaults are the paper's F1-tuned set (``PRESETS["f1"]``); ``PRESETS["mae"]`` is the MAE-tuned set.
-    The walk reads ``steps`` ... ``alpha_lat``, ``alpha_task`` and ``precision``; the transform the rest.
+    The walk reads ``steps`` ... ``alpha_lat``, ``patch_protocol``, ``alpha_task`` and ``precision``; the
+    transform the rest.
 
     Attributes:
         preset: the preset these values started from (``"f1"`` or ``"mae"``; a label, recorded in
@@ -180,6 +181,10 @@ class LatentAugmentConfig(_ConfigMapping):
         alpha_lat: weight of the latent diversity term (subtracted).
         p: probability that a sample is augmented (the paper's ``p_aug`` is ``1 - p``).
         perceptual: the perceptual network's name (``None``: the statistics' own).
+        patch_protocol: which patches the perceptual term compares: ``"same-position"`` (default: a new
+            grid position each step, against the real patches at that position) or ``"authors"`` (the
+            authors' code: one position per walk inside the centre square of side ``R/√2``, against the
+            pool of the real patches at the centre-square positions).
         alpha_task: weight of a task loss (the transform's ``task_loss``).
         differentiable: keep the output's graph to the final latents.
         on_missing: ``"invert"`` or ``"raise"`` for images without a cached latent.
@@ -222,6 +227,7 @@ class LatentAugmentConfig(_ConfigMapping):
         policy=False,
     )
     perceptual: str | None = _hp(None, _optional_name)
+    patch_protocol: str = _hp("same-position", _choice(PATCH_PROTOCOLS))
     # A task loss and a graph to the latents are a training loop's business, not an evaluation's.
     alpha_task: float = _hp(1.0, _weight, policy=False)
     differentiable: bool = _hp(False, lambda n, v: bool(v), policy=False)

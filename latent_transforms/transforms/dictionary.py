@@ -15,12 +15,17 @@ array transform's generator. MONAI is optional: this module imports without it, 
 these classes without MONAI raises :class:`~latent_transforms.errors.MissingDependencyError` with the
 ``pip`` command.
 
-Randomness in DataLoader workers: inside a worker the library's transforms key every draw by (seed, the
-loader's epoch seed, the sample's dataset key or content), so the augmented data do not depend on
-``num_workers``. MONAI's ``DataLoader`` reseeds every randomizable transform in each worker with a
-per-worker seed (its ``worker_init_fn``); a dictionary variant keeps MONAI's own ``R`` in step but
-does not pass that reseed to the array transform, which would tie the draws to the worker a sample
-lands in. In the main process (``num_workers=0``) the transform draws from its own generator.
+Randomness in DataLoaders (see :meth:`RandomTransform.generator_for
+<latent_transforms.transforms.base.RandomTransform.generator_for>`): inside a worker the library's
+transforms key every draw by (seed, the loader's epoch seed, the sample's dataset key or content), so the
+data are the same for any ``num_workers >= 1``. MONAI's ``DataLoader`` reseeds every randomizable
+transform in each worker with a per-worker seed (its ``worker_init_fn``); a dictionary variant keeps
+MONAI's own ``R`` in step but does not pass that reseed to the array transform, which would tie the draws
+to the worker a sample lands in. In the main process (``num_workers=0``) the transform draws from its own
+generator in call order, which gives other data than the workers' draws. MONAI's ``DataLoader`` with
+``num_workers=0`` reseeds the dataset's transforms once, when it is built, from the loader's generator
+(MONAI's rule, through :meth:`RandomTransformd.set_random_state`): there the loader's generator, not
+``seed=``, decides the draws.
 """
 
 from __future__ import annotations

@@ -257,8 +257,10 @@ def augment_collate(
     The transform runs where the DataLoader collates: in its worker processes (on the CPU; CUDA there
     needs ``multiprocessing_context="spawn"``) or, with ``num_workers=0``, in the main process. Inside
     workers the library's transforms key their draws by (seed, the loader's epoch seed, the batch's
-    dataset keys or content), so a seed gives the same batches for any ``num_workers >= 1``. For GPU work
-    prefer :class:`GPUAugment`. Batches are handled as in :class:`GPUAugment` (``keys`` for dicts).
+    dataset keys or content), so a seed and the loader's generator give the same batches for any
+    ``num_workers >= 1``; with ``num_workers=0`` the transform draws from its own generator in call order,
+    which gives other batches. For GPU work, or the same batches for any ``num_workers``, prefer
+    :class:`GPUAugment`. Batches are handled as in :class:`GPUAugment` (``keys`` for dicts).
 
     Example:
         >>> from torch.utils.data import DataLoader

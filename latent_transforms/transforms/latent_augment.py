@@ -31,10 +31,12 @@ from latent_transforms.objectives.walk import (
     PRECISIONS,
     LatentWalk,
     check_latents,
+    check_statistics,
     render_latents,
 )
 from latent_transforms.transforms.config import PRESETS, LatentAugmentConfig
 from latent_transforms.transforms.gan_transform import GanTransform, insert_after
+from latent_transforms.transforms.layout import keep_layout
 from latent_transforms.transforms.sources import CacheSource, Shown, StatsSource, check_cache_matches
 
 __all__ = [
@@ -75,15 +77,15 @@ class LatentAugment(GanTransform):
     """LatentAugment (Tronchin et al. 2023): a guided walk from each image's inverted latent ``w*``.
 
     Input and output: ``[C, R, R]`` or ``[B, C, R, R]`` images with the GAN bundle's channels (paired
-    modalities in its order) and resolution, in the caller's range (``value_range``: ``"physical"``
-    through the bundle's intensity windows, ``"unit"`` ``[0, 1]``, ``"generator"`` ``[-1, 1]``; ``uint8``
-    0-255); shape, dtype and device are kept. Each sample is augmented with probability ``p`` (the paper's
-    ``p_aug`` is ``1 - p``); the chosen ones are optimised together, one generator / discriminator /
-    perceptual forward and backward per step for the whole batch. The loss is the sum of per-sample
-    losses and the discriminator scores each sample alone (minibatch-std group of one, what ``D(x[None])``
-    gives), so a sample's result does not depend on the batch it is in. The output is ``G(w̃)`` with the
-    generator's constant noise, clamped to ``[-1, 1]`` (the windows, the range real data have) on the way
-    out; :meth:`augment` gives it unclamped. The walk itself is
+    modalities in its order) and resolution, in the caller's range (``value_range``: ``"physical"`` through
+    the bundle's intensity windows, ``"unit"`` ``[0, 1]``, ``"generator"`` ``[-1, 1]``; ``uint8`` 0-255);
+    shape, dtype, device and memory layout are kept. Each sample is augmented with probability ``p`` (the
+    paper's ``p_aug`` is ``1 - p``); the chosen ones are optimised together, one generator / discriminator /
+    perceptual forward and backward per step for the whole batch. The loss is the sum of per-sample losses and
+    the discriminator scores each sample alone (minibatch-std group of one, what ``D(x[None])`` gives), so a
+    sample's result does not depend on the batch it is in. The output is ``G(w̃)`` with the generator's
+    constant noise, clamped to ``[-1, 1]`` (the windows, the range real data have) on the way out;
+    :meth:`augment` gives it unclamped. The walk itself is
     :class:`~latent_transforms.objectives.walk.LatentWalk` (:meth:`walk` gives the one of a device).
 
     Hyper-parameters default to ``preset`` (``"f1"``: the paper's F1-tuned set K = 9, η = 0.01,
@@ -95,19 +97,21 @@ class LatentAugment(GanTransform):
     ``alpha_perc=0``, and with every weight 0 (and no task loss) no step is taken and the output is
     ``G(w*)``.
 
-    Latent lookup: by :func:`~latent_transforms.image_key` of the normalised image, or by dataset keys
-    when the parameters carry ``"keys"`` (the MONAI dictionary variants set them). W or W+ follows the
-    cache (a ``[w_dim]`` latent is broadcast to every layer). Images without a latent are inverted on the
-    fly (``on_missing="invert"``, with a one-time warning about the cost; stored in the cache when it is
-    writable, else kept in memory) or refused (``on_missing="raise"``: :class:`MissingLatentError`).
-    Put LatentAugment before any geometric transform in a pipeline.
+    Latent lookup: by :func:`~latent_transforms.image_key` of the normalised float32 image (so the same pixel
+    values find the same latent whatever dtype they come in; ``uint8`` is 8-bit windowed), or by dataset keys
+    when the parameters carry ``"keys"`` (the MONAI dictionary variants set them). W or W+ follows the cache
+    (a ``[w_dim]`` latent is broadcast to every layer). Images without a latent are inverted on the fly
+    (``on_missing="invert"``, with a one-time warning about the cost; stored in the cache when it is writable,
+    else kept in memory) or refused (``on_missing="raise"``: :class:`MissingLatentError`). Put LatentAugment
+    before any geometric transform in a pipeline.
 
     Args:
         gan: a :class:`~latent_transforms.GanBundle` or a :func:`~latent_transforms.load_gan` source
             string / path (loaded lazily, in the process that first calls the transform; a DataLoader
             worker started with ``spawn`` receives the string, not the model).
-        cache: a :class:`~latent_transforms.LatentCache`, a cache folder (opened read-only on first use) or
-            ``None``. It must have been made with this GAN's generator (else ``CacheMismatchError``).
+        cache: a :class:`~latent_transforms.LatentCache`, a cache folder (checked at once to hold a cache,
+            else ``CacheNotFoundError``; opened read-only on first use) or ``None``. It must have been made
+            with this GAN's generator (else ``CacheMismatchError``).
         stats: :class:`~latent_transforms.DatasetStats`, a statistics file, or ``None`` (then
             ``<cache folder>/stats.safetensors``, which ``latent-transforms invert`` writes). Needed when a
             diversity weight is above 0.
@@ -116,14 +120,19 @@ class LatentAugment(GanTransform):
         lr: ``η``, Adam's learning rate.
         alpha_f: weight of the fidelity term ``softplus(−D(G(w)))``.
         alpha_pix: weight of the pixel diversity term (subtracted).
-        alpha_perc: weight of the perceptual diversity term (subtracted), on one random patch per sample
-            and step at the statistics' patch positions.
+        alpha_perc: weight of the perceptual diversity term (subtracted), on one patch per sample at the
+            statistics' patch positions (which ones: ``patch_protocol``).
         alpha_lat: weight of the latent diversity term (subtracted).
         p: probability that a sample is augmented.
         perceptual: the perceptual network: ``None`` (the one the statistics were computed with,
             ``perceptual_network(stats.perceptual_name, bundle=gan)``), a name (``"efficientnet-lite0"``,
             ``"vgg16"``, ``"discriminator"``, ``"random"``) or an ``nn.Module`` returning feature maps;
             always checked against the statistics' fingerprint.
+        patch_protocol: ``"same-position"`` (default: a new random patch position per sample and step,
+            the synthetic patch against the real patches at that position) or ``"authors"`` (the authors'
+            code: one position per sample and call, drawn inside the centre square of side ``R/√2`` and
+            kept for the ``K`` steps, against the pool of every real image's patches at the centre-square
+            positions). See "Where we differ from the authors' code" in the transforms guide.
         task_loss: optional ``images -> loss``, on the generated batch ``[B, C, R, R]`` in ``[-1, 1]``,
             per sample ``[B]`` (or a scalar, taken as the batch's total), added as
             ``alpha_task · task_loss`` to ``L`` during the walk (the task-aware variant).
@@ -166,9 +175,9 @@ class LatentAugment(GanTransform):
         >>> t  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
         LatentAugment(gan=GanBundle(resolution=16, modalities=['mri', 'ct']), cache='...',
         stats=DatasetStats(...), preset='f1', steps=9, lr=0.01, alpha_f=0.01, alpha_pix=0.1, alpha_perc=10.0,
-        alpha_lat=0.001, p=1.0, perceptual=None, task_loss=None, alpha_task=1.0, differentiable=False,
-        on_missing='invert', projector=None, precision='fp32', compile_mode=None, value_range='generator',
-        device=None, seed=0)
+        alpha_lat=0.001, p=1.0, perceptual=None, patch_protocol='same-position', task_loss=None,
+        alpha_task=1.0, differentiable=False, on_missing='invert', projector=None, precision='fp32',
+        compile_mode=None, value_range='generator', device=None, seed=0)
         >>> import shutil; shutil.rmtree(folder)
     """
 
@@ -189,6 +198,7 @@ class LatentAugment(GanTransform):
         alpha_lat: float | None = None,
         p: float | None = None,
         perceptual: str | nn.Module | None = None,
+        patch_protocol: str = "same-position",
         task_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
         alpha_task: float = 1.0,
         differentiable: bool = False,
@@ -252,9 +262,9 @@ class LatentAugment(GanTransform):
         Holds ``transform``, ``version`` and every field of :class:`~latent_transforms.LatentAugmentConfig`
         (``preset``, ``steps``, ``lr``, ``alpha_f``, ``alpha_pix``, ``alpha_perc``, ``alpha_lat``, ``p``,
         ``perceptual`` (the name; a module of yours is recorded by its :class:`PerceptualNetwork` name and
-        must be passed again), ``alpha_task``, ``differentiable``, ``on_missing``, ``projector``,
-        ``precision`` and ``value_range``). Not the GAN, cache, statistics, task loss, ``compile_mode``
-        (a speed setting of this machine), device or seed.
+        must be passed again), ``patch_protocol``, ``alpha_task``, ``differentiable``, ``on_missing``,
+        ``projector``, ``precision`` and ``value_range``). Not the GAN, cache, statistics, task loss,
+        ``compile_mode`` (a speed setting of this machine), device or seed.
 
         Example:
             >>> from latent_transforms import GanBundle, GanConfig
@@ -385,45 +395,8 @@ class LatentAugment(GanTransform):
                 "bundle saved with its discriminator, or pass alpha_f=0."
             )
         if self.alpha_pix > 0 or self.alpha_perc > 0 or self.alpha_lat > 0:
-            self._check_stats(bundle, self.stats)
+            check_statistics(bundle, self.stats, self.hyperparameters, self._cache.folder)
         self._runtime["checked"] = True
-
-    def _check_stats(self, bundle: GanBundle, stats: DatasetStats | None) -> None:
-        if stats is None:
-            where = self._cache.folder
-            raise ConfigError(
-                "LatentAugment's diversity terms (alpha_pix="
-                f"{self.alpha_pix}, alpha_perc={self.alpha_perc}, alpha_lat={self.alpha_lat}) need the "
-                "real training set's statistics, but none were found ("
-                + (f"no stats= given and no stats.safetensors in {where}" if where else "no stats= given")
-                + "). Fix: run `latent-transforms invert --gan GAN --data DATA --cache CACHE`, which "
-                "writes CACHE/stats.safetensors, or compute them with DatasetStats.compute(...) (and "
-                ".save(...)) and pass stats=...; or set alpha_pix=alpha_perc=alpha_lat=0."
-            )
-        res, ch = bundle.resolution, bundle.config.img_channels
-        if (stats.resolution, stats.channels) != (res, ch):
-            raise ConfigError(
-                f"the dataset statistics are for {stats.channels}-channel {stats.resolution} px images, "
-                f"the GAN makes {ch}-channel {res} px images. Fix: compute the statistics on this GAN's "
-                "training images."
-            )
-        needs = [
-            (self.alpha_pix > 0 and stats.image_mean is None, "alpha_pix", "image statistics"),
-            (self.alpha_lat > 0 and stats.w_mean is None, "alpha_lat", "latent statistics"),
-            (self.alpha_perc > 0 and stats.patch_means is None, "alpha_perc", "perceptual patch statistics"),
-        ]
-        for missing, name, what in needs:
-            if missing:
-                raise ConfigError(
-                    f"{name}={getattr(self, name)} needs {what}, which these DatasetStats lack "
-                    f"({stats!r}). Fix: recompute them with DatasetStats.compute on the images (and "
-                    f"latents, with a perceptual network), or set {name}=0."
-                )
-        if self.alpha_lat > 0 and stats.w_mean is not None and stats.w_mean.shape[-1] != bundle.config.w_dim:
-            raise ConfigError(
-                f"the latent statistics have w_dim {stats.w_mean.shape[-1]}, the GAN "
-                f"{bundle.config.w_dim}. Fix: compute the statistics with this GAN's inverted latents."
-            )
 
     def walk(self, device: torch.device | str | None = None) -> LatentWalk:
         """The :class:`~latent_transforms.objectives.walk.LatentWalk` on ``device`` (default: the CPU),
@@ -458,7 +431,7 @@ class LatentAugment(GanTransform):
     # -- rendering and the loss ----------------------------------------------------------------------
     def render(self, w: torch.Tensor) -> torch.Tensor:
         """``G(w)`` with the generator's constant noise, ``[B, C, R, R]`` float32 (nominally ``[-1, 1]``,
-        unclamped), on ``w``'s device; ``w`` is ``[B, w_dim]`` (W, broadcast to every layer) or
+        unclamped, contiguous), on ``w``'s device; ``w`` is ``[B, w_dim]`` (W, broadcast to every layer) or
         ``[B, num_ws, w_dim]`` (W+). Differentiable with respect to ``w``.
 
         Example:
@@ -468,7 +441,7 @@ class LatentAugment(GanTransform):
             >>> t.render(torch.zeros(3, 16)).shape
             torch.Size([3, 2, 16, 16])
         """
-        return render_latents(self._gan.bundle(w.device), w, self.precision)
+        return render_latents(self._gan.bundle(w.device), w, self.precision).contiguous()
 
     def loss_terms(
         self,
@@ -500,11 +473,17 @@ class LatentAugment(GanTransform):
         if stats is None:
             self._check_setup()  # raises, saying what to run
             raise AssertionError("unreachable")  # pragma: no cover
+        if self.patch_protocol == "authors":  # one centre-square position per walk, kept for the K steps
+            centre = stats.centre_positions()
+            chosen = centre[torch.randint(len(centre), (batch,), generator=generator)]
+            return chosen[:, None].expand(batch, self.steps).contiguous()
         return torch.randint(stats.num_positions, (batch, self.steps), generator=generator)
 
     def draw_params(self, batch: int, generator: torch.Generator) -> dict[str, Any]:
         """Per-sample patch positions ``"positions"`` ``[B, K]`` (long) for the perceptual term, one per
-        step, drawn from ``generator`` (none when ``alpha_perc = 0``)."""
+        step, drawn from ``generator`` (none when ``alpha_perc = 0``): uniform over the statistics' grid
+        (``patch_protocol="same-position"``), or one centre-square position per sample repeated for the
+        ``K`` steps (``"authors"``)."""
         positions = self._draw_positions(batch, generator)
         return {} if positions is None else {"positions": positions}
 
@@ -529,8 +508,9 @@ class LatentAugment(GanTransform):
             c: ``[B, c_dim]`` labels for a conditional discriminator.
 
         Returns:
-            ``G(w̃)`` ``[B, C, R, R]`` float32, unclamped, rendered with constant noise from the final
-            latents (with ``differentiable=True`` its graph reaches ``w̃``), or ``(images, w̃)``.
+            ``G(w̃)`` ``[B, C, R, R]`` float32 in ``images``' memory layout, unclamped, rendered with
+            constant noise from the final latents (with ``differentiable=True`` its graph reaches ``w̃``),
+            or ``(images, w̃)``.
 
         Example:
             >>> from latent_transforms import GanBundle, GanConfig
@@ -554,6 +534,7 @@ class LatentAugment(GanTransform):
             images.shape[0], generator if generator is not None else self.generator
         )
         out, w = self._augment(images, w_star, keys, positions, c)
+        out = keep_layout(out, images)
         self._runtime["last_latents"] = w
         return (out, w) if return_latents else out
 
@@ -596,5 +577,5 @@ class LatentAugment(GanTransform):
     def repr_params(self) -> dict[str, Any]:
         """Every constructor parameter; the GAN as its source string or a one-line summary."""
         task = None if self._task_loss is None else Shown(_callable_name(self._task_loss))
-        params = insert_after(super().repr_params(), "perceptual", {"task_loss": task})
+        params = insert_after(super().repr_params(), "patch_protocol", {"task_loss": task})
         return insert_after(params, "precision", {"compile_mode": self.compile_mode})

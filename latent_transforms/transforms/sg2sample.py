@@ -44,11 +44,11 @@ def noise_resolutions(config: GanConfig) -> list[int]:
 class SG2Sample(GanTransform):
     """Standard SG2 DA (Tronchin et al. 2023): each chosen sample is replaced by a random GAN sample.
 
-    Input and output: ``[C, R, R]`` or ``[B, C, R, R]`` images with the bundle's channels (paired
-    modalities, in its order) and resolution, in the caller's range (``value_range``: ``"physical"``
-    through the bundle's intensity windows, ``"unit"`` ``[0, 1]``, ``"generator"`` ``[-1, 1]``; ``uint8``
-    0-255); shape, dtype and device are kept. Each sample is replaced with probability ``p``; the default
-    ``p = 0.3`` is the paper's best ``p_aug = 0.7`` for Standard SG2 DA (``p = 1 − p_aug``). The new image is
+    Input and output: ``[C, R, R]`` or ``[B, C, R, R]`` images with the bundle's channels (paired modalities,
+    in its order) and resolution, in the caller's range (``value_range``: ``"physical"`` through the bundle's
+    intensity windows, ``"unit"`` ``[0, 1]``, ``"generator"`` ``[-1, 1]``; ``uint8`` 0-255); shape, dtype,
+    device and memory layout are kept. Each sample is replaced with probability ``p``; the default ``p = 0.3``
+    is the paper's best ``p_aug = 0.7`` for Standard SG2 DA (``p = 1 − p_aug``). The new image is
     ``G(mapping(z, c))`` with ``z ~ N(0, I)``, truncated ``w = w_avg + ψ (w − w_avg)`` on the first
     ``truncation_cutoff`` layers (all when ``None``), clamped to ``[-1, 1]`` (the windows, the range real data
     have). :meth:`sample` makes a pool of synthetic images without any input.
@@ -147,7 +147,7 @@ class SG2Sample(GanTransform):
 
     def render(self, params: dict[str, Any], device: torch.device | str | None = None) -> torch.Tensor:
         """The images of drawn ``params`` (:meth:`draw_params`): ``[B, C, R, R]`` float32 in ``[-1, 1]``
-        (unclamped) on ``device`` (default: the bundle's).
+        (unclamped, contiguous) on ``device`` (default: the bundle's).
 
         Example:
             >>> from latent_transforms import GanBundle, GanConfig
@@ -172,7 +172,7 @@ class SG2Sample(GanTransform):
         with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=enabled):
             ws = G.mapping(z, c, truncation_psi=self.truncation_psi, truncation_cutoff=self.truncation_cutoff)
             mode = "none" if self.noise_mode == "none" else "const"
-            return G.synthesis(ws, noise_mode=mode, noise=noise).float()
+            return G.synthesis(ws, noise_mode=mode, noise=noise).float().contiguous()
 
     def sample(
         self,
@@ -182,7 +182,7 @@ class SG2Sample(GanTransform):
         value_range: str | None = None,
         device: torch.device | str | None = None,
     ) -> torch.Tensor:
-        """``n`` synthetic images ``[n, C, R, R]`` float32 (a pool of samples, no input needed).
+        """``n`` synthetic images ``[n, C, R, R]`` float32, contiguous (a pool of samples, no input needed).
 
         Args:
             n: number of images (≥ 1).

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 
 from latent_transforms.checks import canonical_device
-from latent_transforms.errors import CacheMismatchError, ConfigError
-from latent_transforms.inversion.cache import LatentCache
+from latent_transforms.errors import CacheMismatchError, CacheNotFoundError, ConfigError
+from latent_transforms.inversion.cache import CACHE_JSON, LatentCache
 from latent_transforms.inversion.job import STATS_NAME
 from latent_transforms.networks.bundle import CONFIG_NAME, GanBundle, load_gan
 from latent_transforms.networks.config import GanConfig
@@ -38,6 +38,7 @@ __all__ = [
     "GanSource",
     "Shown",
     "StatsSource",
+    "check_cache_folder",
     "check_cache_matches",
 ]
 
@@ -194,9 +195,37 @@ class GanSource:
         self._lock = threading.RLock()
 
 
+def check_cache_folder(folder: str | os.PathLike[str]) -> None:
+    """Raise :class:`~latent_transforms.errors.CacheNotFoundError` unless ``folder`` holds a latent cache
+    (its ``cache.json``); says whether the folder is missing or holds no cache, and what to run. Reads
+    nothing else: the cache itself is opened later, lazily.
+
+    Example:
+        >>> check_cache_folder("no/such/folder")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        latent_transforms.errors.CacheNotFoundError: cache='no/such/folder': the folder ... does not exist....
+    """
+    path = Path(os.fspath(folder))
+    where = path.expanduser().absolute()
+    if (where / CACHE_JSON).is_file():
+        return
+    if not where.exists():
+        what = f"the folder {where} does not exist"
+    elif not where.is_dir():
+        what = f"{where} is not a folder"
+    else:
+        what = f"the folder {where} holds no latent cache (no {CACHE_JSON})"
+    raise CacheNotFoundError(
+        f"cache={os.fspath(folder)!r}: {what}. Fix: invert the training images into it first "
+        f"(latent-transforms invert --gan GAN --data DATA --cache {os.fspath(folder)}, which also writes the "
+        "dataset statistics), check the path, or pass cache=None to invert every image on the fly."
+    )
+
+
 class CacheSource:
-    """A :class:`LatentCache` given as an object, as a folder (opened read-only with
-    :meth:`LatentCache.open` on first use), or ``None``.
+    """A :class:`LatentCache` given as an object, as a folder (checked to hold a cache at once, opened
+    read-only with :meth:`LatentCache.open` on first use), or ``None``.
 
     Example:
         >>> import tempfile, torch
@@ -217,6 +246,8 @@ class CacheSource:
             )
         self._given = cache if isinstance(cache, LatentCache) else None
         self._path = None if cache is None or isinstance(cache, LatentCache) else Path(os.fspath(cache))
+        if self._path is not None:
+            check_cache_folder(self._path)
         self._opened: LatentCache | None = None
         self._lock = threading.RLock()
 

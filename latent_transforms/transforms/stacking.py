@@ -19,6 +19,7 @@ from torchvision.transforms import v2
 
 from latent_transforms.errors import ConfigError
 from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.layout import keep_layout
 
 __all__ = ["apply_to_keys", "check_channel_order", "run_on_keys"]
 
@@ -208,10 +209,11 @@ def run_on_keys(
     if not applied:
         return out, False
     counts = [x.shape[-3] for x in images]
-    for k, y in zip(present, torch.split(result, counts, dim=-3), strict=True):
-        out[k] = _like(y, data[k])
-    for k, y in zip(present_masks, mask_results, strict=True):
-        out[k] = _like(y, data[k])
+    # Each value in its own memory layout (a channel slice of the stacked batch is not contiguous).
+    for k, y, x in zip(present, torch.split(result, counts, dim=-3), images, strict=True):
+        out[k] = _like(keep_layout(y, x), data[k])
+    for k, y, m in zip(present_masks, mask_results, masks, strict=True):
+        out[k] = _like(keep_layout(y, m), data[k])
     return out, True
 
 
@@ -230,7 +232,8 @@ def apply_to_keys(
     ``MetaTensor``, a torchvision ``TVTensor`` or a NumPy array, all of one dtype and device, in the
     range the transform expects (physical units by default for the library's transforms). They are
     concatenated along the channel dimension, transformed, and split back; every value comes back as
-    the same kind of object (a ``MetaTensor`` with the same metadata and affine), shape and dtype.
+    the same kind of object (a ``MetaTensor`` with the same metadata and affine), shape, dtype and memory
+    layout.
     ``mask_keys`` entries follow the same draw as ``tv_tensors.Mask`` (nearest neighbour; only
     transforms that move geometry accept masks). For the library's transforms (:class:`RandomTransform`,
     also inside a ``v2.Compose``, which is applied step by step) the dataset keys in ``data[key_field]``

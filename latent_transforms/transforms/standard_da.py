@@ -162,11 +162,10 @@ class StandardDA(RandomTransform):
     in the same call (``t(image, mask)``, ``t({"image": ..., "mask": ...})``) follow the same geometry,
     resampled nearest-neighbour so their integer labels survive (a mask has the image's layout:
     ``[H, W]`` or ``[1, H, W]`` with a ``[C, H, W]`` image, ``[B, 1, H, W]`` with a batch). Any float or
-    integer dtype;
-    shape, dtype and device are preserved, values stay in the caller's units (HU, scanner units, 0-255):
-    the transform moves pixels and never rescales intensities, so it needs no intensity windows. The
-    arithmetic is float32 (as for every :class:`RandomTransform`), integer outputs are rounded; with
-    ``fill="min"`` every output channel stays within its input channel's ``[min, max]``.
+    integer dtype; shape, dtype, device and memory layout are preserved, values stay in the caller's units
+    (HU, scanner units, 0-255): the transform moves pixels and never rescales intensities, so it needs no
+    intensity windows. The arithmetic is float32 (as for every :class:`RandomTransform`), integer outputs
+    are rounded; with ``fill="min"`` every output channel stays within its input channel's ``[min, max]``.
 
     When a sample is chosen, every enabled component is applied, each with its own random draw:
 

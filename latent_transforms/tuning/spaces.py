@@ -198,16 +198,26 @@ class SearchSpace:
         )
         return SearchSpace(self.name, {**self.params, "p": p_spec})
 
-    def value(self, name: str, raw: Any) -> float | int:
-        """The ``LatentAugment`` argument for a trial's raw value of ``name`` (0 below ``zero_below``)."""
+    def value(self, name: str, raw: Any) -> float | int | str:
+        """The ``LatentAugment`` argument for a trial's raw value of ``name`` (0 below ``zero_below``; a
+        categorical choice that is not a number, such as ``patch_protocol="authors"``, as it is).
+
+        Example:
+            >>> space = SearchSpace("mine", {"patch_protocol": {"type": "categorical",
+            ...                                                 "choices": ["same-position", "authors"]}})
+            >>> space.value("patch_protocol", "authors")
+            'authors'
+        """
         spec = self.params[name]
+        if spec["type"] == "categorical" and isinstance(raw, str):
+            return raw
         if spec["type"] == "float" and "zero_below" in spec and float(raw) < spec["zero_below"]:
             return 0.0
         if spec["type"] == "int" or isinstance(raw, bool):
             return int(raw)
         return int(raw) if name in _INTEGERS else float(raw)
 
-    def suggest(self, trial: Any) -> dict[str, float | int]:
+    def suggest(self, trial: Any) -> dict[str, float | int | str]:
         """Ask an Optuna trial for every parameter; returns the ``LatentAugment`` keyword arguments.
 
         Args:
@@ -215,7 +225,8 @@ class SearchSpace:
                 ``suggest_float``).
 
         Returns:
-            ``{name: value}`` in :attr:`names` order: ``steps`` an int, the rest floats.
+            ``{name: value}`` in :attr:`names` order: ``steps`` an int, text choices as they are, the
+            rest floats.
 
         Example:
             >>> import optuna
@@ -225,7 +236,7 @@ class SearchSpace:
             >>> list(params) == space.names, space.contains(params)
             (True, True)
         """
-        out: dict[str, float | int] = {}
+        out: dict[str, float | int | str] = {}
         for name, spec in self.params.items():
             if spec["type"] == "categorical":
                 raw = trial.suggest_categorical(name, spec["choices"])

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork, perceptual_network
-from latent_transforms.objectives import DatasetStats, patch_grid
+from latent_transforms.objectives import DatasetStats, centre_positions, patch_grid
 
 R, C, P = 16, 2, 8
 N = 7
@@ -135,6 +135,43 @@ def test_perceptual_loss_equals_the_brute_force_mean(net, stats, dataset):
     assert ours.shape == (4,)
     assert close(ours, brute_perceptual(net, stats, q, x, positions))
     assert close(stats.image_perceptual_loss(net, q, positions), ours)
+
+
+def test_centre_positions_lie_inside_the_centre_square_of_side_r_over_root_2():
+    grid = patch_grid(256, 64, 32)
+    inside = grid[centre_positions(grid, 256, 64)]
+    assert inside.tolist() == [[r, c] for r in (64, 96, 128) for c in (64, 96, 128)]  # inside 37.5 ... 218.5
+    assert centre_positions(patch_grid(32, 8, 4), 32, 8).numel() == 9
+    assert centre_positions(patch_grid(64, 64, 32), 64, 64).tolist() == [0]  # the whole image: no choice
+    centred = patch_grid(16, 12, 2)  # 12 px patches do not fit in 11.3 px: the centred one
+    assert centred[centre_positions(centred, 16, 12)].tolist() == [[2, 2]]
+
+
+def test_pool_perceptual_loss_equals_the_brute_force_mean_over_the_pool(net, dataset):
+    x, _ = dataset
+    stats = DatasetStats.compute([x[:3].float(), x[3:].float()], perceptual=net, patch_size=4, progress=False)
+    pool = stats.patch_pool(torch.tensor([0, 5, 6, 9]))
+    q = torch.rand(3, C, R, R, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    positions = torch.tensor([5, 5, 10])
+    feats = net(stats.patch(q, positions))
+    ours = stats.pool_perceptual_loss(feats, pool)
+    pairs = [
+        net.distance(
+            feats, net(stats.patch(xj[None].float().expand(3, -1, -1, -1), torch.full((3,), int(i))))
+        )
+        for xj in x
+        for i in pool.indices
+    ]
+    brute = torch.stack(pairs).mean(0).mean(1)  # mean over (image, pooled position), then over C'
+    assert close(ours, brute)
+    without = stats.pool_perceptual_loss(feats, pool, add_constants=False)
+    assert close(ours - without, pool.constants.mean(1).expand(3))
+    default = stats.patch_pool()  # the centre-square positions
+    assert torch.equal(default.indices, stats.centre_positions())
+    one = stats.patch_pool(torch.tensor([5]))  # a pool of one position is that position's statistics
+    assert close(stats.pool_perceptual_loss(feats, one), stats.perceptual_loss(feats, torch.full((3,), 5)))
+    with pytest.raises(ConfigError, match="patch position"):
+        stats.patch_pool(torch.tensor([99]))
 
 
 def test_gradients_equal_the_brute_force_gradients(net, stats, dataset):

@@ -7,6 +7,9 @@ SelectiveFilter pass it:
 - shape, dtype and device kept, values in the declared range (the GAN's windows or ``value_range`` for
   GAN transforms; each channel's own ``[min, max]`` for a geometric transform with ``fill="min"``); a
   filter keeps dtype, device and the sample shape and returns at most the batch;
+- memory layout kept: contiguous in, contiguous out (``out.view(-1)`` works), ``torch.channels_last``
+  in, ``channels_last`` out, and a ``[C, H, W]`` view of an ``[H, W, C]`` buffer keeps its strides
+  (whatever layout the GAN or the resampling works in);
 - ``p = 0`` is the identity (the input object itself; a dict's values are the input objects);
 - seeding: the same seed gives the same output, and ``set_random_state`` restarts the stream;
 - pickling: a pickled copy continues the same draws, with the same ``repr``;
@@ -129,6 +132,60 @@ def check_shape_dtype_device_and_range(make: Make, sample: Any, *, filter: bool 
         assert one.shape == x[0].shape and one.dtype == x.dtype
 
 
+def _image_values(data: Any, keys: list[str] | None) -> list[torch.Tensor]:
+    """The image tensors of an input or output (a dict's image keys, each on its own), plain."""
+    if isinstance(data, Mapping):
+        assert keys is not None
+        return [_plain(data[k]) for k in keys]
+    return [_plain(data)]
+
+
+def _relayout(data: Any, keys: list[str] | None, change: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``data`` with ``change`` applied to its image tensors (a dict's other entries kept)."""
+    if isinstance(data, Mapping):
+        return {k: change(v) if k in (keys or []) else v for k, v in data.items()}
+    return change(data)
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
+
+
+def _hwc_view(x: torch.Tensor) -> torch.Tensor:
+    """The same values as ``[..., C, H, W]`` over an ``[..., H, W, C]`` buffer (an image from NumPy/PIL)."""
+    return x.movedim(-3, -1).contiguous().movedim(-1, -3)
+
+
+def _laid_out_like(y: torch.Tensor, x: torch.Tensor) -> bool:
+    """Whether ``y`` is dense with its dimensions in ``x``'s memory order (size-1 dimensions, whose
+    strides mean nothing, aside)."""
+    order = sorted(range(x.ndim), key=lambda d: (-x.stride(d), d))
+    return y.ndim == x.ndim and y.permute(order).is_contiguous()
+
+
+def check_memory_layout(make: Make, sample: Any, *, filter: bool = False) -> None:
+    """The caller's memory layout comes back: contiguous in, contiguous out (``view(-1)`` works);
+    ``channels_last`` in, ``channels_last`` out; a ``[C, H, W]`` view of an ``[H, W, C]`` buffer, that
+    order. Checked with every sample augmented and with some kept (``p = 0.5``)."""
+    keys = _keys(make(1.0, 0))
+    layouts: list[tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = [
+        ("contiguous", lambda x: x.contiguous()),
+        ("channels_last", _channels_last),
+        ("hwc view", _hwc_view),
+    ]
+    for p in (1.0, 0.5) if not filter else (1.0,):
+        for name, change in layouts:
+            given = _relayout(sample, keys, change)
+            out = make(p, 0)(given)
+            for x, y in zip(_image_values(given, keys), _image_values(out, keys), strict=True):
+                assert _laid_out_like(y, x), f"p={p}, {name}: strides {x.stride()} in, {y.stride()} out"
+                if name == "contiguous":
+                    assert y.is_contiguous()
+                    y.view(-1)
+                elif name == "channels_last" and x.ndim == 4:
+                    assert y.is_contiguous(memory_format=torch.channels_last)
+
+
 def check_identity_at_p_zero(make: Make, sample: Any) -> None:
     """``p = 0`` returns the input itself (a dict's image values are the input objects)."""
     t = make(0.0, 0)
@@ -212,6 +269,7 @@ def check_transform(make: Make, sample: Any, *, filter: bool = False, module: bo
         module: the transform is an ``nn.Module`` whose ``state_dict`` must stay empty.
     """
     check_shape_dtype_device_and_range(make, sample, filter=filter)
+    check_memory_layout(make, sample, filter=filter)
     if not filter:
         check_identity_at_p_zero(make, sample)
     check_seeding(make, sample)

@@ -211,6 +211,16 @@ def test_worker_draws_do_not_depend_on_which_worker(monkeypatch: pytest.MonkeyPa
     assert not torch.equal(t(other) - other, a - x)
 
 
+def test_set_random_state_inside_a_worker_leaves_the_transform_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    t = AddNoise(p=1.0, seed=0)
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())
+    assert t.set_random_state(99) is t and t.seed == 0  # MONAI's per-worker reseed changes nothing
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: None)
+    assert t.set_random_state(99).seed == 99  # outside workers it reseeds
+
+
 def test_cuda_in_a_forked_worker_names_the_ways_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())
     monkeypatch.setattr(torch.cuda, "_is_in_bad_fork", lambda: True)

@@ -339,6 +339,10 @@ def test_monai_dataloader_workers_give_the_same_data_for_any_worker_count() -> N
     # generator, so the same generator seed gives the same epoch again.
     again = DataLoader(ds, batch_size=2, num_workers=0, generator=torch.Generator().manual_seed(1))
     assert torch.equal(_epoch(again), runs[0])
+    # ... the loader's generator, not the transform's seed (documented: MONAI's own rule).
+    other_seed = Dataset(items, StandardDAd(["mri", "ct"], mask_keys=["mask"], prob=0.6, seed=1))
+    again = DataLoader(other_seed, batch_size=2, num_workers=0, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(_epoch(again), runs[0])
 
 
 # -- MONAI is optional ------------------------------------------------------------------------------------

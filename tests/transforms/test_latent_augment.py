@@ -20,6 +20,7 @@ from latent_transforms import CacheMismatchError, ConfigError, GanBundle, Latent
 from latent_transforms.features.perceptual import PerceptualNetwork
 from latent_transforms.objectives import walk as walk_module
 from latent_transforms.transforms.base import from_working_range, to_working_range
+from latent_transforms.transforms.dictionary import LatentAugmentd
 from latent_transforms.transforms.latent_augment import PRESETS, LatentAugment, MissingLatentError
 
 from .conftest import TinySetup, assert_shape_dtype_device_and_range, make_tiny_setup, tiny_gan_config
@@ -115,6 +116,96 @@ def test_walk_is_k_adam_steps_on_the_summed_loss(tiny):
     torch.testing.assert_close(w_tilde, w.detach(), rtol=1e-5, atol=1e-6)
 
 
+# -- the authors' patch protocol (an option) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny32(tmp_path) -> TinySetup:
+    """32 px images with 8 px patches every 4 px: 7 x 7 positions, 3 x 3 inside the centre square."""
+    return make_tiny_setup(tmp_path / "32", resolution=32)
+
+
+def centre_square(resolution: int) -> tuple[float, float]:
+    side = resolution / 2**0.5  # R/√2: 181 px of 256, 22.6 px of 32
+    return (resolution - side) / 2, (resolution + side) / 2
+
+
+def test_the_authors_protocol_keeps_one_centre_position_for_the_k_steps(tiny32):
+    stats = tiny32.stats
+    low, high = centre_square(32)
+    corners = stats.patch_positions
+    inside = ((corners >= low) & (corners + stats.patch_size <= high)).all(dim=1).nonzero().flatten()
+    assert corners[inside].unique().tolist() == [8, 12, 16]  # 9 positions
+    authors = make(tiny32, patch_protocol="authors", steps=4)
+    positions = authors.draw_params(300, torch.Generator().manual_seed(0))["positions"]
+    assert positions.shape == (300, 4)
+    assert bool((positions == positions[:, :1]).all())  # drawn once per walk, kept for every step
+    assert set(positions[:, 0].tolist()) == set(inside.tolist())  # every centre position, no other
+    ours = make(tiny32, steps=4).draw_params(300, torch.Generator().manual_seed(0))["positions"]
+    assert bool((ours != ours[:, :1]).any(dim=1).all())  # the default: a new position each step
+    assert len(set(ours.flatten().tolist())) == stats.num_positions  # anywhere on the grid
+
+
+def brute_pool_perceptual(tiny: TinySetup, images: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """The authors' real side, pair by pair: the synthetic patch at ``pos`` against every real image's
+    patch at every grid position inside the centre square (the pool their random bank samples)."""
+    net, stats = tiny.perceptual, tiny.stats
+    low, high = centre_square(stats.resolution)
+    corners = stats.patch_positions
+    pool = ((corners >= low) & (corners + stats.patch_size <= high)).all(dim=1).nonzero().flatten()
+    feats = net(stats.patch(images, pos))
+    pairs = [
+        PerceptualNetwork.distance(feats, net(stats.patch(xj[None].expand_as(images), q.expand(len(images)))))
+        for xj in tiny.images
+        for q in pool
+    ]
+    return torch.stack(pairs).mean(0).mean(1)
+
+
+def test_the_authors_protocol_compares_with_the_centre_pool_and_changes_nothing_else(tiny32):
+    g = torch.Generator().manual_seed(3)
+    w0 = tiny32.w[:3] + 0.3 * torch.randn(3, 16, generator=g)
+    pos = tiny32.stats.centre_positions()[torch.tensor([0, 4, 8])]
+    authors, ours = make(tiny32, patch_protocol="authors"), make(tiny32)
+    w = w0.clone().requires_grad_(True)
+    terms = authors.loss_terms(w, authors.render(w), pos)
+    (grad,) = torch.autograd.grad(terms["total"].sum(), w)
+
+    wb = w0.clone().requires_grad_(True)
+    images = authors.render(wb)
+    brute = brute_terms(tiny32, wb, images, pos)
+    brute["perceptual"] = brute_pool_perceptual(tiny32, images, pos)  # only this term changes
+    for name, value in brute.items():
+        torch.testing.assert_close(terms[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    same_position = ours.loss_terms(w0, ours.render(w0), pos)
+    for name in ("fidelity", "pixel", "latent"):  # bit for bit what the default gives
+        assert torch.equal(terms[name].detach(), same_position[name]), name
+    assert not torch.allclose(terms["perceptual"].detach(), same_position["perceptual"])
+    total = (
+        authors.alpha_f * brute["fidelity"]
+        - authors.alpha_pix * brute["pixel"]
+        - authors.alpha_perc * brute["perceptual"]
+        - authors.alpha_lat * brute["latent"]
+    )
+    (grad_brute,) = torch.autograd.grad(total.sum(), wb)
+    torch.testing.assert_close(grad, grad_brute, rtol=1e-4, atol=1e-6)
+
+
+def test_the_authors_protocol_walk_is_k_adam_steps_at_one_position(tiny32):
+    t = make(tiny32, patch_protocol="authors", steps=3)
+    _, w_tilde = t.augment(tiny32.images[:2], generator=torch.Generator().manual_seed(7), return_latents=True)
+    positions = t.draw_params(2, torch.Generator().manual_seed(7))["positions"]
+    w = tiny32.w[:2].clone().requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=t.lr, betas=(0.9, 0.999))
+    for k in range(3):
+        total = t.loss_terms(w, t.render(w), positions[:, k])["total"]
+        opt.zero_grad()
+        total.sum().backward()
+        opt.step()
+    torch.testing.assert_close(w_tilde, w.detach(), rtol=1e-5, atol=1e-6)
+    assert "patch_protocol='authors'" in repr(t) and t.config()["patch_protocol"] == "authors"
+
+
 # -- a zero weight costs nothing -------------------------------------------------------------------------
 
 
@@ -169,6 +260,19 @@ def test_output_is_the_image_of_the_final_latent(tiny):
     y = t2(tiny.images[:4])
     assert torch.equal(y, t2.render(t2.last_latents).clamp(-1, 1))
     assert torch.equal(make(tiny).augment(tiny.images[:4]), out)  # seeded: bit-identical
+
+
+def test_augment_and_render_keep_a_plain_layout_whatever_the_generator_runs_in(tiny):
+    tiny.bundle.generator.channels_last = True  # what "auto" picks on some devices
+    try:
+        t = make(tiny)
+        x = tiny.images[:3].contiguous()
+        assert t.augment(x).is_contiguous() and t.render(tiny.w[:2]).is_contiguous()
+        last = x.contiguous(memory_format=torch.channels_last)
+        assert t.augment(last).is_contiguous(memory_format=torch.channels_last)
+        assert make(tiny)(x).view(-1).numel() == x.numel()
+    finally:
+        tiny.bundle.generator.channels_last = "auto"
 
 
 def test_batch_result_equals_per_sample_results(tiny):
@@ -364,6 +468,100 @@ def test_missing_latents_are_inverted_once_with_a_warning(tiny, tmp_path):
         warnings.simplefilter("error")
         read_only(y)
     assert calls[0] == read_only.steps + 1  # the walk only: the latent came from memory
+
+
+# The same pixel values in every dtype the transform takes: physical integers that int8, bfloat16 (exact
+# integers up to 256) and float16 all hold exactly (MRI 0..127 in its 0-1900 window, CT -128..127 HU).
+_DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+]
+
+
+@pytest.mark.parametrize("dtype", _DTYPES, ids=lambda d: str(d).removeprefix("torch."))
+def test_a_cached_image_is_found_by_content_whatever_its_dtype(tiny, tmp_path, dtype):
+    g = torch.Generator().manual_seed(3)
+    physical = torch.cat(
+        [
+            torch.randint(0, 128, (2, 1, 16, 16), generator=g),
+            torch.randint(-128, 128, (2, 1, 16, 16), generator=g),
+        ],
+        dim=1,
+    ).float()
+    windows = tiny.bundle.config.modalities
+    normalised = torch.cat([m.window.normalize(physical[:, i : i + 1]) for i, m in enumerate(windows)], dim=1)
+    cache = LatentCache(tmp_path / "cache", fingerprint=tiny.bundle.fingerprint)
+    cache.put_batch([image_key(x) for x in normalised], tiny.w[:2])  # keyed as `invert` keys
+    cache.flush()
+    t = LatentAugment(tiny.bundle, cache, tiny.stats, p=1.0, steps=0, seed=0, on_missing="raise")
+    image = physical.to(dtype)
+    assert torch.equal(image.double(), physical.double())  # the same pixel values
+    out = t(image)  # no MissingLatentError: found, not inverted
+    assert out.dtype == dtype and torch.equal(t.last_latents, tiny.w[:2])
+
+
+def test_a_cached_uint8_image_is_found_by_its_8_bit_windowed_values(tiny, tmp_path):
+    # uint8 is 8-bit windowed: 0 -> -1, 255 -> 1. The same image as floats in physical units, in [0, 1] or
+    # in [-1, 1] (float64: holds v / 127.5 - 1 exactly enough) has the same normalised values: the same key.
+    u8 = torch.randint(0, 256, (2, 2, 16, 16), generator=torch.Generator().manual_seed(4), dtype=torch.uint8)
+    normalised = u8.float() / 127.5 - 1.0
+    cache = LatentCache(tmp_path / "cache", fingerprint=tiny.bundle.fingerprint)
+    cache.put_batch([image_key(x) for x in normalised], tiny.w[:2])
+    cache.flush()
+    for value_range, image in [
+        ("physical", u8),
+        ("physical", tiny.bundle.denormalize(normalised)),
+        ("unit", u8.float() / 255.0),
+        ("generator", normalised.double()),
+    ]:
+        t = LatentAugment(
+            tiny.bundle,
+            cache,
+            tiny.stats,
+            p=1.0,
+            steps=0,
+            seed=0,
+            on_missing="raise",
+            value_range=value_range,
+        )
+        t(image)
+        assert torch.equal(t.last_latents, tiny.w[:2]), (value_range, image.dtype)
+
+
+def test_a_cache_folder_without_a_cache_fails_at_construction(tiny, tmp_path):
+    from latent_transforms.errors import CacheNotFoundError
+
+    missing = tmp_path / "missing" / "folder"
+    with pytest.raises(CacheNotFoundError, match=r"does not exist.*latent-transforms invert") as info:
+        LatentAugment("builtin:pelvis-phantom-64", str(missing))  # a lazy GAN: nothing else is loaded
+    assert str(missing) in str(info.value) and "cache=None" in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CacheNotFoundError, match="holds no latent cache"):
+        LatentAugment(tiny.bundle, tmp_path / "empty", tiny.stats)
+    with pytest.raises(CacheNotFoundError, match="does not exist"):
+        LatentAugmentd(["mri", "ct"], tiny.bundle, str(missing), tiny.stats)
+
+
+def test_a_cache_folder_that_exists_is_opened_lazily(tiny, tmp_path, monkeypatch):
+    tiny.bundle.save_pretrained(tmp_path / "gan", w_stats_samples=64)
+    opened: list[str] = []
+    real_open = LatentCache.open.__func__
+
+    def counting_open(cls, folder):
+        opened.append(str(folder))
+        return real_open(cls, folder)
+
+    monkeypatch.setattr(LatentCache, "open", classmethod(counting_open))
+    t = LatentAugment(str(tmp_path / "gan"), str(tiny.folder), p=1.0, value_range="generator", seed=0, **FAST)
+    assert opened == []  # checked to hold a cache, not opened
+    t(tiny.images[:2])
+    assert len(opened) == 1
 
 
 def test_on_missing_raise_says_how_many_and_the_fix(tiny, tmp_path):

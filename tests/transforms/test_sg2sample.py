@@ -100,6 +100,19 @@ def test_sample_shapes_and_ranges(bundle):
         t.sample(2, value_range="hu")
 
 
+def test_samples_and_renders_are_contiguous_whatever_layout_the_generator_runs_in(bundle):
+    # The generator may run channels_last (its "auto" setting on the CPU); what comes out is plain.
+    bundle.generator.channels_last = True
+    try:
+        t = SG2Sample(bundle, seed=0)
+        assert t.sample(3).is_contiguous() and t.sample(3).view(-1).numel() == 3 * 2 * 16 * 16
+        assert t.render(t.draw_params(2, torch.Generator().manual_seed(0))).is_contiguous()
+        out = SG2Sample(bundle, p=1.0, value_range="generator", seed=0)(real())
+        assert out.is_contiguous() and out.view(-1).numel() == real().numel()
+    finally:
+        bundle.generator.channels_last = "auto"
+
+
 def test_random_noise_is_drawn_from_the_transform_generator(bundle):
     noisy_gan = copy.deepcopy(bundle)
     with torch.no_grad():

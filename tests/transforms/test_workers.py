@@ -1,9 +1,14 @@
-"""Per-sample augmentation inside DataLoader workers: what ``RandomTransform.generator_for`` guarantees.
+"""Per-sample augmentation inside DataLoader workers: what ``RandomTransform.generator_for`` documents.
 
-- ``num_workers=0``: the transform draws from its own generator, so a seed gives the same data again.
+- ``num_workers=0``: the transform draws from its own generator in call order, so a seed gives the same
+  data again, exactly what calling it in a loop gives.
 - ``num_workers >= 1``: every draw is keyed by (seed, the loader's epoch seed, the sample's dataset key or
   content), so a seed and a loader generator give the same data for 1, 2 or 3 workers (fork), epochs
-  differ, and a ``spawn`` worker that loads the GAN lazily from a path gives the same as a forked one.
+  differ, and a ``spawn`` worker that loads the GAN lazily from a path gives the same as a forked one;
+  the key is exactly that (replayed here without a DataLoader); without a loader generator
+  ``torch.manual_seed`` fixes the epoch seed; identical samples share a draw unless they carry keys;
+  persistent workers repeat the first epoch; MONAI's per-worker reseeding changes nothing.
+- The two differ (documented): the main process cannot see the loader's epoch seed.
 - CUDA requested inside a forked worker fails with the error naming the three ways out.
 """
 
@@ -105,6 +110,98 @@ def test_num_workers_0_uses_the_transforms_own_stream() -> None:
     t = StandardDA(p=0.5, seed=0)
     direct = torch.stack([t(xi) for xi in x])  # exactly what calling it in a loop gives
     assert torch.equal(a, direct)
+
+
+class WithEpochSeed(Dataset):
+    """Items ``(transform(images[i]), the loader's epoch seed as the worker sees it)``."""
+
+    def __init__(self, images: torch.Tensor, transform: RandomTransform) -> None:
+        self.images = images
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        info = torch.utils.data.get_worker_info()
+        return self.transform(self.images[i]), torch.tensor(int(info.seed) - int(info.id))
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
+def test_worker_draws_are_keyed_by_the_seed_the_epoch_seed_and_the_content(monkeypatch) -> None:
+    x = images(6)
+    batches = list(loader(WithEpochSeed(x, StandardDA(p=0.5, rotate=10.0, seed=0)), 2))
+    data = torch.cat([b[0] for b in batches])
+    epoch_seeds = torch.cat([b[1] for b in batches])
+    assert len(set(epoch_seeds.tolist())) == 1  # one epoch seed, whichever worker
+
+    class Info:  # any worker id of that epoch
+        id = 5
+        seed = int(epoch_seeds[0]) + 5
+
+    # Replayed in this process without a DataLoader, in another order: the same data.
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: Info)
+    t = StandardDA(p=0.5, rotate=10.0, seed=0)
+    replay = torch.stack([t(x[i]) for i in reversed(range(len(x)))]).flip(0)
+    assert torch.equal(replay, data)
+
+
+def test_num_workers_0_gives_other_data_than_the_workers_as_documented() -> None:
+    x = images()
+    main = epoch(loader(Augmented(x, StandardDA(p=0.5, rotate=10.0, seed=0)), 0))
+    workers = epoch(loader(Augmented(x, StandardDA(p=0.5, rotate=10.0, seed=0)), 1))
+    # Each is reproducible (the tests above); they are not the same data, as the docs say. Should this
+    # ever fail, num_workers=0 has become equal to the workers: change docs/transforms.md and
+    # RandomTransform.generator_for with it.
+    assert not torch.equal(main, workers)
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
+def test_without_a_loader_generator_torch_manual_seed_fixes_the_epoch_seed() -> None:
+    x = images()
+
+    def run(workers: int, global_seed: int) -> torch.Tensor:
+        torch.manual_seed(global_seed)
+        ds = Augmented(x, StandardDA(p=0.5, rotate=10.0, seed=0))
+        return epoch(DataLoader(ds, batch_size=2, num_workers=workers))
+
+    first = run(1, 5)
+    assert torch.equal(run(2, 5), first)
+    assert not torch.equal(run(1, 6), first)
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
+def test_identical_samples_share_a_draw_in_workers_unless_they_carry_dataset_keys() -> None:
+    x = images(1).expand(6, -1, -1, -1).clone()  # six copies of one image
+    same = epoch(loader(Augmented(x, StandardDA(p=1.0, rotate=10.0, seed=0)), 2))
+    assert all(torch.equal(same[0], s) for s in same)
+    keyed = epoch(loader(Augmented(x, StandardDA(p=1.0, rotate=10.0, seed=0), as_dicts=True), 2))
+    assert not torch.equal(keyed[0], keyed[1])
+
+
+def test_persistent_workers_repeat_the_first_epochs_draws() -> None:
+    ds = Augmented(images(), StandardDA(p=1.0, rotate=10.0, seed=0))
+    persistent = loader(ds, 1, persistent_workers=True)
+    assert torch.equal(epoch(persistent), epoch(persistent))
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
+def test_monai_dataloaders_per_worker_reseeding_changes_nothing() -> None:
+    monai_data = pytest.importorskip("monai.data")
+    x = images()
+
+    def run(workers: int) -> torch.Tensor:
+        # MONAI's worker_init_fn calls set_random_state on the transform the dataset holds, per worker.
+        ds = Augmented(x, StandardDA(p=0.5, rotate=10.0, seed=0))
+        return epoch(
+            monai_data.DataLoader(
+                ds, batch_size=2, num_workers=workers, generator=torch.Generator().manual_seed(0)
+            )
+        )
+
+    one = run(1)
+    assert torch.equal(run(2), one)
+    assert torch.equal(epoch(loader(Augmented(x, StandardDA(p=0.5, rotate=10.0, seed=0)), 2)), one)
 
 
 @pytest.mark.slow
