@@ -43,6 +43,7 @@ __all__ = [
     "cast_like",
     "check_cuda_in_worker",
     "from_working_range",
+    "keep_memory_format",
     "pack_generators",
     "to_working_range",
     "unpack_generators",
@@ -142,6 +143,25 @@ def from_working_range(
         assert windows is not None
         out = torch.cat([w.denormalize(y[:, i : i + 1]) for i, w in enumerate(windows)], dim=1)
     return cast_like(out, like)
+
+
+def keep_memory_format(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``y`` in ``like``'s memory layout: channels-last when ``like`` is a channels-last ``[B, C, H, W]``
+    batch (and not also contiguous), else ``y`` itself.
+
+    Example:
+        >>> like = torch.zeros(2, 3, 4, 4).to(memory_format=torch.channels_last)
+        >>> keep_memory_format(torch.ones(2, 3, 4, 4), like).is_contiguous(memory_format=torch.channels_last)
+        True
+    """
+    if (
+        y.ndim == 4
+        and like.ndim == 4
+        and like.is_contiguous(memory_format=torch.channels_last)
+        and not like.is_contiguous()
+    ):
+        return y.contiguous(memory_format=torch.channels_last)
+    return y
 
 
 def cast_like(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -487,6 +507,7 @@ class RandomTransform(v2.Transform):
             out = xb.clone() if not out_sub.requires_grad else xb.detach().clone().to(out_sub.dtype)
             out = out.index_copy(0, chosen.to(xb.device), out_sub)
         out = out[:, 0] if channelless else (out if x.ndim == 4 else out[0])
+        out = keep_memory_format(out, x)
         return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out
 
     def transform_points(self, inpt: Any, params: dict[str, Any]) -> Any:
