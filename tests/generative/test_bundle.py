@@ -127,7 +127,7 @@ def test_weights_that_do_not_match_the_config_name_the_first_tensor(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     config["channels"] = [16, 16]
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(WeightMismatchError, match="tensor '.*' has shape"):
+    with pytest.raises(WeightMismatchError, match=r"tensor '.*' has shape"):
         load_diffusion(tmp_path)
 
 

@@ -1,4 +1,4 @@
-"""torchrun-style data-parallel diffusion training (gloo on CPU): ranks stay in lock-step and rank 0 writes."""
+"""torchrun-style data-parallel diffusion training (gloo on CPU): ranks stay in lock-step, rank 0 writes."""
 
 from __future__ import annotations
 
