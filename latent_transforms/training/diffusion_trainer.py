@@ -73,7 +73,9 @@ def average_gradients(module: torch.nn.Module, world_size: int) -> None:
         flat /= world_size
         torch.nn.utils.vector_to_parameters(flat, [p.grad for p in params])  # type: ignore[misc]
     for p in params:
-        torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
+        grad = p.grad
+        assert grad is not None
+        torch.nan_to_num(grad, nan=0.0, posinf=1e5, neginf=-1e5, out=grad)
 
 
 class _Sampler:

@@ -103,7 +103,7 @@ class DiffusionSample(ConditionalTransform, GanTransform):
             self._check_class(diffusion.config)
 
     @property
-    def bundle(self) -> DiffusionBundle:
+    def bundle(self) -> DiffusionBundle:  # type: ignore[override]  # the bundle_class of this transform
         """The diffusion bundle (loaded on first access when given as a source string)."""
         bundle: DiffusionBundle = self._gan.bundle()
         return bundle
