@@ -2,8 +2,10 @@
 
 :class:`ResNetClassifier` (a torchvision ResNet for small images with MC-dropout), its seeded trainer
 :func:`train_classifier`, the scores :func:`classification_metrics` (accuracy, balanced accuracy, AUC,
-sensitivity, specificity) and :func:`classifier_features` (the classifier as a feature network for FID,
-precision/recall and :class:`~latent_transforms.SelectiveFilter`).
+sensitivity, specificity), :func:`classifier_features` (the classifier as a feature network for FID,
+precision/recall and :class:`~latent_transforms.SelectiveFilter`) and the utility protocols of Xing et al.
+2023 (:func:`augmentation_utility`, :func:`extraction_utility`, :func:`classifier_utility` for
+``evaluate``) with :func:`sampling_efficiency`.
 """
 
 from latent_transforms.tasks.classifier import DEPTHS, ResNetClassifier
@@ -18,19 +20,39 @@ from latent_transforms.tasks.training import (
     predict_proba,
     train_classifier,
 )
+from latent_transforms.tasks.utility import (
+    PROTOCOLS,
+    UtilityComparison,
+    augmentation_utility,
+    classifier_utility,
+    extraction_utility,
+    finetune_last_layer,
+    sampling_efficiency,
+    stratified_fraction,
+    synthetic_set,
+)
 
 __all__ = [
     "CLASSIFICATION_METRICS",
     "DEPTHS",
+    "PROTOCOLS",
     "BatchAugment",
     "ClassifierOptions",
     "ResNetClassifier",
     "TrainedClassifier",
+    "UtilityComparison",
     "as_image_labels",
+    "augmentation_utility",
     "binary_auc",
     "classification_metrics",
     "classifier_features",
+    "classifier_utility",
     "evaluate_classifier",
+    "extraction_utility",
+    "finetune_last_layer",
     "predict_proba",
+    "sampling_efficiency",
+    "stratified_fraction",
+    "synthetic_set",
     "train_classifier",
 ]
