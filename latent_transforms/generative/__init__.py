@@ -3,13 +3,15 @@ loaded as a bundle like the GAN bundles, sampled with DDIM or DDPM.
 
 :class:`DiffusionConfig` (architecture, schedule, classes, modalities and windows), :class:`DiffusionBundle`
 and :func:`load_diffusion` (folder, ``builtin:<name>`` or Hub id; safetensors only), :func:`denoise` (the
-reverse process with MONAI's schedulers). The trainer is :class:`~latent_transforms.training.DiffusionTrainer`
+reverse process with MONAI's schedulers), :func:`load_generator` (a GAN or a diffusion bundle, by its
+``config.json``). The trainer is :class:`~latent_transforms.training.DiffusionTrainer`
 (``latent-transforms train-diffusion``); the transform is :class:`~latent_transforms.DiffusionSample`.
 Needs the optional ``generative`` extra (MONAI and einops).
 """
 
 from latent_transforms.generative.bundle import DiffusionBundle, load_diffusion
 from latent_transforms.generative.config import ARCHITECTURE, PREDICTION_TYPES, SCHEDULES, DiffusionConfig
+from latent_transforms.generative.load import bundle_architecture, load_generator
 from latent_transforms.generative.networks import SAMPLERS, build_scheduler, build_unet
 from latent_transforms.generative.sampling import DEFAULT_STEPS, denoise
 
@@ -23,6 +25,8 @@ __all__ = [
     "DiffusionConfig",
     "build_scheduler",
     "build_unet",
+    "bundle_architecture",
     "denoise",
     "load_diffusion",
+    "load_generator",
 ]
