@@ -2,10 +2,11 @@
 as a diffusion bundle.
 
 The defaults are sized for a CPU at 32 px: a three-level MONAI UNet (32, 64, 64 channels, attention at the
-lowest level, one residual block per level; about 1.6 M parameters), 1000 linear-schedule timesteps,
-batch 32, AdamW at 5e-4 after a 2 kimg warm-up, EMA half-life 2 kimg, 10 % label dropout for
+lowest level, one residual block per level; about 1.1 M parameters for one channel), 1000 linear-schedule
+timesteps, batch 32, AdamW at 5e-4 after a 2 kimg warm-up, EMA half-life 2 kimg, 10 % label dropout for
 classifier-free guidance, and an FID of 500 DDIM samples (25 steps) every 20 kimg for the FID-vs-kimg
-curve in ``log.jsonl``.
+curve in ``log.jsonl``. One training step of batch 32 takes about 1.1 s on one busy CPU thread (0.6 min
+per kimg); 500 DDIM samples of 25 steps about 2.3 min.
 """
 
 from __future__ import annotations

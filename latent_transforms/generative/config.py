@@ -62,7 +62,8 @@ class DiffusionConfig:
         norm_num_groups: groups of the UNet's group normalisation.
         timesteps: diffusion steps of training (``T``; DDPM: 1000).
         schedule: MONAI noise schedule, one of :data:`SCHEDULES`.
-        beta_start, beta_end: the first and last noise variance of the linear schedules (DDPM: 1e-4, 0.02).
+        beta_start: the first noise variance of the linear schedules (DDPM: 1e-4).
+        beta_end: the last noise variance of the linear schedules (DDPM: 0.02).
         prediction_type: what the UNet predicts, one of :data:`PREDICTION_TYPES`.
         clip_sample: clip the predicted clean image to ``[-1, 1]`` at every sampling step.
         training: free-form summary of how the model was trained (data, kimg, FID...), shown in the card.

@@ -238,7 +238,10 @@ def augmentation_utility(
 
     Args:
         generator: a class-conditional generator (see the module docstring).
-        train, val, test: labelled images (anything :func:`~latent_transforms.tasks.as_image_labels` takes).
+        train: the real training images, labelled (anything :func:`~latent_transforms.tasks.as_image_labels`
+            takes).
+        test: the labelled images the runs are scored on.
+        val: labelled images that choose each run's epoch (``None``: the last epoch).
         n_synthetic: synthetic images added (default: as many as the real training images).
         seeds: the paired runs (default five).
         options: :class:`~latent_transforms.tasks.ClassifierOptions` (its seed is replaced by each run's).
@@ -427,11 +430,20 @@ def extraction_utility(
     Args:
         generator: a class-conditional generator, or ``None`` for the real-image reference itself (then
             ``scores`` and ``baseline`` are the same runs).
-        train, test: labelled images (anything :func:`~latent_transforms.tasks.as_image_labels` takes).
+        train: the real training images, labelled (anything :func:`~latent_transforms.tasks.as_image_labels`
+            takes).
+        test: the labelled images the runs are scored on.
         n_synthetic: synthetic pretraining images (default: as many as the real training images).
         fraction: the share of the real training images the last layer is fine-tuned on (0.5).
         finetune_epochs: epochs of the fine-tuning (20).
-        seeds, options, metric, baseline, device, progress: as :func:`augmentation_utility`.
+        seeds: the paired runs (default five).
+        options: :class:`~latent_transforms.tasks.ClassifierOptions` of the pretraining (its seed is each
+            run's; the last epoch is kept); the fine-tuning uses its batch size, learning rate and weight
+            decay.
+        metric: the score compared.
+        baseline: the reference's scores of the same seeds, when already measured.
+        device: where the classifier trains.
+        progress: progress bars.
 
     Returns:
         :class:`UtilityComparison` (``protocol="feature-extraction"``).
