@@ -11,6 +11,7 @@ precision/recall and :class:`~latent_transforms.SelectiveFilter`) and the utilit
 from latent_transforms.tasks.classifier import DEPTHS, ResNetClassifier
 from latent_transforms.tasks.features import classifier_features
 from latent_transforms.tasks.metrics import CLASSIFICATION_METRICS, binary_auc, classification_metrics
+from latent_transforms.tasks.synthetic import sampling_efficiency, stratified_fraction, synthetic_set
 from latent_transforms.tasks.training import (
     BatchAugment,
     ClassifierOptions,
@@ -27,9 +28,6 @@ from latent_transforms.tasks.utility import (
     classifier_utility,
     extraction_utility,
     finetune_last_layer,
-    sampling_efficiency,
-    stratified_fraction,
-    synthetic_set,
 )
 
 __all__ = [
