@@ -104,7 +104,8 @@ class DiffusionTrainer:
         options: :class:`~latent_transforms.training.DiffusionOptions`.
         scorer: scores the EMA model (a :class:`~latent_transforms.training.FidScorer`; ``None``: no
             scoring, the last snapshot is the result).
-        label_key: item key of the class label for a conditional model (``config.c_dim`` classes).
+        label_key: item key of the class label for a conditional model (``config.c_dim`` classes; default
+            ``"label"`` when the items have one, as labelled images do).
         device: ``"cuda"``, ``"cpu"``... (default: CUDA when available, per ``LOCAL_RANK`` under torchrun).
         resume: ``"auto"`` continues from ``out/training-state.pt`` when present; ``True`` requires it;
             ``False`` refuses a folder that already holds a run.

@@ -298,3 +298,16 @@ def test_normalize_and_denormalize_use_the_windows():
     x = torch.tensor([[[[0.0, 127.5, 255.0]]]])
     torch.testing.assert_close(bundle.normalize(x), torch.tensor([[[[-1.0, 0.0, 1.0]]]]))
     torch.testing.assert_close(bundle.denormalize(bundle.normalize(x)), x)
+
+
+def test_load_generator_reads_what_a_bundle_is_from_its_config(tmp_path):
+    from latent_transforms.generative import bundle_architecture, load_generator
+
+    DiffusionBundle.random(tiny()).save_pretrained(tmp_path / "ddpm")
+    GanBundle.random(tiny_config(16)).save_pretrained(tmp_path / "gan", w_stats_samples=64)
+    assert bundle_architecture(tmp_path / "ddpm") == "ddpm-unet"
+    assert bundle_architecture(tmp_path / "gan") == "stylegan2"
+    assert isinstance(load_generator(tmp_path / "ddpm"), DiffusionBundle)
+    assert isinstance(load_generator(str(tmp_path / "gan")), GanBundle)
+    given = DiffusionBundle.random(tiny())
+    assert load_generator(given) is given
