@@ -1,8 +1,9 @@
 """latent-transforms: GAN-based data augmentation for medical imaging.
 
-Public API: the transforms (LatentAugment, SG2Sample, StandardDA, SelectiveFilter; their MONAI
-dictionary variants, loaded on first use; GPUAugment for DataLoaders), GAN bundles and the StyleGAN2
-networks they hold, paired MRI/CT datasets and the built-in pelvis phantom, the StyleGAN2-ADA trainer,
+Public API: the transforms (LatentAugment, SG2Sample, DiffusionSample, StandardDA, SelectiveFilter; their
+MONAI dictionary variants, loaded on first use; GPUAugment for DataLoaders), GAN bundles and the StyleGAN2
+networks they hold, diffusion bundles (a DDPM on MONAI's UNet and schedulers), paired MRI/CT datasets and
+the built-in pelvis phantom, the StyleGAN2-ADA and diffusion trainers,
 GAN inversion (the batched projector, its encoder start and the on-disk latent cache),
 LatentAugment's dataset statistics, the metrics of synthetic data (FID, precision / recall / density /
 coverage, mean-image variety, efficiency, paired MAE / SSIM / PSNR / LPIPS and the statistics tests in
@@ -54,6 +55,7 @@ from latent_transforms.features import (
     feature_network,
     perceptual_network,
 )
+from latent_transforms.generative import DiffusionBundle, DiffusionConfig, load_diffusion
 from latent_transforms.inversion import (
     LatentCache,
     LatentEncoder,
@@ -89,10 +91,19 @@ from latent_transforms.networks import (
     load_gan,
 )
 from latent_transforms.objectives import DatasetStats, LatentWalk
-from latent_transforms.training import Trainer, TrainingOptions, train
+from latent_transforms.training import (
+    DiffusionOptions,
+    DiffusionTrainer,
+    Trainer,
+    TrainingOptions,
+    train,
+    train_diffusion,
+)
 from latent_transforms.transforms import (
     DICTIONARY_NAMES,
     PRESETS,
+    DiffusionSample,
+    DiffusionSampleConfig,
     GanTransform,
     GPUAugment,
     LatentAugment,
@@ -128,6 +139,8 @@ __all__ = [
     *DICTIONARY_NAMES,
     "DEFAULT_FEATURE_NETWORK",
     "PRESETS",
+    "DiffusionSample",
+    "DiffusionSampleConfig",
     "GPUAugment",
     "GanTransform",
     "LatentAugment",
@@ -150,6 +163,10 @@ __all__ = [
     "ConfigError",
     "ConversionError",
     "DatasetStats",
+    "DiffusionBundle",
+    "DiffusionConfig",
+    "DiffusionOptions",
+    "DiffusionTrainer",
     "Discriminator",
     "EncoderNotFoundError",
     "FeatureExtractor",
@@ -183,6 +200,7 @@ __all__ = [
     "image_key",
     "invert",
     "load_encoder",
+    "load_diffusion",
     "load_gan",
     "patient_split",
     "perceptual_network",
@@ -199,5 +217,6 @@ __all__ = [
     "split_dataset",
     "subset_by_patients",
     "train",
+    "train_diffusion",
     "train_encoder",
 ]

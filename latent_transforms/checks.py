@@ -17,6 +17,7 @@ from latent_transforms.errors import ConfigError
 __all__ = [
     "canonical_device",
     "check_choice",
+    "check_class_labels",
     "check_image_batch",
     "check_int",
     "check_number",
@@ -149,6 +150,54 @@ def check_choice(name: str, value: T, choices: Sequence[T], *, fix: str = "") ->
     if value not in choices:
         raise ConfigError(f"{name} must be one of {tuple(choices)}; got {value!r}.{_fix(fix)}")
     return value
+
+
+def check_class_labels(labels: Any, n: int, c_dim: int, *, who: str = "labels") -> torch.Tensor | None:
+    """Class labels for ``n`` images as an int64 CPU tensor ``[n]`` (``None`` stays ``None``).
+
+    ``labels`` is one class index for every image (an int), or ``n`` indices (a sequence or an integer
+    tensor ``[n]``; a single entry is repeated), each in ``[0, c_dim)``. An unconditional generator
+    (``c_dim = 0``) takes none. What every generator's ``sample(n, labels=...)`` and the conditional
+    transforms accept.
+
+    Example:
+        >>> check_class_labels(1, 3, 2).tolist(), check_class_labels([0, 1], 2, 2).tolist()
+        ([1, 1, 1], [0, 1])
+        >>> check_class_labels(2, 1, 2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        latent_transforms.errors.ConfigError: labels must be class indices in [0, 2), got 2 ...
+    """
+    if labels is None:
+        return None
+    if c_dim == 0:
+        raise ConfigError(
+            f"{who} were given but this generator is unconditional (c_dim = 0). Fix: drop {who}, or train a "
+            "class-conditional model."
+        )
+    if isinstance(labels, bool) or (isinstance(labels, float) and not float(labels).is_integer()):
+        raise ConfigError(f"{who} must be class indices (ints), got {labels!r}.")
+    if isinstance(labels, (int, float)):
+        tensor = torch.full((n,), int(labels), dtype=torch.int64)
+    else:
+        tensor = torch.as_tensor(labels)
+        if tensor.is_floating_point() or tensor.dtype == torch.bool or tensor.ndim > 1:
+            raise ConfigError(
+                f"{who} must be class indices: an int or an integer tensor [n], got {tensor.dtype} of shape "
+                f"{tuple(tensor.shape)}. Fix: pass labels.argmax(1) for one-hot vectors."
+            )
+        tensor = tensor.reshape(-1).to(device="cpu", dtype=torch.int64)
+        if tensor.numel() == 1 and n != 1:
+            tensor = tensor.expand(n).clone()
+        if tensor.numel() != n:
+            raise ConfigError(f"{who} has {tensor.numel()} entries for {n} images; give one per image.")
+    bad = tensor[(tensor < 0) | (tensor >= c_dim)]
+    if bad.numel():
+        raise ConfigError(
+            f"{who} must be class indices in [0, {c_dim}), got {int(bad[0])} (the generator has {c_dim} "
+            "classes)."
+        )
+    return tensor
 
 
 def _fix(fix: str) -> str:

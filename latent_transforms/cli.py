@@ -9,6 +9,8 @@ Each package declares its sub-commands in a ``command`` module with ``add_parser
 - ``info``, ``init``, ``convert`` (:mod:`latent_transforms.networks.command`): describe, create and
   convert GAN bundles;
 - ``train`` (:mod:`latent_transforms.training.command`): StyleGAN2-ADA on paired images;
+- ``train-diffusion`` (:mod:`latent_transforms.generative.command`): a (class-conditional) diffusion model
+  on labelled or paired images;
 - ``train-encoder``, ``invert`` (:mod:`latent_transforms.inversion.command`): the inversion encoder, and a
   dataset inverted into a latent cache;
 - ``augment`` (:mod:`latent_transforms.export.command`): an augmented set written to disk;
@@ -42,6 +44,7 @@ COMMAND_MODULES = (
     "latent_transforms.demo.command",
     "latent_transforms.networks.command",
     "latent_transforms.training.command",
+    "latent_transforms.generative.command",
     "latent_transforms.inversion.command",
     "latent_transforms.export.command",
     "latent_transforms.evaluation.command",

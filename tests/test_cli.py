@@ -85,6 +85,7 @@ def test_every_command_has_help_and_shares_the_common_flags(capsys):
         "init",
         "convert",
         "train",
+        "train-diffusion",
         "train-encoder",
         "invert",
         "augment",
@@ -99,10 +100,19 @@ def test_every_command_has_help_and_shares_the_common_flags(capsys):
         helps[name] = {a.dest: a for a in parser._actions}
     capsys.readouterr()
     for flag, users in {
-        "device": ["demo", "train", "train-encoder", "invert", "augment", "evaluate", "tune"],
+        "device": [
+            "demo",
+            "train",
+            "train-diffusion",
+            "train-encoder",
+            "invert",
+            "augment",
+            "evaluate",
+            "tune",
+        ],
         "revision": ["info", "train-encoder", "invert", "augment", "evaluate"],
         "cache_dir": ["info", "train-encoder", "invert", "augment", "evaluate"],
-        "quiet": ["demo", "train-encoder", "invert", "augment", "evaluate", "tune"],
+        "quiet": ["demo", "train-diffusion", "train-encoder", "invert", "augment", "evaluate", "tune"],
     }.items():
         actions = [helps[name][flag] for name in users]
         assert all(a.default == actions[0].default and a.help == actions[0].help for a in actions), flag

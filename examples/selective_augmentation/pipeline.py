@@ -279,8 +279,8 @@ class Experiment:
         if (folder / "done.json").is_file():
             return GanBundle.from_pretrained(folder / "bundle")
         r = self.cfg.recipe
-        window = self.splits["train"].dataset.window if hasattr(self.splits["train"], "dataset") else None
-        window = window or getattr(self.splits["train"], "window", IntensityWindow(0.0, 255.0))
+        train = self.splits["train"]
+        window = getattr(getattr(train, "dataset", train), "window", IntensityWindow(0.0, 255.0))
         config = GanConfig(
             resolution=self.cfg.resolution,
             modalities=tuple(Modality(name, window) for name in self.cfg.channel_names),
@@ -375,7 +375,7 @@ class Experiment:
         return result
 
     # 5. synthetic sets --------------------------------------------------------------------------------
-    def _sampler(self, bundle: GanBundle, seed: int) -> Callable[[int, int], torch.Tensor]:
+    def sampler(self, bundle: GanBundle, seed: int) -> Callable[[int, int], torch.Tensor]:
         def source(n: int, label: int) -> torch.Tensor:
             out = []
             for start in range(0, n, 256):
@@ -400,7 +400,7 @@ class Experiment:
         kind, ratio = row.rsplit("_r", 1)
         r = float(ratio)
         pool_seed = 1000 + seed
-        source = self._sampler(bundle, pool_seed)
+        source = self.sampler(bundle, pool_seed)
         if kind == "gan":
             images, labels = [], []
             for label, n_real in enumerate(self.counts):
@@ -502,6 +502,12 @@ class Experiment:
                 description=f"{row} p={p}",
             )
             done[str(p)] = max(h["val_auc"] for h in result.history)
+            # the run of seed 0 at the chosen p is this very training: keep it, so it is not repeated
+            model_path = self.work / "sweep" / f"{row}-p{p}.safetensors"
+            _save_classifier(result.model, model_path)
+            _write_json(
+                model_path.with_name(model_path.stem + "-run.json"), {"best_epoch": result.best_epoch}
+            )
             _write_json(path, done)
         return float(max(self.cfg.p_grid, key=lambda p: (done[str(p)], -p)))
 
@@ -515,6 +521,9 @@ class Experiment:
         extra, augment, p = None, None, None
         if row in ONLINE:
             p = self.pick_p(row, bundle)
+            reused = self._sweep_run(row, p) if seed == 0 else None
+            if reused is not None:
+                return self._record(path, row, seed, reused[0], reused[1], None, p, started)
             augment = self.augment_for(row, p, bundle)
         elif row != "baseline":
             assert bundle is not None
@@ -529,19 +538,39 @@ class Experiment:
             progress=self.cfg.progress,
             description=f"{row} seed {seed}",
         )
-        scores = evaluate_classifier(result.model, self.splits["test"])
+        if row == "baseline":
+            _save_classifier(result.model, path.with_suffix(".safetensors"))
+        return self._record(path, row, seed, result.model, result.best_epoch, extra, p, started)
+
+    def _sweep_run(self, row: str, p: float) -> tuple[ResNetClassifier, int] | None:
+        """The classifier the ``p`` sweep trained for ``row`` at ``p`` (seed 0), if it was kept."""
+        model_path = self.work / "sweep" / f"{row}-p{p}.safetensors"
+        meta = _read_json(model_path.with_name(model_path.stem + "-run.json"))
+        model = _load_classifier(model_path)
+        return None if model is None or meta is None else (model, int(meta["best_epoch"]))
+
+    def _record(
+        self,
+        path: Path,
+        row: str,
+        seed: int,
+        model: ResNetClassifier,
+        best_epoch: int,
+        extra: tuple[torch.Tensor, torch.Tensor] | None,
+        p: float | None,
+        started: float,
+    ) -> dict[str, Any]:
+        """Score ``model`` on the test split and store the row's record."""
+        scores = evaluate_classifier(model, self.splits["test"])
         record = {
             "row": row,
             "seed": seed,
             "test": scores,
-            "best_epoch": result.best_epoch,
-            "val_auc": result.history[result.best_epoch - 1]["val_auc"],
+            "best_epoch": best_epoch,
             "synthetic": 0 if extra is None else len(extra[1]),
             "p": p,
             "seconds": round(time.perf_counter() - started, 1),
         }
-        if row == "baseline":
-            _save_classifier(result.model, path.with_suffix(".safetensors"))
         _write_json(path, record)
         self.log(f"{row} seed {seed}: accuracy {scores['accuracy']:.3f}, AUC {scores['auc']:.3f}")
         return record

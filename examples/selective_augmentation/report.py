@@ -103,7 +103,9 @@ def figures(out: Path, exp: Any, bundle: GanBundle | None) -> dict[str, str]:
         fig.savefig(out / "samples-per-class.png", dpi=110)
         plt.close(fig)
         made["samples"] = "samples-per-class.png"
-        result = getattr(exp, "_selections", {}).get((0.5, 0))
+        result = None
+        if "selective_r0.5" in exp.cfg.rows:  # run 0's selection at r = 0.5 (recomputed when resuming)
+            result = exp.selection(0.5, 0, exp.sampler(bundle, 1000))
         if result is not None:
             fig, axes = plt.subplots(2, exp.num_classes, figsize=(4 * exp.num_classes, 8))
             for label in range(exp.num_classes):

@@ -17,11 +17,13 @@ __all__ = ["add_parser", "run", "run_command"]
 DESCRIPTION = """\
 Measure synthetic data the way Xing et al. (2023) do, for several augmentation policies side by
 side: fidelity (FID, precision), variety (recall, mean-image file size), utility (downstream gain with a
-Wilcoxon test, when --utility gives a training function) and efficiency (time per 1000 images, peak GPU
-memory). Every policy is sampled with p = 1 (all samples augmented) and compared per modality with the
-held-out reference slices (--reference-split, default val: patients the GAN never saw). StandardDA and
-LatentAugment transform training slices (--n-sources); LatentAugment's latents for them are inverted once
-into OUT/cache (or --cache) and reused.
+Wilcoxon test, when --utility gives a training function, or the built-in task classifier on labelled
+data: --utility classifier) and efficiency (time per 1000 images, peak GPU memory; peak RSS on a CPU in
+results.json). The generator (--gan) is a StyleGAN2 or a diffusion bundle; a diffusion bundle next to a
+GAN is a diffusion:bundle=PATH policy. Every policy is sampled with p = 1 (all samples augmented) and
+compared per modality with the held-out reference slices (--reference-split, default val: patients the
+GAN never saw). StandardDA and LatentAugment transform training slices (--n-sources); LatentAugment's
+latents for them are inverted once into OUT/cache (or --cache) and reused.
 
 Writes OUT/report.md (Xing et al.'s table, per-modality sub-tables), OUT/results.json,
 OUT/precision_recall.png (as Fig. 7 of Tronchin et al. 2023: one point per policy, SG2Sample psi values
@@ -29,6 +31,8 @@ joined) and OUT/samples.png.
 
 Policy specs (--synthetic, repeatable; each takes name=... for its display name):
   sg2sample:psi=0.7                 random GAN samples, truncation psi
+  diffusion:bundle=PATH,steps=50    random samples of a diffusion bundle, DDIM with 50 steps (sampler=ddpm,
+                                    eta, guidance, c also taken; no bundle=: --gan, if it is one)
   latentaugment:preset=f1           LatentAugment, the paper's F1 set (preset=mae: the MAE set), with any
                                     constructor overrides: latentaugment:preset=f1,steps=3,alpha_f=0.1
   latentaugment:config=best.json    a LatentAugment.config() JSON file
@@ -41,6 +45,9 @@ Examples:
   latent-transforms evaluate --out eval --n-samples 2000 --synthetic sg2sample:psi=0.3 \\
       --synthetic sg2sample:psi=1.0 --synthetic latentaugment:preset=mae --synthetic real \\
       --utility my_task.py:train_and_score --utility-seeds 0,1,2,3,4 --lower-is-better
+  latent-transforms evaluate --gan runs/cgan/bundle --real medmnist:pneumoniamnist.npz \\
+      --reference-split test --synthetic standardda --synthetic sg2sample:psi=1 \\
+      --synthetic diffusion:bundle=runs/ddpm32/bundle --utility classifier --utility-seeds 0,1,2,3,4
 """
 
 
@@ -96,10 +103,14 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
         "--real",
         default=DEFAULT_DATA,
         metavar="DATA",
-        help=f"real data: phantom[:patients=N,slices=M,seed=S] or a folder (default {DEFAULT_DATA})",
+        help="real data: phantom[:patients=N,slices=M,seed=S], a folder of paired slices, or labelled images "
+        f"(medmnist:FILE.npz, a folder of class folders) (default {DEFAULT_DATA})",
     )
     p.add_argument(
-        "--gan", default=DEFAULT_GAN, help=f"bundle folder, builtin:<name> or Hub id (default {DEFAULT_GAN})"
+        "--gan",
+        default=DEFAULT_GAN,
+        help="the generator: a GAN or diffusion bundle folder, builtin:<name> or Hub id "
+        f"(default {DEFAULT_GAN})",
     )
     p.add_argument("--out", default="evaluation", help="output folder (default evaluation)")
     p.add_argument("--n-samples", type=int, default=1000, help="samples per policy (default 1000)")
@@ -164,7 +175,8 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
         default=None,
         metavar="MODULE:FUNCTION",
         help="train_and_score(policy_or_None, seed) -> a score or per-sample scores, as module:function "
-        "or file.py:function",
+        "or file.py:function; or 'classifier' (the built-in task classifier on labelled --real data, "
+        "augmentation utility) / 'classifier:feature-extraction' (Xing et al. 2023)",
     )
     p.add_argument(
         "--utility-seeds", type=_seeds, default=[0], help="comma-separated training seeds (default 0)"
@@ -190,9 +202,9 @@ def run_command(args: argparse.Namespace) -> int:
     command = command_line(args) if getattr(args, "argv", None) is not None else None
     gan: Any = args.gan
     if args.revision or getattr(args, "cache_dir", None):
-        from latent_transforms.networks.bundle import load_gan
+        from latent_transforms.generative.load import load_generator
 
-        gan = load_gan(args.gan, revision=args.revision, cache_dir=getattr(args, "cache_dir", None))
+        gan = load_generator(args.gan, revision=args.revision, cache_dir=getattr(args, "cache_dir", None))
     if args.n_samples is None or args.n_samples < 1:
         raise ConfigError(f"--n-samples must be >= 1, got {args.n_samples}.")
     report = evaluate_policies(

@@ -3,6 +3,9 @@
 A spec is ``NAME`` or ``NAME:key=value,key=value``; ``--synthetic`` may be given many times:
 
 - ``sg2sample:psi=0.7``: random GAN samples with truncation ψ (``cutoff``, ``noise_mode`` also taken);
+- ``diffusion:bundle=PATH,steps=50``: random samples of a diffusion bundle (a folder, ``builtin:<name>`` or
+  Hub id; default: the evaluation's own generator when it is a diffusion bundle), DDIM with ``steps``
+  steps (``sampler=ddpm``, ``eta``, ``guidance``, ``c`` also taken);
 - ``latentaugment:preset=f1`` / ``latentaugment:preset=mae``: LatentAugment with the paper's F1- or
   MAE-tuned set, plus any constructor overrides (``steps=3,alpha_f=0.1,perceptual=discriminator``);
 - ``latentaugment:config=best_config.json``: a JSON file written from ``LatentAugment.config()``;
@@ -28,10 +31,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from latent_transforms.errors import ConfigError
-from latent_transforms.transforms.config import PRESETS, LatentAugmentConfig, SG2SampleConfig, field_metadata
+from latent_transforms.transforms.config import (
+    PRESETS,
+    DiffusionSampleConfig,
+    LatentAugmentConfig,
+    SG2SampleConfig,
+    field_metadata,
+)
 from latent_transforms.transforms.standard_da import StandardDA
 
 if TYPE_CHECKING:
+    from latent_transforms.generative.bundle import DiffusionBundle
     from latent_transforms.inversion.cache import LatentCache
     from latent_transforms.networks.bundle import GanBundle
     from latent_transforms.objectives.stats import DatasetStats
@@ -48,6 +58,7 @@ __all__ = [
 #: The policy kinds a spec can name, with the names (and aliases) that select them.
 POLICY_KINDS: dict[str, tuple[str, ...]] = {
     "sg2sample": ("sg2sample", "sg2", "standard-sg2", "stylegan2"),
+    "diffusion": ("diffusion", "diffusionsample", "diffusion-sample"),
     "latentaugment": ("latentaugment", "latent-augment", "la"),
     "standardda": ("standardda", "standard-da", "standard"),
     "real": ("real", "none", "no-augmentation"),
@@ -76,6 +87,7 @@ def _constructor_options(cls: type) -> tuple[str, ...]:
 
 
 _SG2_KEYS = _spec_keys(SG2SampleConfig)
+_DIFFUSION_KEYS = ("bundle", *_spec_keys(DiffusionSampleConfig))
 _LA_KEYS = ("config", *_spec_keys(LatentAugmentConfig))
 _SDA_KEYS = _constructor_options(StandardDA)
 _FORCED = ("p", "prob", "value_range")
@@ -117,7 +129,8 @@ class PolicySpec:
 
     Attributes:
         spec: the text the user typed.
-        kind: ``"sg2sample"``, ``"latentaugment"``, ``"standardda"``, ``"real"`` or ``"directory"``.
+        kind: ``"sg2sample"``, ``"diffusion"``, ``"latentaugment"``, ``"standardda"``, ``"real"`` or
+            ``"directory"``.
         options: the ``key=value`` options (transform constructor arguments, in their own names).
         name: the display name (report rows, plot labels).
         path: the folder of a ``"directory"`` spec (``None`` otherwise).
@@ -138,10 +151,11 @@ class PolicySpec:
 
     @property
     def family(self) -> str:
-        """The method family, for grouping in plots: ``SG2Sample``, ``LatentAugment``, ``StandardDA``,
-        ``real`` or ``directory``."""
+        """The method family, for grouping in plots: ``SG2Sample``, ``Diffusion``, ``LatentAugment``,
+        ``StandardDA``, ``real`` or ``directory``."""
         return {
             "sg2sample": "SG2Sample",
+            "diffusion": "Diffusion",
             "latentaugment": "LatentAugment",
             "standardda": "StandardDA",
         }.get(self.kind, self.kind)
@@ -170,7 +184,7 @@ class PolicySpec:
 
     def build(
         self,
-        bundle: GanBundle,
+        bundle: GanBundle | DiffusionBundle,
         *,
         cache: LatentCache | str | Path | None = None,
         stats: DatasetStats | str | Path | None = None,
@@ -180,7 +194,8 @@ class PolicySpec:
         """The transform, with ``p = 1`` and ``value_range="generator"``; ``None`` for a fixed set.
 
         Args:
-            bundle: the GAN bundle.
+            bundle: the evaluation's generator: the GAN bundle (a diffusion bundle serves ``diffusion``
+                specs without ``bundle=``, ``standardda`` and the fixed sets).
             cache: the sources' latent cache (LatentAugment).
             stats: the sources' :class:`~latent_transforms.DatasetStats` (LatentAugment; default: the
                 cache folder's ``stats.safetensors``).
@@ -198,10 +213,20 @@ class PolicySpec:
             >>> parse_policy("real").build(bundle) is None
             True
         """
+        from latent_transforms.networks.bundle import GanBundle
+
+        if self.kind in ("sg2sample", "latentaugment") and not isinstance(bundle, GanBundle):
+            raise ConfigError(
+                f"policy spec {self.spec!r} needs a GAN bundle, but the evaluation's generator is a "
+                f"{type(bundle).__name__}. Fix: --gan a StyleGAN2 bundle, and the diffusion bundle as "
+                "--synthetic diffusion:bundle=PATH."
+            )
         if self.kind == "sg2sample":
             from latent_transforms.transforms.sg2sample import SG2Sample
 
             return SG2Sample(bundle, **self.options, p=1.0, seed=seed, value_range="generator", device=device)
+        if self.kind == "diffusion":
+            return self._build_diffusion(bundle, seed=seed, device=device)
         if self.kind == "standardda":
             from latent_transforms.transforms.standard_da import StandardDA
 
@@ -217,6 +242,33 @@ class PolicySpec:
                 return LatentAugment.from_config(config, bundle, cache, stats, **options, **fixed)
             return LatentAugment(bundle, cache, stats, **options, **fixed)
         return None
+
+    def _build_diffusion(
+        self, bundle: GanBundle | DiffusionBundle, *, seed: int, device: torch.device | str | None
+    ) -> RandomTransform:
+        """The ``DiffusionSample`` of a ``diffusion`` spec, checked against the evaluation's channels."""
+        from latent_transforms.generative.bundle import DiffusionBundle, load_diffusion
+        from latent_transforms.transforms.diffusion_sample import DiffusionSample
+
+        options = dict(self.options)
+        source = options.pop("bundle", None)
+        if source is not None:
+            diffusion = load_diffusion(source, device=device if device is not None else "cpu")
+        elif isinstance(bundle, DiffusionBundle):
+            diffusion = bundle
+        else:
+            raise ConfigError(
+                f"policy spec {self.spec!r} names no diffusion bundle and the evaluation's generator is a "
+                "GAN. Fix: diffusion:bundle=PATH (a folder, builtin:<name> or Hub id)."
+            )
+        wanted = (list(bundle.modalities), bundle.resolution)
+        if (list(diffusion.modalities), diffusion.resolution) != wanted:
+            raise ConfigError(
+                f"policy spec {self.spec!r}: the diffusion bundle makes {diffusion.modalities} at "
+                f"{diffusion.resolution} px, the evaluation measures {wanted[0]} at {wanted[1]} px. Fix: a "
+                "diffusion bundle trained on the same channels and resolution."
+            )
+        return DiffusionSample(diffusion, **options, p=1.0, seed=seed, value_range="generator", device=device)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description (spec, kind, options, name, path).
@@ -326,7 +378,19 @@ def parse_policy(spec: str) -> PolicySpec:
     name = raw.pop("name", None)
     options: dict[str, Any] = {}
     label = ""
-    if kind == "sg2sample":
+    if kind == "diffusion":
+        _unknown(spec, kind, list(raw), list(_DIFFUSION_KEYS))
+        options = {k: _value(v) for k, v in raw.items()}
+        if "bundle" in raw:
+            options["bundle"] = raw["bundle"]  # a path or repo id, never a number
+        if "sampler" in options:
+            options["sampler"] = str(raw["sampler"]).lower()
+        sampler = str(options.get("sampler", "ddim"))
+        steps = options.get("steps", DiffusionSampleConfig.steps)
+        where = Path(str(options["bundle"])).name if "bundle" in options else "the evaluation's bundle"
+        extra = [f"{k}={_number(v)}" for k, v in options.items() if k not in ("bundle", "steps", "sampler")]
+        label = f"Diffusion ({', '.join([where, 'DDPM' if sampler == 'ddpm' else f'DDIM {steps}', *extra])})"
+    elif kind == "sg2sample":
         _unknown(spec, kind, list(raw), list(_SG2_KEYS))
         for key, value in raw.items():
             options[_SG2_KEYS[key]] = _value(value)

@@ -8,7 +8,8 @@
 
 Splits are by patient (:func:`~latent_transforms.data.splits.split_dataset`, default fractions
 0.7 / 0.2 / 0.1, seed 0: the split the built-in bundle was trained with), so no reference patient is
-ever a source patient.
+ever a source patient. Labelled images (``medmnist:FILE.npz``, a folder of class folders) keep their own
+splits or are split per class (:func:`~latent_transforms.data.open.open_splits`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.utils.data import Subset
+from torch.utils.data import ConcatDataset, Subset
 
 from latent_transforms.errors import ConfigError
 
@@ -143,8 +144,10 @@ def open_real_data(
     """Open ``data`` at the bundle's resolution and take the reference and source images.
 
     Args:
-        bundle: the GAN bundle (channels, windows, resolution).
-        data: an ``open_paired_dataset`` spec (default :data:`DEFAULT_DATA`, the built-in bundle's phantom).
+        bundle: the generator bundle (channels, windows, resolution): a GAN or a diffusion bundle.
+        data: an ``open_paired_dataset`` spec (default :data:`DEFAULT_DATA`, the built-in bundle's phantom),
+            or labelled images (``medmnist:FILE.npz``, a folder of class folders; their channels are the
+            bundle's modalities).
         reference_split: ``"val"`` (default), ``"test"``, ``"train"``, ``"all"``, or ``None`` for no
             reference set (when only the sources are needed).
         n_real: reference slices, spread evenly over the split (default: all of them).
@@ -163,7 +166,7 @@ def open_real_data(
         >>> len(real.reference), real.info["reference_patients"]
         (8, 2)
     """
-    from latent_transforms.data.open import open_paired_dataset
+    from latent_transforms.data.open import is_labelled_spec, open_paired_dataset, open_splits
     from latent_transforms.data.splits import split_dataset
 
     if reference_split is not None and reference_split not in SPLITS:
@@ -171,8 +174,18 @@ def open_real_data(
             f"reference_split must be one of {SPLITS} or None, got {reference_split!r}. Fix: use 'val' "
             "(held-out patients, the default) or 'test'."
         )
-    dataset = open_paired_dataset(str(data), resolution=bundle.resolution)
-    splits = dict(split_dataset(dataset, tuple(float(f) for f in fractions), seed=split_seed))
+    if is_labelled_spec(str(data)):
+        splits = open_splits(
+            str(data),
+            resolution=bundle.resolution,
+            fractions=tuple(float(f) for f in fractions),
+            seed=split_seed,
+            channel_names=tuple(bundle.modalities),
+        )
+        dataset: Any = ConcatDataset([splits[k] for k in ("train", "val", "test") if k in splits])
+    else:
+        dataset = open_paired_dataset(str(data), resolution=bundle.resolution)
+        splits = dict(split_dataset(dataset, tuple(float(f) for f in fractions), seed=split_seed))
     if "train" not in splits or len(splits["train"]) == 0:
         raise ConfigError(
             f"the split {tuple(fractions)} of {data!r} has no training slices; give a train share."

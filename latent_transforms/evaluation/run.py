@@ -3,8 +3,10 @@
 For every policy its samples (``p = 1``: every one augmented) are generated once, seeded, and reused by
 every metric; the reference set's features are computed once. Per modality: FID and precision / recall /
 F1 / density / coverage (k-NN manifolds, ``k`` = 3) against the held-out reference set, and the mean-image
-file size; per policy: the time per 1,000 images and the peak accelerator memory, and, when a training
-function is given, the downstream utility against no augmentation with a Wilcoxon signed-rank test.
+file size; per policy: the time per 1,000 images and the peak accelerator memory (the peak RSS on a CPU, in
+``results.json``), and, when a training function is given (or the built-in task classifier,
+``utility="classifier"``), the downstream utility against no augmentation with a Wilcoxon signed-rank test.
+The generator is a GAN bundle or a diffusion bundle (``diffusion`` specs sample either).
 
 Outputs (with ``out``): ``report.md``, ``results.json``, ``precision_recall.png`` (Fig. 7 of Tronchin et al.
 2023), ``samples.png`` (rows: the reference set, then each policy, per modality) and, when LatentAugment is
@@ -43,6 +45,7 @@ from latent_transforms.evaluation.sampling import augment_all, generate_samples
 if TYPE_CHECKING:
     from latent_transforms.features.extractor import FeatureExtractor
     from latent_transforms.features.perceptual import PerceptualNetwork
+    from latent_transforms.generative.bundle import DiffusionBundle
     from latent_transforms.networks.bundle import GanBundle
     from latent_transforms.transforms.base import RandomTransform
 
@@ -302,10 +305,10 @@ def _batch_maker(
     device: torch.device,
 ) -> Callable[[int], torch.Tensor]:
     """``b -> b samples`` of ``transform`` on ``device`` (what the efficiency measurement times)."""
-    from latent_transforms.transforms.sg2sample import SG2Sample
+    from latent_transforms.evaluation.sampling import SAMPLING_TRANSFORMS
 
     g = torch.Generator().manual_seed(seed)
-    if isinstance(transform, SG2Sample):
+    if isinstance(transform, SAMPLING_TRANSFORMS):
 
         def sample(b: int) -> torch.Tensor:
             with torch.no_grad():
@@ -353,14 +356,45 @@ def _modality_metrics(
     return out
 
 
-def _gan_name(gan: str | GanBundle) -> str:
+def _gan_name(gan: str | GanBundle | DiffusionBundle) -> str:
     return gan if isinstance(gan, str) else repr(gan)
+
+
+#: ``utility="classifier"`` / ``"classifier:PROTOCOL"``: the built-in task-classifier utility.
+BUILTIN_UTILITY = "classifier"
+
+
+def _builtin_utility(spec: str, real: RealData, device: torch.device, progress: bool) -> TrainAndScore:
+    """The task classifier's test score (:func:`~latent_transforms.tasks.classifier_utility`) on the
+    labelled splits of the real data: trained on ``train``, the epoch chosen on ``val``, scored on
+    ``test``."""
+    from latent_transforms.tasks.utility import PROTOCOLS, classifier_utility
+
+    protocol = spec.partition(":")[2] or "augmentation"
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--utility {spec!r}: the protocol must be one of {PROTOCOLS}, got {protocol!r}.")
+    train, val, test = (real.splits.get(k) for k in ("train", "val", "test"))
+    first = train[0] if train is not None and len(train) else {}
+    if "image" not in first or "label" not in first or test is None or not len(test):
+        raise ConfigError(
+            f"--utility {spec!r} trains the task classifier, which needs labelled real data with a test "
+            "split (--real medmnist:FILE.npz or a folder of class folders). Fix: give such data, or your "
+            "own --utility MODULE:FUNCTION."
+        )
+    return classifier_utility(
+        train,
+        test,
+        protocol=protocol,
+        val=val if val is not None and len(val) else None,
+        device=device,
+        progress=progress,
+    )
 
 
 def evaluate_policies(
     policies: Sequence[str | PolicySpec],
     *,
-    gan: str | GanBundle = DEFAULT_GAN,
+    gan: str | GanBundle | DiffusionBundle = DEFAULT_GAN,
     data: str | Path = DEFAULT_DATA,
     out: str | Path | None = None,
     n_samples: int = 1000,
@@ -392,8 +426,11 @@ def evaluate_policies(
     Args:
         policies: specs (``"sg2sample:psi=0.7"``, ``"latentaugment:preset=f1"``, ``"standardda"``,
             ``"real"``, a folder; see :mod:`latent_transforms.evaluation.policies`) or parsed specs.
-        gan: the GAN bundle or a ``load_gan`` source (default the built-in phantom bundle).
-        data: the real data, an ``open_paired_dataset`` spec (default: the built-in bundle's phantom).
+        gan: the generator: a GAN bundle, a diffusion bundle, or where one is (:func:`~latent_transforms.
+            generative.load_generator`; default the built-in phantom GAN). Its channels, windows and
+            resolution are the evaluation's; ``sg2sample`` and ``latentaugment`` specs need a GAN.
+        data: the real data: paired slices (an ``open_paired_dataset`` spec; default: the built-in bundle's
+            phantom) or labelled images (``medmnist:FILE.npz``, a folder of class folders).
         out: folder for ``report.md``, ``results.json``, the plots and the latent cache (``None``: write
             nothing, and LatentAugment needs ``cache``).
         n_samples: samples per policy (the ``real`` row takes up to this many training slices).
@@ -415,7 +452,10 @@ def evaluate_policies(
         mean_image_format: ``"png"`` or ``"jpeg"`` for the mean-image size.
         utility: ``train_and_score(policy_or_None, seed)`` or its ``"module:function"`` /
             ``"file.py:function"`` spec (see :func:`measure_utility`); receives an
-            :class:`EvaluatedPolicy`.
+            :class:`EvaluatedPolicy`. ``"classifier"`` (or ``"classifier:feature-extraction"``) is the
+            built-in task classifier on labelled ``data``
+            (:func:`~latent_transforms.tasks.classifier_utility`: the augmentation or feature-extraction
+            utility of Xing et al. 2023, scored on the test split).
         utility_seeds: seeds the utility function is run with.
         lower_is_better: the utility score is better when lower (e.g. MAE).
         grid_images: images per row of ``samples.png``.
@@ -436,9 +476,10 @@ def evaluate_policies(
         (['SG2Sample ψ=0.5', 'real (training images)'], ['mri', 'ct'])
     """
     from latent_transforms.features.registry import feature_network as build_extractor
+    from latent_transforms.generative.load import load_generator
     from latent_transforms.metrics.fid import modality_names
     from latent_transforms.metrics.variety import mean_image_size
-    from latent_transforms.networks.bundle import GanBundle, load_gan
+    from latent_transforms.networks.bundle import GanBundle
 
     started = time.perf_counter()
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples <= k:
@@ -449,9 +490,16 @@ def evaluate_policies(
     specs_list = parse_policies(policies)
     dev = default_device(device)
     torch.manual_seed(seed)
-    bundle = load_gan(gan, device=dev) if not isinstance(gan, GanBundle) else gan.to(dev)
+    bundle = load_generator(gan, device=dev)
+    gan_only = [s.spec for s in specs_list if s.kind in ("sg2sample", "latentaugment")]
+    if gan_only and not isinstance(bundle, GanBundle):
+        raise ConfigError(
+            f"policy specs {gan_only} need a GAN bundle, but --gan is a {type(bundle).__name__}. Fix: --gan "
+            "a StyleGAN2 bundle and the diffusion bundle as --synthetic diffusion:bundle=PATH."
+        )
     folder = Path(out) if out is not None else None
-    train_and_score = load_utility(utility) if isinstance(utility, str) else utility
+    builtin_utility = isinstance(utility, str) and utility.partition(":")[0] == BUILTIN_UTILITY
+    train_and_score = load_utility(utility) if isinstance(utility, str) and not builtin_utility else utility
 
     def say(text: str) -> None:
         if progress:
@@ -470,6 +518,9 @@ def evaluate_policies(
         f"reference: {len(real.reference)} {reference_split} slices of {data}; sources: "
         f"{len(real.sources)} training slices"
     )
+    if builtin_utility:
+        assert isinstance(utility, str)
+        train_and_score = _builtin_utility(utility, real, dev, progress)
     inversion: dict[str, Any] | None = None
     cache_folder: Path | None = None
     if any(s.needs_latents for s in specs_list):
@@ -544,7 +595,7 @@ def evaluate_policies(
 
             maker = _batch_maker(transform, sources_dev if spec.needs_sources else None, seed + 1, dev)
             efficiency = measure_efficiency(
-                maker, batch_size=batch_size, n_images=n_eff, device=dev, warmup=1, progress=False
+                maker, batch_size=batch_size, n_images=n_eff, device=dev, warmup=1, progress=False, rss=True
             ).to_dict()
         rows.append(
             PolicyResult(

@@ -1,6 +1,7 @@
 """Samples of an augmentation policy, every one augmented: what the metrics measure.
 
-A policy's *samples* are what it outputs with ``p = 1``: ``SG2Sample`` draws images from nothing,
+A policy's *samples* are what it outputs with ``p = 1``: ``SG2Sample`` and ``DiffusionSample`` draw images
+from nothing,
 ``LatentAugment`` and ``StandardDA`` (any :class:`~latent_transforms.RandomTransform`) transform source
 images, taken in a seeded random order that goes through every source before repeating one.
 """
@@ -15,9 +16,13 @@ from tqdm.auto import tqdm
 from latent_transforms.checks import check_image_batch, check_int
 from latent_transforms.errors import ConfigError
 from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.diffusion_sample import DiffusionSample
 from latent_transforms.transforms.sg2sample import SG2Sample
 
-__all__ = ["augment_all", "generate_samples", "iter_samples"]
+__all__ = ["SAMPLING_TRANSFORMS", "augment_all", "generate_samples", "iter_samples"]
+
+#: The transforms whose samples are drawn from nothing (their ``sample``), not made from source images.
+SAMPLING_TRANSFORMS = (SG2Sample, DiffusionSample)
 
 
 def augment_all(
@@ -88,7 +93,7 @@ def iter_samples(
     batch_size = check_int("batch_size", batch_size, low=1)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     g = torch.Generator().manual_seed(seed)
-    if isinstance(policy, SG2Sample):
+    if isinstance(policy, SAMPLING_TRANSFORMS):
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             with torch.no_grad():
@@ -127,13 +132,15 @@ def generate_samples(
 ) -> torch.Tensor:
     """``n`` samples of ``policy`` with every sample augmented, on CPU.
 
-    ``SG2Sample`` draws them from random latents; any other transform augments ``sources`` taken in a
+    ``SG2Sample`` and ``DiffusionSample`` draw them from random latents or noise; any other transform
+    augments ``sources`` taken in a
     seeded random order (each source once before any repeats). The same ``seed`` gives the same samples.
 
     Args:
         policy: the transform.
         n: number of samples.
-        sources: real images ``[N, C, H, W]`` in ``[-1, 1]`` (not needed by ``SG2Sample``).
+        sources: real images ``[N, C, H, W]`` in ``[-1, 1]`` (not needed by ``SG2Sample`` and
+            ``DiffusionSample``).
         source_keys: their dataset keys, for ``LatentAugment``'s cache lookup (default: content keys).
         batch_size: images per call of the policy.
         seed: seed of the order and of every draw.

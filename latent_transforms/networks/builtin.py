@@ -19,8 +19,9 @@ def available(root: Path | None = None) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file())
 
 
-def resolve(source: str, root: Path | None = None) -> Path:
-    """Folder of the built-in bundle ``builtin:<name>``; a clear error lists what exists."""
+def resolve(source: str, root: Path | None = None, *, what: str = "GAN bundle") -> Path:
+    """Folder of the built-in bundle ``builtin:<name>``; a clear error lists what exists (``what``: the
+    kind of bundle asked for, named in the error)."""
     name = source[len(PREFIX) :] if source.startswith(PREFIX) else source
     root = root or BUILTIN_ROOT
     folder = root / name
@@ -28,7 +29,7 @@ def resolve(source: str, root: Path | None = None) -> Path:
         names = available(root)
         listing = ", ".join(f"builtin:{n}" for n in names) if names else "none in this installation"
         raise BundleNotFoundError(
-            f"no built-in GAN bundle named {name!r} (available: {listing}). Load a local folder or a "
+            f"no built-in {what} named {name!r} (available: {listing}). Load a local folder or a "
             "Hugging Face Hub repo id instead, e.g. load_gan('path/to/bundle')."
         )
     return folder

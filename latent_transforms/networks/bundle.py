@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from huggingface_hub import HfApi, ModelCard, ModelCardData, ModelHubMixin
@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from latent_transforms._version import __version__
+from latent_transforms.checks import check_class_labels
 from latent_transforms.errors import BundleNotFoundError, ConfigError, WeightMismatchError
 from latent_transforms.files import atomic_write
 from latent_transforms.networks.config import GanConfig
@@ -81,6 +82,9 @@ class GanBundle(
         >>> bundle.sample(2, seed=1).shape
         torch.Size([2, 2, 16, 16])
     """
+
+    #: The config class a bundle folder's ``config.json`` is read with.
+    config_class: ClassVar[type[GanConfig]] = GanConfig
 
     def __init__(
         self,
@@ -220,6 +224,7 @@ class GanBundle(
     def sample(
         self,
         n: int,
+        labels: torch.Tensor | int | list[int] | tuple[int, ...] | None = None,
         *,
         seed: int | None = None,
         generator: torch.Generator | None = None,
@@ -229,8 +234,25 @@ class GanBundle(
     ) -> torch.Tensor:
         """``n`` images [n, C, R, R] in ``[-1, 1]`` from random z (``seed`` or ``generator``).
 
-        For a conditional GAN without ``c``, labels are drawn uniformly from the same generator.
+        The face every generator of the library shares (``sample(n, labels=None, seed=...)``, as
+        :meth:`DiffusionBundle.sample <latent_transforms.DiffusionBundle.sample>`). A conditional GAN takes
+        its classes as ``labels`` (one class index for every image, or ``n`` of them: a sequence or an
+        int64 tensor ``[n]``) or as ``c`` (label vectors ``[n, c_dim]``, e.g. one-hot); with neither, one
+        class per image is drawn uniformly from the same generator. An unconditional GAN takes neither.
+
+        Example:
+            >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16, c_dim=3)
+            >>> bundle = GanBundle.random(cfg, seed=0)
+            >>> a = bundle.sample(2, labels=[0, 2], seed=1)
+            >>> torch.equal(a, bundle.sample(2, c=torch.eye(3)[[0, 2]], seed=1))
+            True
         """
+        if labels is not None and c is not None:
+            raise ConfigError(
+                "give the classes either as labels (class indices) or as c (label vectors), not both."
+            )
+        if labels is not None:
+            c = self._one_hot(labels, n)
         if generator is None:
             generator = torch.Generator(device=self.device).manual_seed(0 if seed is None else seed)
         z = self.generator.sample_z(n, generator=generator, device=self.device)
@@ -241,6 +263,13 @@ class GanBundle(
             return self.generator(
                 z, c, truncation_psi=truncation_psi, noise_mode=noise_mode, generator=generator
             )
+
+    def _one_hot(self, labels: torch.Tensor | int | list[int] | tuple[int, ...], n: int) -> torch.Tensor:
+        """Class indices (an int, or ``n`` of them) as one-hot vectors ``[n, c_dim]`` on the bundle's
+        device."""
+        values = check_class_labels(labels, n, self.config.c_dim)
+        assert values is not None
+        return torch.nn.functional.one_hot(values.to(self.device), self.config.c_dim).float()
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Physical units -> ``[-1, 1]`` per channel ([..., C, H, W], channels in bundle order)."""

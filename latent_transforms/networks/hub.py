@@ -37,13 +37,17 @@ def resolve_source(
     token: str | bool | None = None,
     local_files_only: bool = False,
     force_download: bool = False,
+    what: str = "GAN bundle",
+    loader: str = "load_gan",
 ) -> Path:
     """Return the local folder holding the bundle ``source``, downloading it from the Hub if needed.
 
     ``source`` is checked in this order: an existing folder; ``builtin:<name>``; a Hub repo id
     ``namespace/name`` (through ``huggingface_hub.snapshot_download``, honouring ``HF_HUB_OFFLINE``,
     ``cache_dir``, ``revision`` and ``force_download``). Offline, a repo that is not in the local cache
-    raises :class:`BundleNotFoundError` naming the repo and how to fetch it.
+    raises :class:`BundleNotFoundError` naming the repo and how to fetch it. ``what`` names the kind of
+    bundle in error messages (``"GAN bundle"``, ``"diffusion bundle"``) and ``loader`` the function that
+    loads it (``"load_gan"``, ``"load_diffusion"``).
 
     Example:
         >>> resolve_source("builtin:pelvis-phantom-64").name
@@ -54,12 +58,12 @@ def resolve_source(
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise BundleNotFoundError(
-                f"{path} is a folder but holds no config.json, so it is not a GAN bundle. Point to the "
-                "folder written by GanBundle.save_pretrained or `latent-transforms convert`."
+                f"{path} is a folder but holds no config.json, so it is not a {what}. Point to the "
+                f"folder written by save_pretrained ({loader} reads it) or `latent-transforms convert`."
             )
         return path
     if text.startswith(builtin.PREFIX):
-        return builtin.resolve(text)
+        return builtin.resolve(text, what=what)
     if not is_repo_id(text):
         raise BundleNotFoundError(
             f"{text!r} is not an existing folder, not 'builtin:<name>' and not a Hub repo id "
@@ -72,6 +76,8 @@ def resolve_source(
         token=token,
         local_files_only=local_files_only,
         force_download=force_download,
+        what=what,
+        loader=loader,
     )
 
 
@@ -83,6 +89,8 @@ def _download(
     token: str | bool | None,
     local_files_only: bool,
     force_download: bool = False,
+    what: str = "GAN bundle",
+    loader: str = "load_gan",
 ) -> Path:
     offline = bool(hf_constants.HF_HUB_OFFLINE) or local_files_only
     rev = revision or "main"
@@ -111,15 +119,15 @@ def _download(
             else f"the Hub could not be reached ({type(exc).__name__})"
         )
         raise BundleNotFoundError(
-            f"cannot load GAN bundle {repo_id!r} (revision {rev!r}): it is not in the local Hugging Face "
+            f"cannot load {what} {repo_id!r} (revision {rev!r}): it is not in the local Hugging Face "
             f"cache ({where}) and {reason}. To fix: on a machine with internet run "
             f"`hf download {repo_id} --local-dir {repo_id.split('/')[-1]}` (or huggingface-cli download), "
-            "copy that folder here and call load_gan('path/to/folder'); or copy the Hub cache folder and "
+            f"copy that folder here and call {loader}('path/to/folder'); or copy the Hub cache folder and "
             "set HF_HOME; or go online and unset HF_HUB_OFFLINE."
         ) from exc
     if not (Path(folder) / "config.json").is_file():
         raise BundleNotFoundError(
             f"Hub repo {repo_id!r} (revision {rev!r}) has no config.json: it is not a latent-transforms "
-            "GAN bundle. StyleGAN2 pickles can be converted with `latent-transforms convert`."
+            f"{what}. StyleGAN2 pickles can be converted with `latent-transforms convert`."
         )
     return Path(folder)

@@ -1,8 +1,11 @@
-"""StyleGAN2-ADA training on paired images: the loop, ADA, losses, checkpoints, scoring and selection."""
+"""Training generators: StyleGAN2-ADA (the loop, ADA, losses) and diffusion models (a DDPM on MONAI's
+UNet), with their checkpoints, scoring and selection."""
 
 from latent_transforms.training.augment import PRESETS, TRANSFORM_NAMES, AdaController, AugmentPipe
 from latent_transforms.training.checkpoint import load_training_state
 from latent_transforms.training.data import GanImages, TensorImages
+from latent_transforms.training.diffusion_options import DiffusionOptions
+from latent_transforms.training.diffusion_trainer import DiffusionTrainer, train_diffusion
 from latent_transforms.training.options import TrainingOptions, r1_gamma_rule
 from latent_transforms.training.scoring import FidScorer, evaluate_generator
 from latent_transforms.training.selection import SmoothedSelection
@@ -13,6 +16,8 @@ __all__ = [
     "TRANSFORM_NAMES",
     "AdaController",
     "AugmentPipe",
+    "DiffusionOptions",
+    "DiffusionTrainer",
     "FidScorer",
     "GanImages",
     "SmoothedSelection",
@@ -24,4 +29,5 @@ __all__ = [
     "load_training_state",
     "r1_gamma_rule",
     "train",
+    "train_diffusion",
 ]

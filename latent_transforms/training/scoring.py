@@ -82,8 +82,51 @@ def embed_generator(
     return torch.cat(out)
 
 
+@torch.no_grad()
+def embed_samples(
+    model: Any,
+    extractor: FeatureExtractor,
+    n: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 64,
+    labels: torch.Tensor | None = None,
+    num_classes: int = 0,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Embeddings ``[n, C', D]`` of ``n`` seeded samples of any generator with the library's common face,
+    ``model.sample(b, labels=..., generator=...)`` in ``[-1, 1]`` (a diffusion bundle, a GAN bundle).
+
+    For a conditional model (``num_classes > 0``) the classes are drawn from ``labels`` (the real label
+    list, so the class balance matches the real images) or uniformly.
+
+    Example:
+        >>> from latent_transforms.features.registry import feature_network
+        >>> class Noise:
+        ...     def sample(self, n, labels=None, *, generator=None):
+        ...         return torch.rand(n, 1, 16, 16, generator=generator) * 2 - 1
+        >>> embed_samples(Noise(), feature_network("random"), 5, batch_size=2).shape[0]
+        5
+    """
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for start in tqdm(range(0, n, batch_size), desc="embedding samples", disable=not progress):
+        b = min(batch_size, n - start)
+        pick = None
+        if num_classes > 0:
+            pool = labels if labels is not None and len(labels) else torch.arange(num_classes)
+            pick = pool[torch.randint(len(pool), (b,), generator=gen)].long()
+        images = model.sample(b, labels=pick, generator=gen)
+        out.append(extractor.embed(images.to(extractor.device)).float().cpu())
+    return torch.cat(out)
+
+
 class FidScorer:
     """Scores a generator by FID against fixed real images, per modality and their mean (``"fid"``).
+
+    The generator is a StyleGAN2 :class:`Generator`, or anything with the library's common sampling face,
+    ``sample(n, labels=..., generator=...)`` in ``[-1, 1]`` and a ``config.c_dim`` (e.g. a
+    :class:`~latent_transforms.DiffusionBundle`; the diffusion trainer scores its EMA model so).
 
     The real embeddings are computed once (first call) and reused; the generated samples use a fixed
     seed, so successive checkpoints are compared on the same latents.
@@ -160,10 +203,21 @@ class FidScorer:
             return ["+".join(self.modalities)]
         return list(self.modalities)
 
-    def fake_features(self, G: Generator) -> torch.Tensor:
+    def fake_features(self, G: Any) -> torch.Tensor:
         """Embeddings ``[n_samples, C', D]`` of the generator's seeded samples."""
         real = self.real_features()
         del real
+        if not isinstance(G, Generator):
+            return embed_samples(
+                G,
+                self.extractor,
+                self.n_samples,
+                seed=self.seed,
+                batch_size=self.batch_size,
+                labels=self._labels,
+                num_classes=int(G.config.c_dim),
+                progress=self.progress,
+            )
         return embed_generator(
             G,
             self.extractor,
@@ -174,7 +228,7 @@ class FidScorer:
             progress=self.progress,
         )
 
-    def __call__(self, G: Generator) -> dict[str, float]:
+    def __call__(self, G: Any) -> dict[str, float]:
         real = self.real_features()
         fake = self.fake_features(G)
         names = self.modality_names(real.shape[1])

@@ -1,9 +1,9 @@
-"""Transforms: LatentAugment, SG2Sample, StandardDA, SelectiveFilter, their MONAI dictionary variants,
-the shared base classes, the hyper-parameter configs and the GPU batch wrapper for DataLoaders.
+"""Transforms: LatentAugment, SG2Sample, DiffusionSample, StandardDA, SelectiveFilter, their MONAI dictionary
+variants, the shared base classes, the hyper-parameter configs and the GPU batch wrapper for DataLoaders.
 
-The MONAI dictionary variants (``LatentAugmentd``, ``SG2Sampled``, ``StandardDAd`` and their ``D`` /
-``Dict`` aliases) are imported on first access, so ``import latent_transforms`` does not pay for
-importing MONAI.
+The MONAI dictionary variants (``LatentAugmentd``, ``SG2Sampled``, ``DiffusionSampled``, ``StandardDAd`` and
+their ``D`` / ``Dict`` aliases) are imported on first access, so ``import latent_transforms`` does not pay
+for importing MONAI.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ from typing import Any
 
 from latent_transforms.transforms.base import RandomTransform
 from latent_transforms.transforms.batch_filter import BatchFilter
-from latent_transforms.transforms.config import PRESETS, LatentAugmentConfig, SG2SampleConfig
+from latent_transforms.transforms.config import (
+    PRESETS,
+    DiffusionSampleConfig,
+    LatentAugmentConfig,
+    SG2SampleConfig,
+)
+from latent_transforms.transforms.diffusion_sample import DiffusionSample
 from latent_transforms.transforms.gan_transform import GanTransform
 from latent_transforms.transforms.gpu import GPUAugment, augment_collate
 from latent_transforms.transforms.latent_augment import LatentAugment, MissingLatentError
@@ -22,6 +28,9 @@ from latent_transforms.transforms.standard_da import StandardDA
 
 #: Names served lazily from :mod:`latent_transforms.transforms.dictionary` (imports MONAI).
 DICTIONARY_NAMES = (
+    "DiffusionSampleD",
+    "DiffusionSampleDict",
+    "DiffusionSampled",
     "LatentAugmentD",
     "LatentAugmentDict",
     "LatentAugmentd",
@@ -46,6 +55,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "PRESETS",
     "BatchFilter",
+    "DiffusionSample",
+    "DiffusionSampleConfig",
     "GPUAugment",
     "GanTransform",
     "LatentAugment",

@@ -1,9 +1,10 @@
 """The hyper-parameters of the GAN transforms, one frozen dataclass each.
 
-:class:`LatentAugmentConfig` holds LatentAugment's hyper-parameters (Tronchin et al. 2023) and
-:class:`SG2SampleConfig` SG2Sample's. Each field is declared once, with its default, its check and what
-the rest of the library needs to know about it (the paper's symbol, the paper's search grid, whether an
-evaluation policy spec may set it, its short aliases) in the field's metadata. Everything that lists the
+:class:`LatentAugmentConfig` holds LatentAugment's hyper-parameters (Tronchin et al. 2023),
+:class:`SG2SampleConfig` SG2Sample's and :class:`DiffusionSampleConfig` DiffusionSample's. Each field is
+declared once, with its default, its check and what the rest of the library needs to know about it (the
+paper's symbol, the paper's search grid, whether an evaluation policy spec may set it, its short aliases)
+in the field's metadata. Everything that lists the
 hyper-parameters derives from these fields: the presets (instances of :class:`LatentAugmentConfig`),
 ``LatentAugment.config()`` / ``from_config`` / ``repr``, the tuning search spaces
 (:mod:`latent_transforms.tuning.spaces`) and the evaluation policy specs
@@ -26,6 +27,7 @@ import torch
 
 from latent_transforms.checks import check_choice, check_int, check_number
 from latent_transforms.errors import ConfigError
+from latent_transforms.generative.networks import SAMPLERS
 from latent_transforms.inversion.lookup import ON_MISSING
 from latent_transforms.objectives.walk import PATCH_PROTOCOLS, PRECISIONS
 from latent_transforms.transforms.base import VALUE_RANGES
@@ -33,6 +35,7 @@ from latent_transforms.transforms.base import VALUE_RANGES
 __all__ = [
     "NOISE_MODES",
     "PRESETS",
+    "DiffusionSampleConfig",
     "LatentAugmentConfig",
     "SG2SampleConfig",
     "field_metadata",
@@ -298,6 +301,55 @@ class SG2SampleConfig(_ConfigMapping):
     truncation_cutoff: int | None = _hp(None, _cutoff, aliases=("cutoff",))
     c: int | tuple[float, ...] | None = _hp(None, _labels)
     noise_mode: str = _hp("const", _choice(NOISE_MODES))
+    p: float = _hp(0.3, _probability, policy=False)
+    precision: str = _hp("fp32", _choice(PRECISIONS), policy=False)
+    value_range: str = _hp("physical", _choice(VALUE_RANGES), policy=False)
+
+
+def _class_index(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be None or a class index >= 0, got {value!r}.")
+    return value
+
+
+def _any_finite(name: str, value: Any) -> float:
+    return check_number(name, value)
+
+
+@dataclass(frozen=True, repr=True)
+class DiffusionSampleConfig(_ConfigMapping):
+    """DiffusionSample's hyper-parameters: the diffusion counterpart of :class:`SG2SampleConfig`.
+
+    Attributes:
+        steps: DDIM denoising steps (Song et al. 2021; more is slower and closer to DDPM). DDPM always
+            runs every training timestep.
+        sampler: ``"ddim"`` (default) or ``"ddpm"`` (Ho et al. 2020, ancestral, every timestep).
+        eta: DDIM's noise weight (0: deterministic given the starting noise).
+        guidance: classifier-free guidance weight (Ho & Salimans 2022; 1 = none; needs a conditional
+            bundle trained with a "no class" label).
+        c: the class of every sample of a conditional bundle (``None``: drawn uniformly per sample, or the
+            call's labels).
+        p: probability that a sample is replaced (default 0.3, as :class:`SG2SampleConfig`).
+        precision: ``"fp32"`` or ``"bf16"`` (CUDA autocast for the UNet).
+        value_range: what float inputs mean.
+
+    Example:
+        >>> DiffusionSampleConfig(steps=25).replace(guidance=2.0)  # doctest: +NORMALIZE_WHITESPACE
+        DiffusionSampleConfig(steps=25, sampler='ddim', eta=0.0, guidance=2.0, c=None, p=0.3,
+                              precision='fp32', value_range='physical')
+        >>> DiffusionSampleConfig(sampler="euler")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        latent_transforms.errors.ConfigError: sampler must be one of ('ddim', 'ddpm'); ...
+    """
+
+    steps: int = _hp(50, lambda n, v: check_int(n, v, low=1))
+    sampler: str = _hp("ddim", _choice(SAMPLERS))
+    eta: float = _hp(0.0, _weight, symbol="η")
+    guidance: float = _hp(1.0, _any_finite, symbol="w")
+    c: int | None = _hp(None, _class_index)
     p: float = _hp(0.3, _probability, policy=False)
     precision: str = _hp("fp32", _choice(PRECISIONS), policy=False)
     value_range: str = _hp("physical", _choice(VALUE_RANGES), policy=False)

@@ -1,4 +1,4 @@
-"""MONAI dictionary variants: ``LatentAugmentd``, ``SG2Sampled`` and ``StandardDAd``.
+"""MONAI dictionary variants: ``LatentAugmentd``, ``SG2Sampled``, ``DiffusionSampled`` and ``StandardDAd``.
 
 A MONAI pipeline keeps each modality under its own key (``{"mri": [1, H, W], "ct": [1, H, W], ...}``);
 the library's transforms take the paired modalities as the channels of one image. A dictionary variant
@@ -41,6 +41,7 @@ import torch
 from latent_transforms.errors import ConfigError, MissingDependencyError
 from latent_transforms.networks.bundle import GanBundle
 from latent_transforms.transforms.base import RandomTransform, cast_like
+from latent_transforms.transforms.diffusion_sample import DiffusionSample
 from latent_transforms.transforms.latent_augment import LatentAugment
 from latent_transforms.transforms.sg2sample import SG2Sample
 from latent_transforms.transforms.stacking import check_channel_order, run_on_keys
@@ -69,6 +70,9 @@ except ImportError as error:  # pragma: no cover - exercised by a subprocess tes
 
 
 __all__ = [
+    "DiffusionSampleD",
+    "DiffusionSampleDict",
+    "DiffusionSampled",
     "LatentAugmentD",
     "LatentAugmentDict",
     "LatentAugmentd",
@@ -139,6 +143,9 @@ class RandomTransformd(MapTransform, RandomizableTransform):  # type: ignore[mis
         mask_keys: entries resampled with the image's geometry (nearest neighbour).
         key_field: the entry holding the dataset key (``None``: never use one).
         allow_missing_keys: skip absent ``keys`` / ``mask_keys`` instead of raising.
+        label_key: the entry holding the class label(s) (an int, or one per sample in a batch) that a
+            conditional generator transform gives its samples (``None``: classes drawn at random); the
+            entry itself passes through.
 
     Example:
         >>> from latent_transforms.transforms.standard_da import StandardDA
@@ -162,6 +169,7 @@ class RandomTransformd(MapTransform, RandomizableTransform):  # type: ignore[mis
         mask_keys: Hashable | Sequence[Hashable] = (),
         key_field: str | None = "key",
         allow_missing_keys: bool = False,
+        label_key: str | None = None,
     ) -> None:
         _require_monai(type(self).__name__)
         if not isinstance(transform, RandomTransform):
@@ -189,6 +197,7 @@ class RandomTransformd(MapTransform, RandomizableTransform):  # type: ignore[mis
             raise ConfigError(f"{sorted(map(str, overlap))} are in both keys and mask_keys; name each once.")
         self.mask_keys: tuple[Hashable, ...] = mask_tuple
         self.key_field = key_field
+        self.label_key = label_key
 
     # -- MONAI's randomizable API --------------------------------------------------------------------
     @property
@@ -243,13 +252,15 @@ class RandomTransformd(MapTransform, RandomizableTransform):  # type: ignore[mis
             list(self.mask_keys),  # type: ignore[arg-type]
             self.key_field,
             self.allow_missing_keys,
+            label_key=self.label_key,
         )
         self._do_transform = applied
         return out
 
     def __repr__(self) -> str:
         masks = f", mask_keys={list(self.mask_keys)}" if self.mask_keys else ""
-        return f"{type(self).__name__}(keys={list(self.keys)}{masks}, transform={self.transform!r})"
+        labels = f", label_key={self.label_key!r}" if self.label_key is not None else ""
+        return f"{type(self).__name__}(keys={list(self.keys)}{masks}{labels}, transform={self.transform!r})"
 
 
 def _build(cls: type[RandomTransformd], prob: float | None, kwargs: dict[str, Any]) -> RandomTransform:
@@ -476,7 +487,9 @@ class SG2Sampled(RandomTransformd):
     refused with the fix), each ``[1, R, R]`` (or ``[B, 1, R, R]``) in physical units; a replaced sample
     gets a new image in every key, metadata kept. ``prob`` is ``SG2Sample``'s ``p`` (default 0.3); the
     other keyword arguments go to :class:`SG2Sample` (``truncation_psi``, ``seed``, ``device``...).
-    ``gan`` may be a path or Hub id, loaded lazily in the process that first calls the transform.
+    ``gan`` may be a path or Hub id, loaded lazily in the process that first calls the transform. With a
+    conditional bundle, ``label_key`` names the entry whose class label(s) the new images get (an int, or
+    one per sample in a batch; the entry passes through); without it the classes are drawn at random.
 
     Example:
         >>> from latent_transforms import GanBundle, GanConfig
@@ -503,16 +516,65 @@ class SG2Sampled(RandomTransformd):
         prob: float | None = None,
         key_field: str | None = "key",
         allow_missing_keys: bool = False,
+        label_key: str | None = None,
         **kwargs: Any,
     ) -> None:
         transform = _build(type(self), prob, {"gan": gan, **kwargs})
-        super().__init__(keys, transform, key_field=key_field, allow_missing_keys=allow_missing_keys)
+        super().__init__(
+            keys, transform, key_field=key_field, allow_missing_keys=allow_missing_keys, label_key=label_key
+        )
         if isinstance(gan, GanBundle):
+            check_channel_order(transform, [str(k) for k in self.keys])
+
+
+class DiffusionSampled(RandomTransformd):
+    """Dictionary variant of :class:`DiffusionSample` (chosen samples replaced by diffusion samples).
+
+    ``keys`` name the bundle's modalities in its channel order (e.g. ``["image"]`` or ``["mri", "ct"]``;
+    another order is refused with the fix), each ``[1, R, R]`` (or ``[B, 1, R, R]``) in physical units; a
+    replaced sample gets a new image in every key, metadata kept. ``label_key`` names the entry whose
+    class label(s) the new images get (an int, or one per sample in a batch; the entry passes through);
+    without it a conditional bundle's classes are drawn at random. ``prob`` is ``DiffusionSample``'s
+    ``p`` (default 0.3); the other keyword arguments go to :class:`DiffusionSample` (``steps``,
+    ``sampler``, ``guidance``, ``seed``, ``device``...). ``diffusion`` may be a path or Hub id, loaded
+    lazily in the process that first calls the transform.
+
+    Example:
+        >>> from latent_transforms import DiffusionBundle, DiffusionConfig
+        >>> cfg = DiffusionConfig(resolution=8, c_dim=2, channels=(8, 8), attention_levels=(False, False),
+        ...                       num_head_channels=8, norm_num_groups=8, timesteps=10)
+        >>> t = DiffusionSampled(["mri", "ct"], DiffusionBundle.random(cfg), label_key="label", prob=1.0,
+        ...                      steps=2, seed=0)
+        >>> out = t({"mri": torch.zeros(1, 8, 8), "ct": torch.zeros(1, 8, 8), "label": 1})
+        >>> out["label"], t.transform.last_params["labels"].tolist()
+        (1, [1])
+    """
+
+    array_class = DiffusionSample
+    requires_all_keys = True
+
+    def __init__(
+        self,
+        keys: Hashable | Sequence[Hashable],
+        diffusion: Any,
+        *,
+        prob: float | None = None,
+        key_field: str | None = "key",
+        allow_missing_keys: bool = False,
+        label_key: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        transform = _build(type(self), prob, {"diffusion": diffusion, **kwargs})
+        super().__init__(
+            keys, transform, key_field=key_field, allow_missing_keys=allow_missing_keys, label_key=label_key
+        )
+        if not isinstance(diffusion, (str, os.PathLike)):
             check_channel_order(transform, [str(k) for k in self.keys])
 
 
 LatentAugmentD = LatentAugmentDict = LatentAugmentd
 SG2SampleD = SG2SampleDict = SG2Sampled
+DiffusionSampleD = DiffusionSampleDict = DiffusionSampled
 
 
 def _skip_examples(doc: str | None) -> str | None:
@@ -523,5 +585,5 @@ def _skip_examples(doc: str | None) -> str | None:
 
 
 if _MONAI_IMPORT_ERROR is not None:  # pragma: no cover - the examples build MONAI transforms
-    for _cls in (RandomTransformd, StandardDAd, LatentAugmentd, SG2Sampled):
+    for _cls in (RandomTransformd, StandardDAd, LatentAugmentd, SG2Sampled, DiffusionSampled):
         _cls.__doc__ = _skip_examples(_cls.__doc__)

@@ -1,15 +1,15 @@
 """What the GAN transforms share: the lazy GAN source, its channels and windows, a frozen config of
 hyper-parameters, per-device objects and pickling without the model.
 
-:class:`GanTransform` is the base of :class:`~latent_transforms.LatentAugment` and
-:class:`~latent_transforms.SG2Sample`. A subclass names its config dataclass in ``config_class``; every
+:class:`GanTransform` is the base of :class:`~latent_transforms.LatentAugment`,
+:class:`~latent_transforms.SG2Sample` and :class:`~latent_transforms.DiffusionSample` (whose generator is a
+diffusion bundle: ``bundle_class``). A subclass names its config dataclass in ``config_class``; every
 field of it (but ``p`` and ``value_range``, which the base transform owns) becomes a read-only attribute
 of the transform, and ``repr`` shows the fields in order between the GAN and ``device`` / ``seed``.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
@@ -47,6 +47,7 @@ class GanTransform(RandomTransform):
     objects (per-device copies, locks) that are rebuilt after unpickling and never pickled.
 
     Subclass hooks: ``config_class`` (a config dataclass from :mod:`latent_transforms.transforms.config`),
+    ``bundle_class`` (the generator bundle it runs: :class:`GanBundle` by default),
     :meth:`new_runtime` (extra runtime entries), :meth:`repr_value` (how ``repr`` shows a field).
 
     Example:
@@ -60,6 +61,8 @@ class GanTransform(RandomTransform):
     needs_generator_range: ClassVar[bool] = True
     #: The frozen dataclass of the subclass's hyper-parameters.
     config_class: ClassVar[type[Mapping[str, Any]] | None] = None
+    #: The bundle class of the generator (its objects, or source strings it loads).
+    bundle_class: ClassVar[type[Any]] = GanBundle
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -73,7 +76,7 @@ class GanTransform(RandomTransform):
 
     def __init__(
         self,
-        gan: GanBundle | str | os.PathLike[str],
+        gan: Any,
         hyperparameters: Mapping[str, Any],
         *,
         seed: int | None = None,
@@ -83,7 +86,7 @@ class GanTransform(RandomTransform):
             p=hyperparameters["p"], seed=seed, value_range=hyperparameters["value_range"], device=device
         )
         # Heavy objects stay out of nn.Module's registry (empty state_dict, clean repr).
-        object.__setattr__(self, "_gan", GanSource(gan))
+        object.__setattr__(self, "_gan", GanSource(gan, bundle_class=self.bundle_class))
         object.__setattr__(self, "_hyperparameters", hyperparameters)
         self._reset_runtime()
 

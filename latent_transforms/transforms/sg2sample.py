@@ -16,13 +16,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from latent_transforms.checks import check_choice
+from latent_transforms.checks import check_choice, check_class_labels
 from latent_transforms.errors import ConfigError
 from latent_transforms.networks.bundle import GanBundle
 from latent_transforms.networks.config import GanConfig
 from latent_transforms.transforms.base import VALUE_RANGES, check_cuda_in_worker, from_working_range
 from latent_transforms.transforms.config import NOISE_MODES, SG2SampleConfig
 from latent_transforms.transforms.gan_transform import GanTransform
+from latent_transforms.transforms.labels import ConditionalTransform
 from latent_transforms.transforms.sources import Shown
 
 __all__ = ["NOISE_MODES", "SG2Sample", "SG2SampleConfig"]
@@ -41,7 +42,7 @@ def noise_resolutions(config: GanConfig) -> list[int]:
     return sides
 
 
-class SG2Sample(GanTransform):
+class SG2Sample(ConditionalTransform, GanTransform):
     """Standard SG2 DA (Tronchin et al. 2023): each chosen sample is replaced by a random GAN sample.
 
     Input and output: ``[C, R, R]`` or ``[B, C, R, R]`` images with the bundle's channels (paired modalities,
@@ -52,6 +53,11 @@ class SG2Sample(GanTransform):
     ``G(mapping(z, c))`` with ``z ~ N(0, I)``, truncated ``w = w_avg + ψ (w − w_avg)`` on the first
     ``truncation_cutoff`` layers (all when ``None``), clamped to ``[-1, 1]`` (the windows, the range real data
     have). :meth:`sample` makes a pool of synthetic images without any input.
+
+    Labels: a conditional bundle makes each chosen sample of a class drawn uniformly, or of the fixed
+    ``c``; called on ``(images, labels)`` (labels an int or an int64 tensor ``[B]``), each chosen sample
+    is of its own label's class and the labels come back unchanged (see
+    :mod:`latent_transforms.transforms.labels`). An unconditional bundle ignores the labels.
 
     Args:
         gan: a :class:`~latent_transforms.GanBundle` or a :func:`~latent_transforms.load_gan` source
@@ -79,6 +85,9 @@ class SG2Sample(GanTransform):
         True
         >>> t.sample(5, value_range="unit").shape
         torch.Size([5, 2, 16, 16])
+        >>> out, labels = t(x, torch.tensor([0, 1, 1]))  # unconditional: the labels pass through
+        >>> labels.tolist()
+        [0, 1, 1]
         >>> t  # doctest: +NORMALIZE_WHITESPACE
         SG2Sample(gan=GanBundle(resolution=16, modalities=['mri', 'ct']), truncation_psi=1.0,
         truncation_cutoff=None, c=None, noise_mode='const', p=1.0, precision='fp32', value_range='generator',
@@ -120,10 +129,18 @@ class SG2Sample(GanTransform):
                     f"c must be a label vector of length c_dim = {config.c_dim}, got {len(self.c)}."
                 )
 
+    def class_count(self) -> int:
+        """The bundle's number of classes (0: unconditional)."""
+        return int(self._gan.config.c_dim)
+
+    def fixed_class(self) -> Any | None:
+        """The fixed ``c`` (``None``: a class per sample, drawn or from the call's labels)."""
+        return self.c
+
     def draw_params(self, batch: int, generator: torch.Generator) -> dict[str, Any]:
         """``"z"`` ``[B, z_dim]``, and when needed ``"labels"`` ``[B]`` (long, conditional bundle without
-        ``c``) and ``"noise"`` ``[B, n]`` (``noise_mode="random"``: every noise map, flattened), drawn from
-        ``generator`` on the CPU."""
+        ``c``; replaced by the call's labels on an ``(images, labels)`` call) and ``"noise"`` ``[B, n]``
+        (``noise_mode="random"``: every noise map, flattened), drawn from ``generator`` on the CPU."""
         config = self._gan.config
         self._check_labels(config)
         params: dict[str, Any] = {"z": torch.randn(batch, config.z_dim, generator=generator)}
@@ -177,6 +194,7 @@ class SG2Sample(GanTransform):
     def sample(
         self,
         n: int,
+        labels: torch.Tensor | int | Sequence[int] | None = None,
         *,
         generator: torch.Generator | None = None,
         value_range: str | None = None,
@@ -186,6 +204,8 @@ class SG2Sample(GanTransform):
 
         Args:
             n: number of images (≥ 1).
+            labels: classes of a conditional bundle: an int for every image or ``n`` class indices
+                (default: drawn uniformly, or the fixed ``c``).
             generator: CPU ``torch.Generator`` for the draws (default: the transform's).
             value_range: ``"physical"``, ``"unit"`` or ``"generator"`` (default: the transform's).
             device: where to run and return them (default: the transform's device, else CPU).
@@ -206,6 +226,12 @@ class SG2Sample(GanTransform):
         dev = torch.device(device) if device is not None else (self.device or torch.device("cpu"))
         check_cuda_in_worker(dev)
         params = self.draw_params(n, generator if generator is not None else self.generator)
+        if labels is not None and self.class_count() > 0:
+            if self.c is not None:
+                raise ConfigError(f"this SG2Sample is fixed to class c={self.c!r}; drop labels or c.")
+            params["labels"] = check_class_labels(labels, n, self.class_count())
+        elif labels is not None:
+            check_class_labels(labels, n, 0)  # an unconditional GAN: say so
         images = self.render(params, dev).clamp(-1.0, 1.0)
         like = torch.empty(0, dtype=torch.float32, device=images.device)
         return from_working_range(images, like, value_range, self.windows())

@@ -26,10 +26,10 @@ import torch
 
 from latent_transforms.checks import canonical_device
 from latent_transforms.errors import CacheMismatchError, CacheNotFoundError, ConfigError
+from latent_transforms.generative.bundle import DiffusionBundle
 from latent_transforms.inversion.cache import CACHE_JSON, LatentCache
 from latent_transforms.inversion.job import STATS_NAME
 from latent_transforms.networks.bundle import CONFIG_NAME, GanBundle, load_gan
-from latent_transforms.networks.config import GanConfig
 from latent_transforms.networks.hub import resolve_source
 from latent_transforms.objectives.stats import DatasetStats
 
@@ -64,8 +64,9 @@ class Shown:
         return hash(self.text)
 
 
-def bundle_summary(bundle: GanBundle) -> Shown:
-    """How a transform's ``repr`` shows a bundle: its source string, or a one-line summary.
+def bundle_summary(bundle: GanBundle | DiffusionBundle) -> Shown:
+    """How a transform's ``repr`` shows a bundle (a GAN or a diffusion bundle): its source string, or a
+    one-line summary.
 
     Example:
         >>> from latent_transforms import GanConfig
@@ -76,16 +77,18 @@ def bundle_summary(bundle: GanBundle) -> Shown:
     if bundle.source is not None:
         return Shown(repr(bundle.source))
     extra = f", c_dim={bundle.config.c_dim}" if bundle.config.c_dim else ""
-    return Shown(f"GanBundle(resolution={bundle.resolution}, modalities={bundle.modalities}{extra})")
+    name = type(bundle).__name__
+    return Shown(f"{name}(resolution={bundle.resolution}, modalities={bundle.modalities}{extra})")
 
 
 class GanSource:
-    """A GAN bundle given as an object or as a :func:`~latent_transforms.load_gan` source, loaded lazily,
-    with one copy per device.
+    """A generator bundle given as an object or as a source string, loaded lazily, with one copy per device.
 
     Args:
-        gan: a :class:`GanBundle`, or a source string / path for :func:`load_gan` (a bundle folder,
+        gan: a bundle of ``bundle_class``, or a source string / path it loads (a bundle folder,
             ``"builtin:<name>"`` or a Hub repo id).
+        bundle_class: :class:`GanBundle` (default; loaded like :func:`~latent_transforms.load_gan`) or
+            :class:`~latent_transforms.DiffusionBundle` (like :func:`~latent_transforms.load_diffusion`).
 
     A bundle given as an object is used as it is on its own device and copied (``copy.deepcopy`` then
     ``.to``) for any other device, so the caller's bundle never moves. A source string is loaded on the
@@ -105,21 +108,23 @@ class GanSource:
         False
     """
 
-    def __init__(self, gan: GanBundle | str | os.PathLike[str]) -> None:
-        if isinstance(gan, GanBundle):
-            self._given: GanBundle | None = gan
+    def __init__(self, gan: Any, *, bundle_class: type[Any] = GanBundle) -> None:
+        self._bundle_class = bundle_class
+        if isinstance(gan, bundle_class):
+            self._given: Any = gan
             self._source: str | None = None
         elif isinstance(gan, (str, os.PathLike)):
             self._given = None
             self._source = os.fspath(gan)
         else:
+            loader = "load_gan" if bundle_class is GanBundle else "load_diffusion"
             raise ConfigError(
-                f"gan must be a GanBundle or a load_gan source (a bundle folder, 'builtin:<name>' or a Hub "
-                f"repo id), got {type(gan).__name__}. Fix: pass latent_transforms.load_gan(...) or its "
-                "source string."
+                f"expected a {bundle_class.__name__} or a {loader} source (a bundle folder, 'builtin:<name>' "
+                f"or a Hub repo id), got {type(gan).__name__}. Fix: pass latent_transforms.{loader}(...) or "
+                "its source string."
             )
-        self._bundles: dict[str, GanBundle] = {}
-        self._config: GanConfig | None = None
+        self._bundles: dict[str, Any] = {}
+        self._config: Any = None
         self._lock = threading.RLock()
 
     @property
@@ -133,9 +138,9 @@ class GanSource:
         return self._given is not None or bool(self._bundles)
 
     @property
-    def config(self) -> GanConfig:
-        """The bundle's :class:`GanConfig`; for a source not loaded yet, read from its ``config.json``
-        alone (no weights are loaded)."""
+    def config(self) -> Any:
+        """The bundle's config (:class:`GanConfig` or :class:`~latent_transforms.DiffusionConfig`); for a
+        source not loaded yet, read from its ``config.json`` alone (no weights are loaded)."""
         if self._given is not None:
             return self._given.config
         with self._lock:
@@ -143,11 +148,15 @@ class GanSource:
                 return next(iter(self._bundles.values())).config
             if self._config is None:
                 assert self._source is not None
-                folder = resolve_source(self._source)
-                self._config = GanConfig.from_json(folder / CONFIG_NAME)
+                folder = resolve_source(self._source, what=self._what)
+                self._config = self._bundle_class.config_class.from_json(folder / CONFIG_NAME)
             return self._config
 
-    def bundle(self, device: torch.device | str | None = None) -> GanBundle:
+    @property
+    def _what(self) -> str:
+        return "GAN bundle" if self._bundle_class is GanBundle else "diffusion bundle"
+
+    def bundle(self, device: torch.device | str | None = None) -> Any:
         """The bundle on ``device`` (``None``: the given bundle's own device, else CPU), loading or copying
         it on first use."""
         with self._lock:
@@ -169,7 +178,11 @@ class GanSource:
                 bundle = copy.deepcopy(next(iter(self._bundles.values()))).to(dev)
             else:
                 assert self._source is not None
-                bundle = load_gan(self._source, device=dev)
+                bundle = (
+                    load_gan(self._source, device=dev)
+                    if self._bundle_class is GanBundle
+                    else self._bundle_class.from_pretrained(self._source, device=dev)
+                )
             self._bundles[name] = bundle
             return bundle
 
@@ -185,11 +198,12 @@ class GanSource:
         return bundle_summary(self._given)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_given": self._given, "_source": self._source}
+        return {"_given": self._given, "_source": self._source, "_bundle_class": self._bundle_class}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._given = state["_given"]
         self._source = state["_source"]
+        self._bundle_class = state.get("_bundle_class", GanBundle)
         self._bundles = {}
         self._config = None
         self._lock = threading.RLock()

@@ -19,6 +19,7 @@ from torchvision.transforms import v2
 
 from latent_transforms.errors import ConfigError
 from latent_transforms.transforms.base import RandomTransform
+from latent_transforms.transforms.labels import ConditionalTransform
 from latent_transforms.transforms.layout import keep_layout
 
 __all__ = ["apply_to_keys", "check_channel_order", "run_on_keys"]
@@ -75,6 +76,13 @@ def _dataset_keys(
     return keys
 
 
+def _labels(value: Any) -> Any:
+    """A dict entry of class labels as an int or an integer tensor (NumPy and lists converted)."""
+    if isinstance(value, (int, torch.Tensor)):
+        return value.as_subclass(torch.Tensor) if isinstance(value, torch.Tensor) else value
+    return torch.as_tensor(np.asarray(value))
+
+
 def check_channel_order(transform: Any, keys: Sequence[str]) -> None:
     """Refuse ``keys`` that stack a modality of the transform's GAN in another channel than the GAN's.
 
@@ -121,9 +129,12 @@ def run_on_keys(
     mask_keys: Sequence[str],
     key_field: str | None,
     allow_missing_keys: bool,
+    label_key: str | None = None,
 ) -> tuple[dict[Any, Any], bool]:
     """:func:`apply_to_keys`, and whether any sample was drawn for augmentation (the MONAI dictionary
-    transforms report it as ``_do_transform``).
+    transforms report it as ``_do_transform``). ``data[label_key]``, when given and present (an int, or one
+    class index per sample), sets the classes of the conditional generator transforms
+    (:class:`~latent_transforms.transforms.labels.ConditionalTransform`); the entry itself is kept.
 
     Example:
         >>> data = {"mri": torch.zeros(1, 4, 4), "ct": torch.ones(1, 4, 4)}
@@ -188,6 +199,8 @@ def run_on_keys(
             step.check_image(result)
             step_keys = _lookup_keys(step, dataset_keys)
             params = step.params_for(result, key=step_keys)
+            if label_key is not None and label_key in data and isinstance(step, ConditionalTransform):
+                params = step.use_labels(params, _labels(data[label_key]))
             if step_keys is not None:
                 params["keys"] = step_keys  # LatentAugment finds the latents by them
             if not bool(params["apply"].any()):

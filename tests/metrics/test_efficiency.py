@@ -99,3 +99,18 @@ def test_cuda_peak_memory_is_recorded_in_gib():
     assert result.peak_memory_gb is not None
     assert result.peak_memory_gb >= 4 * 256**3 * 4 / 2**30  # one batch of noise, in GiB: 0.25
     assert result.seconds_per_1000 > 0.0
+
+
+def test_on_a_cpu_the_peak_rss_of_the_measured_work_is_recorded_when_asked(fake):
+    from latent_transforms.metrics.efficiency import RSS_SOURCES
+
+    def allocate(b: int) -> torch.Tensor:
+        big = torch.ones(64 * 2**20 // 4)  # 64 MiB held while the batch is made
+        return fake(b) + big[:1].sum() * 0
+
+    result = measure_efficiency(allocate, batch_size=4, n_images=4, device="cpu", rss=True)
+    assert result.peak_rss_source in RSS_SOURCES
+    assert result.peak_rss_gb is not None and result.peak_rss_gb >= 64 / 1024
+    assert result.to_dict()["peak_rss_gb"] == result.peak_rss_gb and result.peak_memory_gb is None
+    plain = measure_efficiency(fake, batch_size=4, n_images=4, device="cpu")
+    assert plain.peak_rss_gb is None and "peak_rss_gb" not in plain.to_dict()

@@ -318,3 +318,19 @@ def test_save_pretrained_can_push_with_the_repo_id_in_the_card(tmp_path):
     with mock.patch.object(bundle, "push_to_hub", side_effect=fake_push):
         assert bundle.save_pretrained(tmp_path / "gan", push_to_hub=True, private=True) == tmp_path / "gan"
     assert calls == [("gan", {"model_card_kwargs": None, "private": True})]
+
+
+def test_sampling_takes_class_indices_as_labels_like_every_generator():
+    bundle = _bundle(c_dim=3)
+    by_index = bundle.sample(3, [0, 2, 1], seed=5)
+    by_vector = bundle.sample(3, c=torch.eye(3)[[0, 2, 1]], seed=5)
+    assert torch.equal(by_index, by_vector)
+    assert torch.equal(
+        bundle.sample(2, labels=1, seed=0), bundle.sample(2, labels=torch.tensor([1, 1]), seed=0)
+    )
+    with pytest.raises(ConfigError, match="not both"):
+        bundle.sample(2, labels=[0, 1], c=torch.eye(3)[:2])
+    with pytest.raises(ConfigError, match=r"class indices in \[0, 3\)"):
+        bundle.sample(2, labels=[0, 3])
+    with pytest.raises(ConfigError, match="unconditional"):
+        _bundle().sample(2, labels=0)

@@ -86,3 +86,26 @@ def assert_shape_dtype_device_and_range(
     elif value_range == "physical":
         for c, window in enumerate(t.windows()):
             assert out[..., c, :, :].min() >= window.low and out[..., c, :, :].max() <= window.high
+
+
+def tiny_diffusion(c_dim: int = 0, resolution: int = 16, seed: int = 0):
+    """A 2-channel (mri, ct) diffusion bundle (the GAN's windows) of a few thousand parameters, 20
+    timesteps; its weights are nudged off MONAI's zero-initialised output layer so samples depend on the
+    starting noise and on the class."""
+    from latent_transforms import DiffusionBundle, DiffusionConfig
+
+    config = DiffusionConfig(
+        resolution=resolution,
+        c_dim=c_dim,
+        channels=(8, 16),
+        attention_levels=(False, True),
+        num_head_channels=8,
+        norm_num_groups=8,
+        timesteps=20,
+    )
+    bundle = DiffusionBundle.random(config, seed=seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for p in bundle.unet.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    return bundle

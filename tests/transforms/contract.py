@@ -19,8 +19,10 @@ SelectiveFilter pass it:
   forked one gives. The main process (``num_workers=0``) draws from the transform's own generator
   instead, so its data are reproducible with the seed but differ from the workers' (documented).
 
-A case is a factory ``make(p, seed) -> transform`` and an example input (a batch ``[B, C, H, W]``, or
-a dict of ``[1, H, W]`` / ``[B, 1, H, W]`` entries for the dictionary variants).
+A case is a factory ``make(p, seed) -> transform`` and an example input (a batch ``[B, C, H, W]``, a
+labelled call ``(images [B, C, H, W], labels [B])`` for the transforms over a conditional generator, or a
+dict of ``[1, H, W]`` / ``[B, 1, H, W]`` entries for the dictionary variants). A labelled call must give
+its labels back unchanged (the very object), whatever the transform does to the images.
 """
 
 from __future__ import annotations
@@ -60,8 +62,15 @@ def assert_same(a: Any, b: Any) -> None:
         assert a == b
 
 
+def _labelled(data: Any) -> bool:
+    """Whether ``data`` is a labelled call ``(images, labels)``."""
+    return isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor)
+
+
 def _images(data: Any, keys: list[str] | None) -> torch.Tensor:
     """The image(s) of an input or output as one plain ``[..., C, H, W]`` tensor (a dict's keys stacked)."""
+    if _labelled(data):
+        return _plain(data[0])
     if isinstance(data, Mapping):
         assert keys is not None
         return torch.cat([_plain(torch.as_tensor(data[k])) for k in keys], dim=-3)
@@ -121,7 +130,9 @@ def check_shape_dtype_device_and_range(make: Make, sample: Any, *, filter: bool 
     assert y.shape == x.shape
     assert_in_range(t, x, y)
     assert bool(_changed(x, y).all())
-    if isinstance(sample, Mapping):  # the other entries of an item pass through
+    if _labelled(sample):  # the labels come back as they went in
+        assert _labelled(out) and out[1] is sample[1]
+    elif isinstance(sample, Mapping):  # the other entries of an item pass through
         for k, v in sample.items():
             if k not in keys:
                 assert out[k] is v
@@ -137,6 +148,8 @@ def _image_values(data: Any, keys: list[str] | None) -> list[torch.Tensor]:
     if isinstance(data, Mapping):
         assert keys is not None
         return [_plain(data[k]) for k in keys]
+    if _labelled(data):
+        return [_plain(data[0])]
     return [_plain(data)]
 
 
@@ -144,6 +157,8 @@ def _relayout(data: Any, keys: list[str] | None, change: Callable[[torch.Tensor]
     """``data`` with ``change`` applied to its image tensors (a dict's other entries kept)."""
     if isinstance(data, Mapping):
         return {k: change(v) if k in (keys or []) else v for k, v in data.items()}
+    if _labelled(data):  # (images, labels): the labels are not an image
+        return (change(data[0]), data[1])
     return change(data)
 
 
@@ -193,6 +208,8 @@ def check_identity_at_p_zero(make: Make, sample: Any) -> None:
     if isinstance(sample, Mapping):
         for k in _keys(t) or []:
             assert out[k] is sample[k]
+    elif _labelled(sample):
+        assert out[0] is sample[0] and out[1] is sample[1]
     else:
         assert out is sample
 
@@ -234,6 +251,9 @@ def check_torchvision(make: Make, sample: Any) -> None:
         out = make(1.0, 5)(wrapped)
         for k in _keys(make(1.0, 5)) or []:
             assert isinstance(out[k], tv_tensors.Image)
+    elif _labelled(sample):
+        out = make(1.0, 5)((tv_tensors.Image(sample[0]), sample[1]))
+        assert isinstance(out[0], tv_tensors.Image) and out[1] is sample[1]
     else:
         out = make(1.0, 5)(tv_tensors.Image(sample))
         assert isinstance(out, tv_tensors.Image)
@@ -243,12 +263,13 @@ def check_torchvision(make: Make, sample: Any) -> None:
 def check_monai_compose(make: Make, sample: Any) -> None:
     """Inside MONAI's ``Compose``: an array transform gives the direct call's result; a dictionary
     variant (MONAI ``Randomizable``, reseeded by ``Compose``) is reproducible with
-    ``Compose.set_random_state`` and keeps shapes and value types."""
+    ``Compose.set_random_state`` and keeps shapes and value types. A labelled call goes through
+    ``Compose(map_items=False)`` (by default MONAI applies a transform to each item of a tuple)."""
     from monai.transforms import Compose, Randomizable
 
     t = make(1.0, 5)
     if not isinstance(t, Randomizable):
-        assert_same(Compose([t])(sample), make(1.0, 5)(sample))
+        assert_same(Compose([t], map_items=not _labelled(sample))(sample), make(1.0, 5)(sample))
         return
     pipeline = Compose([t])
     a = pipeline.set_random_state(seed=3)(sample)

@@ -9,11 +9,24 @@ from typing import Any
 import pytest
 import torch
 
-from latent_transforms import LatentAugment, SelectiveFilter, SG2Sample, StandardDA
-from latent_transforms.transforms.dictionary import LatentAugmentd, SG2Sampled, StandardDAd, monai_available
+from latent_transforms import (
+    DiffusionSample,
+    GanBundle,
+    LatentAugment,
+    SelectiveFilter,
+    SG2Sample,
+    StandardDA,
+)
+from latent_transforms.transforms.dictionary import (
+    DiffusionSampled,
+    LatentAugmentd,
+    SG2Sampled,
+    StandardDAd,
+    monai_available,
+)
 from latent_transforms.transforms.feature_net import TinyDropoutNet
 
-from .conftest import TinySetup, make_tiny_setup
+from .conftest import TinySetup, make_tiny_setup, tiny_diffusion, tiny_gan_config
 from .contract import check_transform, check_workers
 
 pytestmark = pytest.mark.skipif(not monai_available(), reason="MONAI is not installed")
@@ -24,6 +37,17 @@ FAST = {"steps": 2}
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> TinySetup:
     return make_tiny_setup(Path(tmp_path_factory.mktemp("contract")))
+
+
+DIFFUSION = tiny_diffusion()
+CONDITIONAL_DIFFUSION = tiny_diffusion(c_dim=3)
+CONDITIONAL_GAN = GanBundle.random(tiny_gan_config().replace(c_dim=3), seed=0)
+FAST_DIFFUSION = {"steps": 3}
+
+
+def _labelled(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A labelled call: the images and one class index per image."""
+    return x, torch.arange(x.shape[0]) % 3
 
 
 def _item(x: torch.Tensor) -> dict[str, Any]:
@@ -73,6 +97,28 @@ CASES: dict[str, Case] = {
         lambda s: ((s.images[:4] + 1) / 2).double(),
         False,
     ),
+    "SG2Sample-labelled": (
+        lambda s: lambda p, seed: SG2Sample(CONDITIONAL_GAN, p=p, seed=seed),
+        lambda s: _labelled(s.physical()[:4]),
+        False,
+    ),
+    "DiffusionSample": (
+        lambda s: lambda p, seed: DiffusionSample(DIFFUSION, p=p, seed=seed, **FAST_DIFFUSION),
+        lambda s: s.physical()[:4],
+        False,
+    ),
+    "DiffusionSample-unit-float64-channels-last": (
+        lambda s: (
+            lambda p, seed: DiffusionSample(DIFFUSION, p=p, value_range="unit", seed=seed, **FAST_DIFFUSION)
+        ),
+        lambda s: ((s.images[:4] + 1) / 2).double().contiguous(memory_format=torch.channels_last),
+        False,
+    ),
+    "DiffusionSample-uint8-labelled": (
+        lambda s: lambda p, seed: DiffusionSample(CONDITIONAL_DIFFUSION, p=p, seed=seed, **FAST_DIFFUSION),
+        lambda s: _labelled(((s.images[:4] + 1) * 127.5).round().to(torch.uint8)),
+        False,
+    ),
     "LatentAugment": (
         lambda s: lambda p, seed: LatentAugment(s.bundle, s.cache, s.stats, p=p, seed=seed, **FAST),
         lambda s: s.physical()[:4],
@@ -96,6 +142,22 @@ CASES: dict[str, Case] = {
     "SG2Sampled": (
         lambda s: lambda p, seed: SG2Sampled(["mri", "ct"], s.bundle, prob=p, seed=seed),
         lambda s: _item(s.physical()[0]),
+        False,
+    ),
+    "DiffusionSampled": (
+        lambda s: (
+            lambda p, seed: DiffusionSampled(["mri", "ct"], DIFFUSION, prob=p, seed=seed, **FAST_DIFFUSION)
+        ),
+        lambda s: _item(s.physical()[0]),
+        False,
+    ),
+    "DiffusionSampled-batch-labels": (
+        lambda s: (
+            lambda p, seed: DiffusionSampled(
+                ["mri", "ct"], CONDITIONAL_DIFFUSION, label_key="label", prob=p, seed=seed, **FAST_DIFFUSION
+            )
+        ),
+        lambda s: {**_item(s.physical()[:4]), "label": torch.tensor([0, 1, 2, 0])},
         False,
     ),
     "LatentAugmentd": (
@@ -135,7 +197,14 @@ def test_every_transform_passes_the_contract(setup: TinySetup, name: str) -> Non
     check_transform(make(setup), sample(setup), filter=is_filter, module=module)
 
 
-WORKER_CASES = ["StandardDA", "SG2Sample", "LatentAugment", "StandardDAd-batch", "LatentAugmentd"]
+WORKER_CASES = [
+    "StandardDA",
+    "SG2Sample",
+    "DiffusionSample",
+    "LatentAugment",
+    "StandardDAd-batch",
+    "LatentAugmentd",
+]
 
 
 @pytest.mark.slow
