@@ -26,7 +26,12 @@ from torch.utils.data import Dataset
 from latent_transforms.checks import GENERATOR_RANGE_LIMIT, check_image_batch, check_int
 from latent_transforms.data.windows import IntensityWindow
 from latent_transforms.errors import ConfigError
-from latent_transforms.transforms.base import VALUE_RANGES, RandomTransform, check_cuda_in_worker, to_working_range
+from latent_transforms.transforms.base import (
+    VALUE_RANGES,
+    RandomTransform,
+    check_cuda_in_worker,
+    to_working_range,
+)
 from latent_transforms.translation.bundle import TranslatorBundle
 from latent_transforms.translation.data import UnpairedImages
 from latent_transforms.translation.source import TranslatorSource
@@ -87,7 +92,8 @@ class CrossModalAugment(RandomTransform):
         >>> out.shape, bool(out.min() >= -1000 and out.max() <= 2000), bool((labels != 9).all())
         (torch.Size([3, 1, 16, 16]), True, True)
         >>> t
-        CrossModalAugment(translator=TranslatorBundle(...), source=5 images, p=1.0, value_range='physical', source_range='physical', device=None, seed=0)
+        CrossModalAugment(translator=TranslatorBundle(...), source=5 images, p=1.0, value_range='physical',
+                          source_range='physical', device=None, seed=0)
     """
 
     needs_generator_range: ClassVar[bool] = True
@@ -197,7 +203,8 @@ class CrossModalAugment(RandomTransform):
 
         Example:
             >>> from latent_transforms.translation import TranslatorBundle, TranslatorConfig
-            >>> bundle = TranslatorBundle.random(TranslatorConfig(resolution=8, width=2, blocks=0, downsamplings=1))
+            >>> config = TranslatorConfig(resolution=8, width=2, blocks=0, downsamplings=1)
+        >>> bundle = TranslatorBundle.random(config)
             >>> t = CrossModalAugment(bundle, torch.zeros(2, 1, 8, 8), torch.tensor([5, 6]), p=0.0,
             ...                       value_range="generator", seed=0)
             >>> _ = t(torch.zeros(3, 1, 8, 8))
@@ -205,7 +212,9 @@ class CrossModalAugment(RandomTransform):
             [1, 1, 1]
         """
         if self._source_labels is None:
-            raise ConfigError("this CrossModalAugment was built without source_labels, so labels are not tracked.")
+            raise ConfigError(
+                "this CrossModalAugment was built without source_labels, so labels are not tracked."
+            )
         replaced = params["apply"]
         chosen = self._source_labels[params["index"]]
         if labels is None:
@@ -224,7 +233,8 @@ class CrossModalAugment(RandomTransform):
 
         Example:
             >>> from latent_transforms.translation import TranslatorBundle, TranslatorConfig
-            >>> bundle = TranslatorBundle.random(TranslatorConfig(resolution=8, width=2, blocks=0, downsamplings=1))
+            >>> config = TranslatorConfig(resolution=8, width=2, blocks=0, downsamplings=1)
+        >>> bundle = TranslatorBundle.random(config)
             >>> t = CrossModalAugment(bundle, torch.zeros(2, 1, 8, 8), torch.tensor([5, 5]), p=1.0,
             ...                       value_range="generator", seed=0)
             >>> t.with_labels(torch.zeros(2, 1, 8, 8), torch.tensor([0, 1]))[1].tolist()
@@ -285,7 +295,11 @@ class MixedTrainingSet(Dataset[dict[str, Any]]):
         self.keys = list(self.keys) or [
             f"{'translated' if bool(t) else 'target'}/{i:05d}" for i, t in enumerate(self.translated)
         ]
-        if len(self.translated) != n or len(self.keys) != n or (self.labels is not None and len(self.labels) != n):
+        if (
+            len(self.translated) != n
+            or len(self.keys) != n
+            or (self.labels is not None and len(self.labels) != n)
+        ):
             raise ConfigError("images, labels, translated and keys need one entry per item.")
 
     def __len__(self) -> int:
@@ -315,7 +329,9 @@ def _as_pair(data: Any, labels: Any, what: str) -> tuple[torch.Tensor, torch.Ten
         return data.images, data.labels, list(data.keys)
     if isinstance(data, tuple) and len(data) == 2 and labels is None:
         data, labels = data
-    images = check_image_batch(torch.as_tensor(data).float(), what=f"{what} images", value_limit=GENERATOR_RANGE_LIMIT)
+    images = check_image_batch(
+        torch.as_tensor(data).float(), what=f"{what} images", value_limit=GENERATOR_RANGE_LIMIT
+    )
     values = None if labels is None else torch.as_tensor(labels).reshape(-1)
     return images, values, [f"{i:05d}" for i in range(len(images))]
 
@@ -346,10 +362,11 @@ def cross_modal_training_set(
 
     Example:
         >>> from latent_transforms.translation import TranslatorBundle, TranslatorConfig
-        >>> bundle = TranslatorBundle.random(TranslatorConfig(resolution=8, width=2, blocks=0, downsamplings=1))
+        >>> config = TranslatorConfig(resolution=8, width=2, blocks=0, downsamplings=1)
+        >>> bundle = TranslatorBundle.random(config)
         >>> mixed = cross_modal_training_set(bundle, torch.zeros(3, 1, 8, 8), torch.zeros(4, 1, 8, 8),
-        ...                                  target_labels=[0.1, 0.2, 0.3], source_labels=[1.0, 2.0, 3.0, 4.0],
-        ...                                  n_translated=2)
+        ...                                  target_labels=[0.1, 0.2, 0.3],
+        ...                                  source_labels=[1.0, 2.0, 3.0, 4.0], n_translated=2)
         >>> len(mixed), mixed.translated.tolist(), mixed.labels.shape
         (5, [False, False, False, True, True], torch.Size([5]))
     """
@@ -360,9 +377,7 @@ def cross_modal_training_set(
     n = len(sx) if n_translated is None else check_int("n_translated", n_translated, low=0, high=len(sx))
     chosen = torch.randperm(len(sx), generator=torch.Generator().manual_seed(seed))[:n].sort().values
     translated = (
-        translator.translate(sx[chosen], batch_size=batch_size).clamp(-1.0, 1.0).cpu()
-        if n
-        else tx[:0]
+        translator.translate(sx[chosen], batch_size=batch_size).clamp(-1.0, 1.0).cpu() if n else tx[:0]
     )
     if translated.shape[1:] != tx.shape[1:]:
         raise ConfigError(

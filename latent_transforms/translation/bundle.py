@@ -42,6 +42,8 @@ FORWARD_NAME = "source_to_target.safetensors"
 INVERSE_NAME = "target_to_source.safetensors"
 PREDICTOR_NAME = "predictor.safetensors"
 CARD_NAME = "README.md"
+#: What error messages call a translator bundle.
+BUNDLE_KIND = "translator bundle"
 _META = {"format": "pt", "library": "latent-transforms", "library_version": __version__}
 SIDES = ("source", "target")
 
@@ -95,7 +97,8 @@ class TranslatorBundle(
         >>> bundle.sample(3, source=torch.zeros(5, 1, 16, 16), seed=0).shape
         torch.Size([3, 1, 16, 16])
         >>> bundle
-        TranslatorBundle(source=None, resolution=16, source_to_target=['mri'] -> ['ct'], inverse=True, task=None)
+        TranslatorBundle(source=None, resolution=16, source_to_target=['mri'] -> ['ct'], inverse=True,
+                         task=None)
     """
 
     def __init__(
@@ -143,7 +146,8 @@ class TranslatorBundle(
         Example:
             >>> import tempfile
             >>> with tempfile.TemporaryDirectory() as d:
-            ...     _ = TranslatorBundle.random(TranslatorConfig(resolution=16, width=4, blocks=1)).save_pretrained(d)
+            ...     cfg = TranslatorConfig(resolution=16, width=4, blocks=1)
+            ...     _ = TranslatorBundle.random(cfg).save_pretrained(d)
             ...     TranslatorBundle.from_pretrained(d).config.resolution
             16
         """
@@ -183,6 +187,8 @@ class TranslatorBundle(
             token=token,
             local_files_only=local_files_only,
             force_download=force_download,
+            what=BUNDLE_KIND,
+            loader="load_translator",
         )
         config = TranslatorConfig.from_json(folder / CONFIG_NAME)
         if not (folder / FORWARD_NAME).is_file():
@@ -306,7 +312,9 @@ class TranslatorBundle(
         pool, _ = self._check(source, "source")
         if pool.ndim == 3:
             pool = pool[None]
-        gen = generator if generator is not None else torch.Generator().manual_seed(0 if seed is None else seed)
+        gen = (
+            generator if generator is not None else torch.Generator().manual_seed(0 if seed is None else seed)
+        )
         if labels is None:
             index = draw_indices(torch.arange(len(pool)), n, gen)
         else:
@@ -326,8 +334,10 @@ class TranslatorBundle(
                 slots = (wanted == value).nonzero().flatten()
                 members = (classes == value).nonzero().flatten()
                 if len(members) == 0:
-                    raise ConfigError(f"no source image has class {value}; the pool's classes are "
-                                      f"{sorted(classes.unique().tolist())}.")
+                    raise ConfigError(
+                        f"no source image has class {value}; the pool's classes are "
+                        f"{sorted(classes.unique().tolist())}."
+                    )
                 index[slots] = draw_indices(members, len(slots), gen)
         return self.translate(pool[index])
 
@@ -394,21 +404,26 @@ class TranslatorBundle(
         Example:
             >>> import tempfile
             >>> with tempfile.TemporaryDirectory() as d:
-            ...     folder = TranslatorBundle.random(TranslatorConfig(resolution=16, width=4, blocks=1)).save_pretrained(d)
+            ...     cfg = TranslatorConfig(resolution=16, width=4, blocks=1)
+            ...     folder = TranslatorBundle.random(cfg).save_pretrained(d)
             ...     sorted(p.name for p in folder.iterdir())
             ['README.md', 'config.json', 'source_to_target.safetensors', 'target_to_source.safetensors']
         """
         if config is not None:
             given = config if isinstance(config, TranslatorConfig) else TranslatorConfig.from_dict(config)
             if given != self.config:
-                raise ConfigError("config must be None or the bundle's own config: config.json describes the weights.")
+                raise ConfigError(
+                    "config must be None or the bundle's own config: config.json describes the weights."
+                )
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         self._save_pretrained(folder)
         atomic_write(folder / CARD_NAME, str(self.generate_model_card(**(model_card_kwargs or {}))))
         atomic_write(folder / CONFIG_NAME, self.config.to_json())
         if push_to_hub:
-            self.push_to_hub(repo_id or folder.name, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs)
+            self.push_to_hub(
+                repo_id or folder.name, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs
+            )
         return folder
 
     def _save_pretrained(self, save_directory: Path) -> None:
@@ -427,8 +442,8 @@ class TranslatorBundle(
         and any other template value.
 
         Example:
-            >>> card = TranslatorBundle.random(TranslatorConfig(resolution=16, width=4, blocks=1)).generate_model_card(
-            ...     repo_id="me/mri2ct")
+            >>> bundle = TranslatorBundle.random(TranslatorConfig(resolution=16, width=4, blocks=1))
+            >>> card = bundle.generate_model_card(repo_id="me/mri2ct")
             >>> card.data.license, 'load_translator("me/mri2ct")' in card.text
             ('apache-2.0', True)
         """
@@ -499,7 +514,8 @@ class TranslatorBundle(
         """JSON-ready description.
 
         Example:
-            >>> TranslatorBundle.random(TranslatorConfig(resolution=16, width=4, blocks=1)).summary()["task"] is None
+            >>> bundle = TranslatorBundle.random(TranslatorConfig(resolution=16, width=4, blocks=1))
+            >>> bundle.summary()["task"] is None
             True
         """
         return {
@@ -518,7 +534,8 @@ class TranslatorBundle(
     def __repr__(self) -> str:
         return (
             f"TranslatorBundle(source={self.source!r}, resolution={self.resolution}, source_to_target="
-            f"{self.config.source_names} -> {self.config.target_names}, inverse={self.target_to_source is not None}, "
+            f"{self.config.source_names} -> {self.config.target_names}, "
+            f"inverse={self.target_to_source is not None}, "
             f"task={self.config.task!r})"
         )
 

@@ -34,7 +34,9 @@ TRANSLATOR_CARD_TEMPLATE = """---
 
 An unpaired image-to-image translator from {{ source_names }} to {{ target_names }}, packaged as a
 [latent-transforms](https://pypi.org/project/latent-transforms/) translator bundle: `config.json`,
-`source_to_target.safetensors` (the generator G){{ ", `target_to_source.safetensors` (the generator F)" if has_inverse else "" }}{{ " and `predictor.safetensors` (the task predictor)" if has_predictor else "" }}.
+`source_to_target.safetensors` (the generator G)
+{{- ", `target_to_source.safetensors` (the generator F)" if has_inverse else "" }}
+{{- " and `predictor.safetensors` (the task predictor)" if has_predictor else "" }}.
 Safetensors only: no pickle is ever loaded.
 
 {{ method }}
@@ -65,7 +67,8 @@ physical window.
 from latent_transforms.translation import load_translator
 
 translator = load_translator("{{ source }}")
-ct = translator.translate(mri)          # [B, {{ source_channels }}, R, R] -> [B, {{ target_channels }}, R, R], both in [-1, 1]
+# [B, {{ source_channels }}, R, R] -> [B, {{ target_channels }}, R, R], both in [-1, 1]
+ct = translator.translate(mri)
 physical = translator.denormalize(ct, "target")
 ```
 
@@ -108,16 +111,25 @@ def translator_card_variables(
     predictor = parameters.get("predictor")
     architecture = [
         ("resolution", f"{config.resolution} x {config.resolution}"),
-        ("generator", f"ResNet blocks: width {config.width}, {config.blocks} blocks, "
-         f"{config.downsamplings} down-samplings"),
+        (
+            "generator",
+            f"ResNet blocks: width {config.width}, {config.blocks} blocks, "
+            f"{config.downsamplings} down-samplings",
+        ),
         ("generator parameters", f"{parameters['source_to_target']:,}"),
-        ("discriminator used in training", f"PatchGAN, width {config.disc_width}, {config.disc_layers} layers"),
+        (
+            "discriminator used in training",
+            f"PatchGAN, width {config.disc_width}, {config.disc_layers} layers",
+        ),
         ("generator fingerprint (sha256)", f"`{fingerprint[:16]}…`"),
     ]
     if predictor is not None:
         architecture.append(
-            ("predictor", f"ResNet-{config.predictor_depth} (width {config.predictor_width}), {config.task}, "
-             f"{config.outputs} output(s), {predictor:,} parameters")
+            (
+                "predictor",
+                f"ResNet-{config.predictor_depth} (width {config.predictor_width}), {config.task}, "
+                f"{config.outputs} output(s), {predictor:,} parameters",
+            )
         )
     windows = [
         (side, i, m.name, f"[{m.window.low:g}, {m.window.high:g}] {m.window.unit}".rstrip())
@@ -128,7 +140,8 @@ def translator_card_variables(
         "Trained as DUIIT (Yang & Xie): CycleGAN's losses plus λ times the task loss of the predictor on "
         "real target images and on translated source images with their source labels."
         if config.task is not None
-        else "Trained as a CycleGAN (Zhu et al. 2017): least-squares adversarial losses and cycle consistency."
+        else "Trained as a CycleGAN (Zhu et al. 2017): least-squares adversarial losses and cycle "
+        "consistency."
     )
     default_name = f"{'+'.join(config.source_names)} to {'+'.join(config.target_names)} translator"
     return {

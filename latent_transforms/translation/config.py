@@ -1,4 +1,4 @@
-"""The architecture of a translator bundle: what its ``config.json`` describes and the networks are built from.
+"""The architecture of a translator bundle: what its ``config.json`` describes, the networks' blueprint.
 
 A translator maps images of a *source* modality (e.g. MRI) to a *target* modality (e.g. CT) and back
 (CycleGAN, Zhu et al. 2017); a DUIIT translator (Yang & Xie) also carries the task predictor it was

@@ -45,7 +45,8 @@ class UnpairedImages:
         class_names: the class names of int labels read from text.
 
     Example:
-        >>> s = UnpairedImages(torch.zeros(3, 1, 8, 8), (Modality("ct"),), labels=torch.tensor([1.0, 2.0, 3.0]))
+        >>> labels = torch.tensor([1.0, 2.0, 3.0])
+        >>> s = UnpairedImages(torch.zeros(3, 1, 8, 8), (Modality("ct"),), labels=labels)
         >>> len(s), s.keys[0], s.subset([2, 0]).labels.tolist()
         (3, 'image-00000', [3.0, 1.0])
     """
@@ -129,7 +130,9 @@ def _typed(raw: list[str], kind: str) -> tuple[torch.Tensor, list[str] | None]:
     try:
         return torch.tensor([float(r) for r in raw], dtype=torch.float32), None
     except ValueError as exc:
-        raise ConfigError(f"a label is not a number ({exc}); pass label_kind='class' for class names.") from exc
+        raise ConfigError(
+            f"a label is not a number ({exc}); pass label_kind='class' for class names."
+        ) from exc
 
 
 def read_image_folder(
@@ -188,10 +191,8 @@ def read_image_folder(
         rel = path.relative_to(root).as_posix()
         array = _read(path)
         x = torch.as_tensor(array.astype(np.float32))[None]
-        if array.dtype == np.uint8:
-            x = x / 127.5 - 1.0
-        else:
-            x = modality.window.normalize(x)
+        # 8-bit images use [0, 255] whatever the window says
+        x = x / 127.5 - 1.0 if array.dtype == np.uint8 else modality.window.normalize(x)
         images.append(resize_image(x, resolution).clamp(-1.0, 1.0))
         keys.append(rel)
         if table is not None:
@@ -233,7 +234,8 @@ def phantom_images(
     Example:
         >>> s = phantom_images("ct", [0, 3], resolution=16, slices_per_patient=2)
         >>> s.images.shape, s.groups, s.labels.dtype
-        (torch.Size([4, 1, 16, 16]), ['phantom-000', 'phantom-000', 'phantom-003', 'phantom-003'], torch.float32)
+        (torch.Size([4, 1, 16, 16]), ['phantom-000', 'phantom-000', 'phantom-003', 'phantom-003'],
+         torch.float32)
     """
     check_choice("modality", modality, ("mri", "ct"))
     if label is not None:

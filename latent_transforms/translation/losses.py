@@ -43,7 +43,8 @@ def lsgan_loss(scores: torch.Tensor, real: bool) -> torch.Tensor:
     """``mean((scores − 1)²)`` for ``real``, else ``mean(scores²)``: the least-squares GAN loss.
 
     Example:
-        >>> lsgan_loss(torch.tensor([1.0, 0.0]), True).item(), lsgan_loss(torch.tensor([1.0, 0.0]), False).item()
+        >>> scores = torch.tensor([1.0, 0.0])
+        >>> lsgan_loss(scores, True).item(), lsgan_loss(scores, False).item()
         (0.5, 0.5)
     """
     target = 1.0 if real else 0.0

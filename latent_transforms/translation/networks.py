@@ -177,12 +177,19 @@ class PatchDiscriminator(nn.Module):
         self.in_channels = check_int("in_channels", in_channels, low=1)
         self.width = check_int("width", width, low=1)
         self.layers = check_int("layers", layers, low=1)
-        seq: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        seq: list[nn.Module] = [
+            nn.Conv2d(in_channels, width, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, True),
+        ]
         channels = width
         for n in range(1, layers + 1):
             out = width * min(2**n, 8)
             stride = 2 if n < layers else 1
-            seq += [nn.Conv2d(channels, out, 4, stride=stride, padding=1), _norm(out), nn.LeakyReLU(0.2, True)]
+            seq += [
+                nn.Conv2d(channels, out, 4, stride=stride, padding=1),
+                _norm(out),
+                nn.LeakyReLU(0.2, True),
+            ]
             channels = out
         seq.append(nn.Conv2d(channels, 1, 4, stride=1, padding=1))
         self.model = nn.Sequential(*seq)

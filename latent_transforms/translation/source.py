@@ -16,7 +16,7 @@ import torch
 from latent_transforms.checks import canonical_device
 from latent_transforms.errors import ConfigError
 from latent_transforms.networks.hub import resolve_source
-from latent_transforms.translation.bundle import CONFIG_NAME, TranslatorBundle, load_translator
+from latent_transforms.translation.bundle import BUNDLE_KIND, CONFIG_NAME, TranslatorBundle, load_translator
 from latent_transforms.translation.config import TranslatorConfig
 
 __all__ = ["TranslatorSource"]
@@ -74,7 +74,9 @@ class TranslatorSource:
                 return next(iter(self._bundles.values())).config
             if self._config is None:
                 assert self._source is not None
-                self._config = TranslatorConfig.from_json(resolve_source(self._source) / CONFIG_NAME)
+                self._config = TranslatorConfig.from_json(
+                    resolve_source(self._source, what=BUNDLE_KIND, loader="load_translator") / CONFIG_NAME
+                )
             return self._config
 
     def bundle(self, device: torch.device | str | None = None) -> TranslatorBundle:

@@ -139,7 +139,9 @@ class TranslatorTrainer:
         self.opt_d = torch.optim.Adam(
             itertools.chain(self.D_target.parameters(), self.D_source.parameters()), o.lr, betas
         )
-        self.opt_p = torch.optim.Adam(self.P.parameters(), o.predictor_lr, betas) if self.P is not None else None
+        self.opt_p = (
+            torch.optim.Adam(self.P.parameters(), o.predictor_lr, betas) if self.P is not None else None
+        )
         self.pool_target = ImagePool(o.pool_size, seed=o.seed + 1)
         self.pool_source = ImagePool(o.pool_size, seed=o.seed + 2)
         self.step = 0
@@ -184,7 +186,12 @@ class TranslatorTrainer:
         return (labels.float() - self.config.label_mean) / self.config.label_std
 
     def _networks(self) -> dict[str, nn.Module]:
-        nets: dict[str, nn.Module] = {"G": self.G, "F": self.F, "D_target": self.D_target, "D_source": self.D_source}
+        nets: dict[str, nn.Module] = {
+            "G": self.G,
+            "F": self.F,
+            "D_target": self.D_target,
+            "D_source": self.D_source,
+        }
         if self.P is not None:
             nets["P"] = self.P
         return nets
@@ -263,7 +270,9 @@ class TranslatorTrainer:
         return cover(len(self.source_images)), cover(len(self.target_images))
 
     # -- one step ---------------------------------------------------------------------------------
-    def train_step(self, y: torch.Tensor, x: torch.Tensor, r_s: Any = None, r_t: Any = None) -> dict[str, float]:
+    def train_step(
+        self, y: torch.Tensor, x: torch.Tensor, r_s: Any = None, r_t: Any = None
+    ) -> dict[str, float]:
         """One generator (and predictor) update and one discriminator update; returns the losses."""
         o = self.options
         for d in (self.D_target, self.D_source):
@@ -297,7 +306,11 @@ class TranslatorTrainer:
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
-        losses = {"g_adv": float(adv.detach()), "cycle": float(cyc.detach()), "d_loss": float(d_loss.detach())}
+        losses = {
+            "g_adv": float(adv.detach()),
+            "cycle": float(cyc.detach()),
+            "d_loss": float(d_loss.detach()),
+        }
         if pred is not None:
             losses["prediction"] = float(pred.detach())
         return losses
@@ -317,13 +330,19 @@ class TranslatorTrainer:
         """Whether every step has run."""
         return self.step >= self.total_steps
 
-    def run(self, *, max_minutes: float | None = None, stop_after_steps: int | None = None) -> TranslatorBundle:
+    def run(
+        self, *, max_minutes: float | None = None, stop_after_steps: int | None = None
+    ) -> TranslatorBundle:
         """Train to the end (or until ``max_minutes`` of this call, or ``stop_after_steps`` steps of it,
         have passed; the state is saved then, and a new trainer on ``out`` resumes). Returns the
         translator as it stands; when finished it is also written to ``<out>/bundle``."""
         start, done_here = time.monotonic(), 0
         bar = tqdm(
-            total=self.total_steps, initial=self.step, desc="translator", disable=not self.progress, leave=False
+            total=self.total_steps,
+            initial=self.step,
+            desc="translator",
+            disable=not self.progress,
+            leave=False,
         )
         for net in self._networks().values():
             net.train()
@@ -431,7 +450,8 @@ def train_translator(
         >>> y, x = torch.rand(4, 1, 16, 16) * 2 - 1, torch.rand(4, 1, 16, 16) * 2 - 1
         >>> with tempfile.TemporaryDirectory() as out:
         ...     bundle = train_translator(TranslatorConfig(resolution=16, width=4, blocks=1), y, x, out,
-        ...                               TranslatorOptions(epochs=1, batch_size=4), device="cpu", progress=False)
+        ...                               TranslatorOptions(epochs=1, batch_size=4), device="cpu",
+        ...                               progress=False)
         ...     (Path(out) / "bundle" / "config.json").is_file()
         True
     """
