@@ -1,7 +1,8 @@
 """latent-transforms: GAN-based data augmentation for medical imaging.
 
 Public API: the transforms (LatentAugment, SG2Sample, DiffusionSample, StandardDA, SelectiveFilter; their
-MONAI dictionary variants, loaded on first use; GPUAugment for DataLoaders), GAN bundles and the StyleGAN2
+MONAI dictionary variants, loaded on first use; GPUAugment for DataLoaders), cross-modal augmentation
+(CrossModalAugment over a CycleGAN or DUIIT translator bundle, Yang & Xie), GAN bundles and the StyleGAN2
 networks they hold, diffusion bundles (a DDPM on MONAI's UNet and schedulers), paired MRI/CT datasets and
 the built-in pelvis phantom, the StyleGAN2-ADA and diffusion trainers,
 GAN inversion (the batched projector, its encoder start and the on-disk latent cache),
@@ -100,8 +101,10 @@ from latent_transforms.training import (
     train_diffusion,
 )
 from latent_transforms.transforms import (
+    CROSS_MODAL_DICTIONARY_NAMES,
     DICTIONARY_NAMES,
     PRESETS,
+    CrossModalAugment,
     DiffusionSample,
     DiffusionSampleConfig,
     GanTransform,
@@ -109,6 +112,7 @@ from latent_transforms.transforms import (
     LatentAugment,
     LatentAugmentConfig,
     MissingLatentError,
+    MixedTrainingSet,
     RandomTransform,
     SelectionResult,
     SelectiveFilter,
@@ -116,13 +120,23 @@ from latent_transforms.transforms import (
     SG2SampleConfig,
     StandardDA,
     augment_collate,
+    cross_modal_training_set,
     mc_dropout,
+)
+from latent_transforms.translation import (
+    TranslatorBundle,
+    TranslatorConfig,
+    TranslatorOptions,
+    TranslatorTrainer,
+    UnpairedImages,
+    load_translator,
+    train_translator,
 )
 
 
 def __getattr__(name: str) -> object:
     # The MONAI dictionary variants are imported on first access (MONAI is optional and slow to import).
-    if name in DICTIONARY_NAMES:
+    if name in DICTIONARY_NAMES or name in CROSS_MODAL_DICTIONARY_NAMES:
         from latent_transforms import transforms
 
         return getattr(transforms, name)
@@ -137,6 +151,17 @@ __all__ = [
     "open_splits",
     "stratified_split",
     *DICTIONARY_NAMES,
+    *CROSS_MODAL_DICTIONARY_NAMES,
+    "CrossModalAugment",
+    "MixedTrainingSet",
+    "TranslatorBundle",
+    "TranslatorConfig",
+    "TranslatorOptions",
+    "TranslatorTrainer",
+    "UnpairedImages",
+    "cross_modal_training_set",
+    "load_translator",
+    "train_translator",
     "DEFAULT_FEATURE_NETWORK",
     "PRESETS",
     "DiffusionSample",
