@@ -281,7 +281,8 @@ class MixedTrainingSet(Dataset[dict[str, Any]]):
 
     Example:
         >>> s = MixedTrainingSet(torch.zeros(2, 1, 4, 4), torch.tensor([1, 0]), torch.tensor([False, True]))
-        >>> s[1]["label"], s[1]["translated"], s[1]["key"], s.tensors()[0].shape
+        >>> item = s[1]
+        >>> item["label"], item["translated"], item["key"], s.tensors()[0].shape
         (0, True, 'translated/00001', torch.Size([2, 1, 4, 4]))
     """
 
@@ -354,7 +355,8 @@ def cross_modal_training_set(
         target: target images in ``[-1, 1]`` ``[N_t, C_t, R, R]`` (or ``(images, labels)``, or
             :class:`~latent_transforms.translation.UnpairedImages`).
         source: source images in ``[-1, 1]`` ``[N_s, C_s, R, R]`` (likewise).
-        target_labels, source_labels: their labels, for tensors (both or neither).
+        target_labels: the target images' labels, for a tensor (give both or neither).
+        source_labels: the source images' labels, likewise.
         n_translated: how many source images to translate and add (``None``: all; otherwise a seeded
             random subset without replacement).
         seed: the subset's seed.

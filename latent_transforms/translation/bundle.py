@@ -569,7 +569,10 @@ def load_translator(
     Args:
         source: a local folder, ``"builtin:<name>"`` or ``"namespace/name"`` (only ``config.json``,
             ``*.safetensors`` and ``README.md`` are fetched).
-        revision, cache_dir, token, local_files_only: as for :func:`~latent_transforms.load_gan`.
+        revision: Hub branch, tag or commit (as for :func:`~latent_transforms.load_gan`).
+        cache_dir: the Hugging Face cache folder.
+        token: Hub token (private repos).
+        local_files_only: never reach the network.
         device: where to put the networks.
 
     Raises:

@@ -76,8 +76,9 @@ class TranslatorConfig:
         outputs: regression targets, or classes, of the predictor.
         predictor_depth: ResNet depth of the predictor (10, 18 or 34).
         predictor_width: its first-stage channels.
-        label_mean, label_std: regression labels are standardised with these before the loss; the
-            predictor's outputs are mapped back with them.
+        label_mean: regression labels are standardised as ``(label - label_mean) / label_std`` before
+            the loss; the predictor's outputs are mapped back with the same two numbers.
+        label_std: see ``label_mean``.
         training: free-form summary of how the translator was trained (shown on the model card).
 
     Example:

@@ -43,8 +43,8 @@ def patch_receptive_field(layers: int) -> int:
     4x4 stride-2 convolution before them doubles that and adds 2 (``r -> 2r + 2``).
 
     Example:
-        >>> [patch_receptive_field(n) for n in (1, 2, 3)]
-        [16, 34, 70]
+        >>> tuple(patch_receptive_field(n) for n in (1, 2, 3))
+        (16, 34, 70)
     """
     check_int("layers", layers, low=0)
     return 9 * 2**layers - 2

@@ -29,7 +29,9 @@ class TranslatorOptions:
             at the end (``None``: ``epochs // 2``, the second half).
         batch_size: image pairs per step.
         epoch_size: pairs per epoch (``None``: the larger set's size, as Zhu et al.'s unaligned data).
-        lr, beta1, beta2: Adam for the generators and the discriminators.
+        lr: Adam's learning rate for the generators and the discriminators.
+        beta1: Adam's first-moment decay.
+        beta2: Adam's second-moment decay.
         cycle_weight: ``λ_cyc``.
         identity_weight: Zhu et al.'s optional identity loss, as a fraction of ``λ_cyc`` (0: off, as in
             Yang & Xie's eq. 1; only when both sides have the same channels).
@@ -43,8 +45,8 @@ class TranslatorOptions:
     Example:
         >>> TranslatorOptions(epochs=10).decay_start, TranslatorOptions(epochs=10, decay_from=8).decay_start
         (5, 8)
-        >>> [round(TranslatorOptions(epochs=4).lr_factor(e), 2) for e in range(4)]
-        [1.0, 1.0, 0.67, 0.33]
+        >>> tuple(round(TranslatorOptions(epochs=4).lr_factor(e), 2) for e in range(4))
+        (1.0, 1.0, 0.67, 0.33)
     """
 
     epochs: int = 200
