@@ -26,7 +26,7 @@ ROW_MEANING = {
     "DUIIT-joint": "DUIIT's own predictor, trained jointly with its translator (no retraining)",
     "TL": "pre-trained on the raw MRI images and labels, then fine-tuned on CT (transfer learning)",
     "MTL": "one backbone, an MRI head and a CT head, trained on both (multi-task); the CT head is scored",
-    "DANN": "regression on MRI and CT with a domain classifier behind a gradient-reversal layer "
+    "DANN": "the task loss on MRI and CT with a domain classifier behind a gradient-reversal layer "
     "(Ganin & Lempitsky 2015)",
     "StandardDA": "CT training images with StandardDA online (p = 0.5; Tronchin et al. 2023's operations)",
 }
@@ -51,6 +51,9 @@ class StudyConfig:
     ct_val: int = 4
     splits: int = 5
     phantom_seed: int = 0
+    #: ``"regression"``: the bone-density attribute (test MSE); ``"classification"``: the patient's lesion
+    #: label (test accuracy).
+    task: str = "regression"
     rows: tuple[str, ...] = ROWS
     # translators (CycleGAN and DUIIT): Zhu et al.'s optimiser and losses, small networks
     translator_width: int = 16
@@ -69,6 +72,11 @@ class StudyConfig:
 
     def replace(self, **changes: Any) -> StudyConfig:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def metric(self) -> str:
+        """The key of the test score in ``results.json``."""
+        return "mse" if self.task == "regression" else "accuracy"
 
     @property
     def ct_test(self) -> int:

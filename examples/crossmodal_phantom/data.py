@@ -27,7 +27,8 @@ class Split:
 
 def make_split(config, seed: int) -> Split:
     """The patients of split ``seed``, drawn without overlap; only MRI is read for MRI patients and only
-    CT for CT patients. Labels: the phantom's bone-density attribute (regression, in ``[0, 1]``)."""
+    CT for CT patients. Labels: the phantom's bone-density attribute (regression, in ``[0, 1]``) or its
+    lesion label (classification, 0 / 1 per patient)."""
     order = torch.randperm(config.patients, generator=torch.Generator().manual_seed(1000 + seed)).tolist()
     cut = [config.mri_patients, config.ct_train, config.ct_val, config.ct_test]
     if min(cut) < 1:
@@ -42,7 +43,7 @@ def make_split(config, seed: int) -> Split:
             resolution=config.resolution,
             slices_per_patient=config.slices,
             seed=config.phantom_seed,
-            label="attribute",
+            label="attribute" if config.task == "regression" else "label",
         )
 
     split = Split(

@@ -23,6 +23,12 @@ PAPER_MSE = {
     "MIX-DUIIT": 76.91,
 }
 PAPER_FID = {"cyclegan": 40.94, "duiit": 63.17}
+TASKS = {
+    "regression": "regression of the phantom's bone-density attribute (in [0, 1]) from CT; "
+    "test MSE per split",
+    "classification": "classification of the phantom's lesion label (per patient, 0 / 1) from CT slices; "
+    "test accuracy per split",
+}
 
 
 def _commit() -> str:
@@ -35,7 +41,8 @@ def _commit() -> str:
 
 def collect(config: StudyConfig, splits: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``results.json`` document."""
-    methods = {row: {"mse": [s["methods"][row]["mse"] for s in splits]} for row in config.rows}
+    key = config.metric
+    methods = {row: {key: [s["methods"][row][key] for s in splits]} for row in config.rows}
     translation = {
         m: {k: [s["translation"][m][k] for s in splits] for k in ("fid", "precision", "recall", "f1")}
         for m in ("cyclegan", "duiit")
@@ -45,16 +52,16 @@ def collect(config: StudyConfig, splits: list[dict[str, Any]]) -> dict[str, Any]
         "translation": translation,
         "command": config.command,
         "commit": _commit(),
-        "task": "regression of the phantom's bone-density attribute (in [0, 1]) from CT; test MSE per split",
+        "task": TASKS[config.task],
         "splits": [{"seed": s["seed"], "patients": s["patients"]} for s in splits],
         "config": config.to_dict(),
     }
-    scores = {row: v["mse"] for row, v in methods.items()}
+    scores = {row: v[key] for row, v in methods.items()}
     if len(scores) >= 3 and len(splits) >= 2:
         test = friedman(scores)
         result["friedman"] = test.to_dict()
         if test.significant(0.05):
-            result["nemenyi"] = nemenyi(scores, higher_is_better=False).to_dict()
+            result["nemenyi"] = nemenyi(scores, higher_is_better=key == "accuracy").to_dict()
     return result
 
 
@@ -66,8 +73,10 @@ def _mean_std(values: list[float], digits: int = 4) -> str:
 def markdown(result: dict[str, Any], quick: bool) -> str:
     """``report.md``: the rows, the tests, the translations and what the pattern looks like here."""
     methods, tr = result["methods"], result["translation"]
-    n = len(next(iter(methods.values()))["mse"])
-    means = {row: statistics.fmean(v["mse"]) for row, v in methods.items()}
+    key = "mse" if result["config"]["task"] == "regression" else "accuracy"
+    n = len(next(iter(methods.values()))[key])
+    means = {row: statistics.fmean(v[key]) for row, v in methods.items()}
+    name = "MSE" if key == "mse" else "accuracy"
     lines = ["# Cross-modal augmentation on the phantom (Yang & Xie)", ""]
     if quick:
         lines += [
@@ -81,13 +90,13 @@ def markdown(result: dict[str, Any], quick: bool) -> str:
         f"Task: {result['task']}. {n} random patient splits; MRI patients and CT patients never overlap and "
         "the MRI of the CT patients is never read. Mean ± standard deviation over the splits.",
         "",
-        "| row | what it trains on | test MSE | Yang & Xie (MRI → CT, age MSE) |",
+        f"| row | what it trains on | test {name} | Yang & Xie (MRI → CT, age MSE) |",
         "|---|---|---|---|",
     ]
     for row, values in methods.items():
         paper = PAPER_MSE.get(row)
         lines.append(
-            f"| {row} | {ROW_MEANING[row]} | {_mean_std(values['mse'])} | {'' if paper is None else paper} |"
+            f"| {row} | {ROW_MEANING[row]} | {_mean_std(values[key])} | {'' if paper is None else paper} |"
         )
     lines += [""]
     if "friedman" in result:
@@ -129,16 +138,15 @@ def markdown(result: dict[str, Any], quick: bool) -> str:
     def said(condition: bool) -> str:
         return "holds" if condition else "does not hold"
 
-    def mean(row: str) -> float:
-        return means.get(row, float("nan"))
+    def better(a: str, b: str) -> bool:
+        """Whether row ``a``'s mean score is better than row ``b``'s."""
+        x, y = means.get(a, float("nan")), means.get(b, float("nan"))
+        return x < y if key == "mse" else x > y
 
     claims = [
-        ("DUIIT's mix beats CT alone (paper: 76.91 < 103.88)", mean("MIX-DUIIT") < mean("PURE-CT")),
-        (
-            "CycleGAN's mix is worse than CT alone (paper: 147.06 > 103.88)",
-            mean("MIX-CycleGAN") > mean("PURE-CT"),
-        ),
-        ("DUIIT's mix beats CycleGAN's", mean("MIX-DUIIT") < mean("MIX-CycleGAN")),
+        ("DUIIT's mix beats CT alone (paper: 76.91 < 103.88)", better("MIX-DUIIT", "PURE-CT")),
+        ("CycleGAN's mix is worse than CT alone (paper: 147.06 > 103.88)", better("PURE-CT", "MIX-CycleGAN")),
+        ("DUIIT's mix beats CycleGAN's", better("MIX-DUIIT", "MIX-CycleGAN")),
         (
             "DUIIT's FID is worse than CycleGAN's (paper: 63.17 > 40.94)",
             fid_means["duiit"] > fid_means["cyclegan"],

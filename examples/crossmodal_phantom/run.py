@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="work folder (default runs/crossmodal-phantom[-quick])")
     p.add_argument("--report", default=None, help="where report.md / results.json go (default: --out)")
     p.add_argument("--quick", action="store_true", help="toy sizes for CI")
+    p.add_argument(
+        "--task",
+        choices=["regression", "classification"],
+        default=None,
+        help="regression: bone density, test MSE (default); classification: lesion label, test accuracy",
+    )
     p.add_argument("--splits", type=int, default=None, help="random patient splits (default 5)")
     p.add_argument("--rows", default=None, help=f"comma list of rows (default all: {','.join(ROWS)})")
     p.add_argument("--translator-epochs", type=int, default=None, help="epochs of each translator")
@@ -57,6 +63,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> StudyConfig:
     changes = {
         "out": args.out,
         "splits": args.splits,
+        "task": args.task,
         "translator_epochs": args.translator_epochs,
         "predictor_epochs": args.predictor_epochs,
         "feature_network": args.feature_network,

@@ -17,7 +17,7 @@ from latent_transforms.metrics import fid, precision_recall
 
 from .config import StudyConfig
 from .data import Split, make_split
-from .predictors import Part, Protocol, standard_da
+from .predictors import Part, Protocol, metric, standard_da
 
 
 class Study:
@@ -49,7 +49,8 @@ class Study:
             width=c.translator_width,
             blocks=c.translator_blocks,
             disc_width=c.disc_width,
-            task="regression" if method == "duiit" else None,
+            task=c.task if method == "duiit" else None,
+            outputs=1 if c.task == "regression" else 2,
             predictor_depth=10,
             predictor_width=c.predictor_width,
             training={"name": f"{method} phantom split {split.seed}"},
@@ -81,10 +82,11 @@ class Study:
             width=c.predictor_width,
             epochs=c.predictor_epochs,
             batch=c.predictor_batch,
-            mean=float(labels.mean()),
-            std=max(float(labels.std()), 1e-3),
+            mean=float(labels.float().mean()),
+            std=max(float(labels.float().std()), 1e-3),
             seed=100 * seed + 7,
             device=c.device,
+            task=c.task,
         )
         bundles = {m: self.translator(split, m) for m in ("cyclegan", "duiit")}
         translated = {m: b.translate(split.mri.images).clamp(-1, 1) for m, b in bundles.items()}
@@ -99,16 +101,25 @@ class Study:
         mri = split.mri.labels
         val, test = Part(split.ct_val.images, split.ct_val.labels), split.ct_test
 
+        key = c.metric
+
         def score(net) -> dict[str, float]:
             return {
-                "mse": protocol.mse(net, test.images, test.labels),
-                "val_mse": protocol.mse(net, val.images, val.labels),
+                key: protocol.score(net, test.images, test.labels),
+                f"val_{key}": protocol.score(net, val.images, val.labels),
             }
 
         def duiit_joint() -> dict[str, float]:
             bundle = bundles["duiit"]
-            mse = float(((bundle.predict(test.images) - test.labels) ** 2).mean())
-            return {"mse": mse, "val_mse": float(((bundle.predict(val.images) - val.labels) ** 2).mean())}
+
+            def predicted(images: torch.Tensor) -> torch.Tensor:
+                out = bundle.predict(images)
+                return out.argmax(1) if c.task == "classification" else out
+
+            return {
+                key: metric(c.task, predicted(test.images), test.labels),
+                f"val_{key}": metric(c.task, predicted(val.images), val.labels),
+            }
 
         def transfer() -> dict[str, float]:
             pre = protocol.fit([Part(split.mri.images, mri)], None)

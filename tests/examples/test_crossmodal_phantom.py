@@ -64,3 +64,21 @@ def test_the_quick_study_writes_the_results_and_resumes_from_its_units(tmp_path)
     _run(["--quick", "--out", "run", "--report", "again"], tmp_path)
     again = json.loads((tmp_path / "again" / "results.json").read_text())
     assert again["methods"] == result["methods"] and again["translation"] == result["translation"]
+
+
+@pytest.mark.slow
+def test_the_quick_study_takes_the_lesion_label_as_a_classification_task(tmp_path):
+    pytest.importorskip("scikit_posthocs")
+    _run(
+        ["--quick", "--task", "classification", "--out", "run", "--rows", "PURE-CT,MIX-DUIIT,DUIIT-joint"],
+        tmp_path,
+    )
+    result = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert list(result["methods"]) == ["PURE-CT", "MIX-DUIIT", "DUIIT-joint"]
+    assert all(0 <= x <= 1 for v in result["methods"].values() for x in v["accuracy"])
+    assert (
+        "lesion label" in result["task"]
+        and "| test accuracy |" in (tmp_path / "run" / "report.md").read_text()
+    )
+    bundle = json.loads((tmp_path / "run" / "split-0" / "duiit" / "bundle" / "config.json").read_text())
+    assert bundle["task"] == "classification" and bundle["outputs"] == 2
