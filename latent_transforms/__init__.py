@@ -38,6 +38,7 @@ from latent_transforms.errors import (
     FeatureNetworkUnavailableError,
     LatentTransformsError,
     MissingDependencyError,
+    NonFiniteWeightsError,
     UnsafePickleError,
     WeightMismatchError,
 )
@@ -152,6 +153,7 @@ __all__ = [
     "LatentTransformsError",
     "MissingDependencyError",
     "Modality",
+    "NonFiniteWeightsError",
     "PairedSliceFolder",
     "PairedVolumeDataset",
     "PatientSubset",

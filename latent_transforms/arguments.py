@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEVICE_HELP",
     "CommonFlags",
+    "canonical_argv",
     "command_line",
     "common_flags",
     "open_split",
@@ -148,6 +149,60 @@ def open_split(
     if split == "all":
         return dataset
     return split_dataset(dataset, split_fractions(fractions), seed=seed)[split]
+
+
+def canonical_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``argv`` with every option that takes one value (or none) kept once, at its last occurrence.
+
+    ``argparse`` lets a later ``--kimg 70`` override an earlier ``--kimg 400``; the files a command writes
+    record the command that reproduces the run, so the overridden occurrence is dropped. Options that
+    accumulate (``append``, ``count``, e.g. ``--window``) and positional arguments are kept as typed.
+    ``argv`` starts with the sub-command's name when ``parser`` has sub-commands.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> sub = parser.add_subparsers(dest="command")
+        >>> train = sub.add_parser("train")
+        >>> _ = train.add_argument("--kimg", type=float)
+        >>> _ = train.add_argument("--window", action="append")
+        >>> canonical_argv(parser, ["train", "--kimg", "400", "--window", "a=0,1", "--kimg=70", "--window",
+        ...                         "b=0,1"])
+        ['train', '--window', 'a=0,1', '--kimg=70', '--window', 'b=0,1']
+    """
+    argv = list(argv)
+    for action in parser._actions:  # the sub-command's own parser knows its options
+        if isinstance(action, argparse._SubParsersAction) and argv and argv[0] in action.choices:
+            return [argv[0], *canonical_argv(action.choices[argv[0]], argv[1:])]
+    single: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._AppendAction | argparse._AppendConstAction | argparse._CountAction):
+            continue
+        if action.option_strings and action.nargs in (None, 0, "?"):
+            single.update(dict.fromkeys(action.option_strings, action))
+    groups: list[tuple[argparse.Action | None, list[str]]] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        found = single.get(name)
+        if found is None or token == "--":
+            groups.append((None, [token]))
+            i += 1
+            continue
+        takes_value = found.nargs is None and "=" not in token
+        optional_value = found.nargs == "?" and "=" not in token and i + 1 < len(argv)
+        if optional_value and not argv[i + 1].startswith("-"):
+            takes_value = True
+        width = 2 if takes_value and i + 1 < len(argv) else 1
+        groups.append((found, argv[i : i + width]))
+        i += width
+    last = {id(action): index for index, (action, _) in enumerate(groups) if action is not None}
+    return [
+        token
+        for index, (action, tokens) in enumerate(groups)
+        if action is None or last[id(action)] == index
+        for token in tokens
+    ]
 
 
 def command_line(args: argparse.Namespace) -> str:
