@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from latent_transforms.networks.config import Modality
 
 __all__ = [
+    "BUILTIN_DATA",
+    "BUILTIN_GAN",
     "DEVICE_HELP",
     "CommonFlags",
     "canonical_argv",
@@ -32,6 +34,12 @@ __all__ = [
 ]
 
 DEVICE_HELP = "cuda, cuda:1, cpu (default: CUDA when available)"
+#: The default ``--gan`` of the commands that have one: the bundle shipped inside the package.
+BUILTIN_GAN = "builtin:pelvis-phantom-64"
+#: The default ``--data`` / ``--real`` beside it: the phantom that bundle was trained on (split by patient
+#: 0.7 / 0.2 / 0.1 with seed 0, so its validation patients are held out). Kept here, as text, so that
+#: building the parser imports no dataset code.
+BUILTIN_DATA = "phantom:patients=48,slices=32,seed=0"
 
 
 @dataclass(frozen=True)

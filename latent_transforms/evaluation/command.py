@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from latent_transforms.arguments import BUILTIN_DATA as DEFAULT_DATA
+from latent_transforms.arguments import BUILTIN_GAN as DEFAULT_GAN
 from latent_transforms.arguments import CommonFlags, command_line, common_flags
 from latent_transforms.errors import ConfigError
 
@@ -74,9 +76,6 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
         >>> args.synthetic, args.k, args.gan, args.func is run_command
         (['sg2sample:psi=0.7'], 5, 'builtin:pelvis-phantom-64', True)
     """
-    from latent_transforms.evaluation.real_data import DEFAULT_DATA
-    from latent_transforms.evaluation.run import DEFAULT_GAN
-
     flags = parents or common_flags()
     p = sub.add_parser(
         "evaluate",

@@ -20,15 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from latent_transforms.arguments import CommonFlags, common_flags
+from latent_transforms.arguments import BUILTIN_DATA, BUILTIN_GAN, CommonFlags, common_flags
 from latent_transforms.errors import ConfigError, LatentTransformsError
 
 __all__ = ["DEFAULT_DATA", "DEFAULT_GAN", "add_parser", "run", "run_tune"]
 
 #: The bundle ``tune`` searches by default (the shipped phantom GAN).
-DEFAULT_GAN = "builtin:pelvis-phantom-64"
+DEFAULT_GAN = BUILTIN_GAN
 #: The data it was trained on (the demo's phantom spec): the split gives train sources and val reference.
-DEFAULT_DATA = "phantom:patients=48,slices=32,seed=0"
+DEFAULT_DATA = BUILTIN_DATA
 POLICIES = ("latentaugment", "latentaugment-p", "standardda", "sg2sample")
 
 DESCRIPTION = """\
