@@ -5,7 +5,7 @@ download, needs ``pip install monai``):
 
 1. inverts the training slices into a latent cache keyed by the items' dataset keys
    (``"<patient>/<slice>"``), with the dataset statistics next to it: the functions
-   ``latent-transforms invert --key dataset --stats`` runs;
+   ``latent-transforms invert --key dataset`` runs (statistics included);
 2. builds a ``monai.data.CacheDataset`` over the phantom's item dicts with a MONAI ``Compose``:
    ``EnsureTyped`` (cached) -> ``LatentAugmentd`` (finds each item's latent by its ``"key"``) ->
    ``StandardDAd`` (the body mask follows the geometry) -> intensity scaling. The two augmentations are

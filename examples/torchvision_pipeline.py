@@ -4,7 +4,7 @@ What it does, on the built-in bundle ``builtin:pelvis-phantom-64`` and a few sli
 phantom (no download):
 
 1. inverts the slices into a latent cache and computes the dataset statistics, with the functions
-   ``latent-transforms invert --stats`` runs (``invert_dataset``, ``compute_cache_stats``); a second run
+   ``latent-transforms invert`` runs (``invert_dataset``, ``compute_cache_stats``); a second run
    with the same ``--cache`` folder skips the inversion;
 2. per sample, in the DataLoader's workers (CPU): ``v2.Compose([lt.LatentAugment(...), lt.StandardDA(...)])``
    on ``[2, 64, 64]`` images (MRI and CT as channels, physical units). The GAN is given as its source

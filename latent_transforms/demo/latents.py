@@ -169,7 +169,7 @@ def compute_demo_latents(
         >>> latents = compute_demo_latents(bundle, gan="tiny", data="phantom:patients=10,slices=4", n=2,
         ...                                steps=2)
         >>> latents.w.shape, len(latents.keys), latents.info["n"]
-        (torch.Size([4, 16]), 4, 2)
+        (torch.Size([4, 512]), 4, 2)
     """
     torch.manual_seed(seed)
     real, dataset_keys = held_out_slices(bundle, n, data=data)

@@ -11,7 +11,13 @@ from typing import Any
 
 from latent_transforms.arguments import BUILTIN_DATA as DEFAULT_DATA
 from latent_transforms.arguments import BUILTIN_GAN as DEFAULT_GAN
-from latent_transforms.arguments import CommonFlags, command_line, common_flags
+from latent_transforms.arguments import (
+    PAIRED_DATA_HELP,
+    CommonFlags,
+    command_line,
+    common_flags,
+    data_options,
+)
 from latent_transforms.errors import ConfigError
 
 __all__ = ["add_parser", "run", "run_command"]
@@ -79,7 +85,7 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     flags = parents or common_flags()
     p = sub.add_parser(
         "evaluate",
-        parents=[flags.device, flags.hub, flags.quiet],
+        parents=[flags.device, flags.hub, flags.quiet, flags.data],
         help="compare augmentation policies: fidelity, variety, utility, efficiency (Xing et al. 2023)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
@@ -93,9 +99,11 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     )
     p.add_argument(
         "--real",
+        "--data",
+        dest="real",
         default=DEFAULT_DATA,
         metavar="DATA",
-        help=f"real data: phantom[:patients=N,slices=M,seed=S] or a folder (default {DEFAULT_DATA})",
+        help=f"the real data, {PAIRED_DATA_HELP} (default {DEFAULT_DATA})",
     )
     p.add_argument(
         "--gan", default=DEFAULT_GAN, help=f"bundle folder, builtin:<name> or Hub id (default {DEFAULT_GAN})"
@@ -221,6 +229,7 @@ def run_command(args: argparse.Namespace) -> int:
         grid_images=args.grid_images,
         command=command,
         progress=not args.quiet,
+        dataset_options=data_options(args),
     )
     print(report.summary_markdown())
     print(f"\nwrote {args.out}/report.md, results.json, precision_recall.png and samples.png")
