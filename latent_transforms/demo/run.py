@@ -254,7 +254,7 @@ def run_demo(
     started = time.perf_counter()
     stages = _Stages(progress)
     redirect = (
-        tqdm_logging_redirect(logging.getLogger("latent_transforms"))
+        _tqdm_logging_redirect(logging.getLogger("latent_transforms"))
         if progress
         else contextlib.nullcontext()
     )
@@ -265,7 +265,7 @@ def run_demo(
         stages.close()
 
 
-def tqdm_logging_redirect(logger_: logging.Logger) -> contextlib.AbstractContextManager[None]:
+def _tqdm_logging_redirect(logger_: logging.Logger) -> contextlib.AbstractContextManager[None]:
     """Route ``logger_``'s console output through ``tqdm.write`` so log lines do not tear the bar."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 
