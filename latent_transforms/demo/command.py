@@ -38,7 +38,7 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     p = sub.add_parser(
         "demo",
         parents=[flags.device, flags.quiet],
-        help="the main job: augment held-out phantom slices with every policy (offline, CPU, ~2 minutes)",
+        help="the main job: augment held-out slices with every policy (offline, CPU; latents shipped)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
     )
