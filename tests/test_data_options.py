@@ -5,6 +5,7 @@ budgets and progress, and no documented flag that does not exist."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import time
@@ -155,17 +156,23 @@ def test_train_minutes_keeps_room_for_the_final_scoring_and_shows_the_budget(
     trainer = Trainer(config, data, tmp_path / "run", options, device="cpu")
     score_seconds = 1.5
 
-    def slow_scorer(generator: torch.nn.Module) -> dict[str, float]:
-        time.sleep(score_seconds)
-        return {"fid": 1.0}
+    class SlowScorer:  # the protocol FidScorer follows: a call, and an estimate of its time
+        def __call__(self, generator: torch.nn.Module) -> dict[str, float]:
+            time.sleep(score_seconds)
+            return {"fid": 1.0}
 
-    trainer.scorer = slow_scorer  # type: ignore[assignment]
+        def estimate_seconds(self, generator: torch.nn.Module) -> float:
+            return score_seconds
+
+    trainer.scorer = SlowScorer()  # type: ignore[assignment]
     budget = 6.0
     started = time.monotonic()
     trainer.run(max_minutes=budget / 60, final_scorings=1.0)
     spent = time.monotonic() - started + score_seconds  # and the caller's own scoring afterwards
     # without the reserve: 6 s of training, then 1.5 s of scoring and 1.5 s more = 9 s
     assert spent <= budget + 1.0, spent
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["score/fid"] == 1.0  # the last checkpoint was scored inside the budget
     assert trainer.cur_nimg < 100_000
     assert "min budget" in capsys.readouterr().err
 

@@ -505,8 +505,9 @@ class Trainer:
         """Train to ``options.total_kimg`` (or stop early at ``stop_at_kimg``, after a checkpoint).
 
         ``max_minutes`` bounds the wall-clock time of this call, scoring included: training stops when
-        what is left of the budget is what the last checkpoint's scoring needs (timed on the scorings
-        so far; with none yet, one scoring of the starting generator is timed first) plus
+        what is left of the budget is what the last checkpoint's scoring needs (the time of the last
+        scoring; before any, the scorer's ``estimate_seconds(G)`` when it has one, as
+        :class:`~latent_transforms.training.scoring.FidScorer` does) plus
         ``final_scorings`` more scorings' worth for the caller's own evaluation afterwards (e.g.
         ``eval_samples / metric_samples``: ``latent-transforms train`` scores the selected generator on
         the held-out patients). That checkpoint is scored (as at the end of training) and the run stops
@@ -535,8 +536,9 @@ class Trainer:
         )
         budget = None if max_minutes is None else 60.0 * max_minutes
         deadline = None if budget is None else call_started + budget
-        if deadline is not None and self.scorer is not None and self.rank == 0 and self.score_seconds is None:
-            self._timed_score()  # how long a scoring takes, so the budget keeps room for the last one
+        estimate = getattr(self.scorer, "estimate_seconds", None)
+        if deadline is not None and estimate is not None and self.rank == 0 and self.score_seconds is None:
+            self.score_seconds = float(estimate(self.G_ema))  # so the budget keeps room for the last scoring
 
         def reserve() -> float:
             """Seconds to keep free at the end of the budget: the last scoring and the caller's own."""
