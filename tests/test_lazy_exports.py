@@ -50,4 +50,3 @@ def test_sources_typed_imports_and_all_name_the_same_things(package):
     assert set(sources) <= set(dir(module))
     with pytest.raises(AttributeError, match="has no attribute 'not_a_name'"):
         module.not_a_name  # noqa: B018
-
