@@ -4,7 +4,7 @@ What it does, on the built-in bundle ``builtin:pelvis-phantom-64`` and a few sli
 phantom (no download):
 
 1. inverts the slices into a latent cache and computes the dataset statistics, with the functions
-   ``latent-transforms invert --stats`` runs (``invert_dataset``, ``compute_cache_stats``); a second run
+   ``latent-transforms invert`` runs (``invert_dataset``, ``compute_cache_stats``); a second run
    with the same ``--cache`` folder skips the inversion;
 2. per sample, in the DataLoader's workers (CPU): ``v2.Compose([lt.LatentAugment(...), lt.StandardDA(...)])``
    on ``[2, 64, 64]`` images (MRI and CT as channels, physical units). The GAN is given as its source
@@ -16,7 +16,8 @@ phantom (no download):
    workers that keep decoding on the CPU).
 
 It prints what it did and, with ``--out grid.png``, writes a picture: rows real MRI, augmented MRI, real
-CT, augmented CT (the batch path). ``--quick`` keeps everything tiny (CPU, under a minute on 2 cores).
+CT, augmented CT (the batch path). ``--quick`` keeps everything tiny: on a CPU, 38 s on 2 cores that
+other jobs kept at a load average of 4.5.
 
     python examples/torchvision_pipeline.py --quick --out grid.png
     python examples/torchvision_pipeline.py --cache latents/phantom-example --workers 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,10 +20,14 @@ if TYPE_CHECKING:
     from latent_transforms.networks.config import Modality
 
 __all__ = [
+    "BUILTIN_DATA",
+    "BUILTIN_GAN",
     "DEVICE_HELP",
     "CommonFlags",
+    "canonical_argv",
     "command_line",
     "common_flags",
+    "data_options",
     "open_split",
     "parse_modalities",
     "parse_windows",
@@ -31,6 +35,12 @@ __all__ = [
 ]
 
 DEVICE_HELP = "cuda, cuda:1, cpu (default: CUDA when available)"
+#: The default ``--gan`` of the commands that have one: the bundle shipped inside the package.
+BUILTIN_GAN = "builtin:pelvis-phantom-64"
+#: The default ``--data`` / ``--real`` beside it: the phantom that bundle was trained on (split by patient
+#: 0.7 / 0.2 / 0.1 with seed 0, so its validation patients are held out). Kept here, as text, so that
+#: building the parser imports no dataset code.
+BUILTIN_DATA = "phantom:patients=48,slices=32,seed=0"
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class CommonFlags:
         device: ``--device`` (default ``None``: CUDA when available, else the CPU).
         hub: ``--revision`` and ``--cache-dir`` of a Hugging Face Hub bundle (defaults ``None``).
         quiet: ``--quiet`` (no progress output; the command prints only its result).
+        data: how to read ``--data``: ``--modalities``, ``--patient-pattern`` and ``--mask-threshold``
+            (defaults ``None``: the dataset's or the bundle's own), for every command that reads data.
 
     Example:
         >>> flags = common_flags()
@@ -53,6 +65,7 @@ class CommonFlags:
     device: argparse.ArgumentParser
     hub: argparse.ArgumentParser
     quiet: argparse.ArgumentParser
+    data: argparse.ArgumentParser = field(default_factory=lambda: _data_flags())
 
 
 def common_flags() -> CommonFlags:
@@ -70,7 +83,82 @@ def common_flags() -> CommonFlags:
     hub.add_argument("--cache-dir", default=None, help="Hugging Face cache folder")
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("--quiet", action="store_true", help="no progress output: print only the result")
-    return CommonFlags(device=device, hub=hub, quiet=quiet)
+    return CommonFlags(device=device, hub=hub, quiet=quiet, data=_data_flags())
+
+
+#: What the paired-only commands say about ``--data`` (``invert``, ``augment``, ``evaluate``, ``tune``).
+PAIRED_DATA_HELP = (
+    "paired data: phantom[:patients=N,slices=M,seed=S], a folder of paired slices (PNG/NPY/NPZ) or of "
+    "NIfTI volumes (<patient>/mr.nii.gz, ct.nii.gz). Labelled images (medmnist:, class folders) are read "
+    "by train only"
+)
+
+
+def _data_flags() -> argparse.ArgumentParser:
+    data = argparse.ArgumentParser(add_help=False)
+    group = data.add_argument_group("reading --data")
+    group.add_argument(
+        "--modalities",
+        default=None,
+        metavar="NAMES",
+        help="comma-separated channel names of the data, in channel order (a folder's sub-folders or its "
+        "files' channels: any names, any number). Default: the bundle's channels where a GAN reads the "
+        "data (given, they must be the bundle's); for train mri,ct on paired data, 'image' on labelled "
+        "images",
+    )
+    group.add_argument(
+        "--patient-pattern",
+        default=None,
+        metavar="REGEX",
+        help="folder of slices: regex whose group 'patient' (or group 1) in a file name is the patient id "
+        "(default: everything before the first '_')",
+    )
+    group.add_argument(
+        "--mask-threshold",
+        type=float,
+        default=None,
+        metavar="VALUE",
+        help="folders of slices and NIfTI volumes: body-mask threshold on the ct channel, in stored units "
+        "(default -500 for HU; 42.5 for 8-bit PNGs, where -500 HU falls in the paper's CT window "
+        "[-1000, 2000]: set it for other windows, e.g. brain-windowed 8-bit CT)",
+    )
+    return data
+
+
+def data_options(args: argparse.Namespace, channels: Sequence[str] | None = None) -> dict[str, Any]:
+    """The dataset keyword arguments of the shared ``--modalities`` / ``--patient-pattern`` /
+    ``--mask-threshold`` flags (:func:`~latent_transforms.data.open.open_paired_dataset` takes them).
+
+    ``channels``: the bundle's channel names, for commands with ``--gan``: the default of
+    ``modalities``; ``--modalities`` given must name the same channels (in any order: items are keyed by
+    name), or :class:`~latent_transforms.errors.ConfigError` says both.
+
+    Example:
+        >>> args = argparse.Namespace(modalities="t1,flair", patient_pattern=None, mask_threshold=10.0)
+        >>> data_options(args)
+        {'modalities': ('t1', 'flair'), 'mask_threshold': 10.0}
+        >>> data_options(argparse.Namespace(modalities=None), channels=["mri", "ct"])
+        {'modalities': ('mri', 'ct')}
+    """
+    from latent_transforms.errors import ConfigError
+
+    options: dict[str, Any] = {}
+    given = getattr(args, "modalities", None)
+    names = tuple(n.strip() for n in given.split(",") if n.strip()) if given else None
+    if channels is not None:
+        if names is not None and sorted(names) != sorted(channels):
+            raise ConfigError(
+                f"--modalities {given!r} does not name the bundle's channels {list(channels)}; the data must "
+                "hold the channels the GAN was trained on. Fix: drop --modalities (the bundle's are the "
+                "default) or rename the data's folders / arrays to them."
+            )
+        names = tuple(channels)
+    if names is not None:
+        options["modalities"] = names
+    for key in ("patient_pattern", "mask_threshold"):
+        if getattr(args, key, None) is not None:
+            options[key] = getattr(args, key)
+    return options
 
 
 def parse_windows(items: Sequence[str]) -> dict[str, IntensityWindow]:
@@ -137,17 +225,84 @@ def open_split(
     """The dataset ``--data`` names (:func:`~latent_transforms.data.open.open_paired_dataset`), or one part
     of its patient split (``split`` ``train``, ``val`` or ``test``; ``all`` keeps every patient).
 
+    For the commands that read paired data only: labelled images (``medmnist:``, class folders) raise
+    :class:`~latent_transforms.errors.ConfigError` saying which command reads them.
+
     Example:
         >>> len(open_split("phantom:patients=10,slices=2", resolution=16, split="val"))
         4
     """
-    from latent_transforms.data.open import open_paired_dataset
+    from latent_transforms.data.open import is_labelled_spec, open_paired_dataset
     from latent_transforms.data.splits import split_dataset
+    from latent_transforms.errors import ConfigError
+
+    if is_labelled_spec(data, kwargs.get("modalities")):
+        raise ConfigError(
+            f"--data {data!r} holds labelled images (one class per folder or a MedMNIST file), but this "
+            "command works on paired slices (the channels of one patient's slice, e.g. MRI and CT) with "
+            "a GAN trained on them. Labelled images are read by `latent-transforms train` (a "
+            "class-conditional GAN), `train-diffusion`, `evaluate` and "
+            "examples/selective_augmentation/run.py."
+        )
 
     dataset = open_paired_dataset(data, resolution=resolution, **kwargs)
     if split == "all":
         return dataset
     return split_dataset(dataset, split_fractions(fractions), seed=seed)[split]
+
+
+def canonical_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``argv`` with every option that takes one value (or none) kept once, at its last occurrence.
+
+    ``argparse`` lets a later ``--kimg 70`` override an earlier ``--kimg 400``; the files a command writes
+    record the command that reproduces the run, so the overridden occurrence is dropped. Options that
+    accumulate (``append``, ``count``, e.g. ``--window``) and positional arguments are kept as typed.
+    ``argv`` starts with the sub-command's name when ``parser`` has sub-commands.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> sub = parser.add_subparsers(dest="command")
+        >>> train = sub.add_parser("train")
+        >>> _ = train.add_argument("--kimg", type=float)
+        >>> _ = train.add_argument("--window", action="append")
+        >>> canonical_argv(parser, ["train", "--kimg", "400", "--window", "a=0,1", "--kimg=70", "--window",
+        ...                         "b=0,1"])
+        ['train', '--window', 'a=0,1', '--kimg=70', '--window', 'b=0,1']
+    """
+    argv = list(argv)
+    for action in parser._actions:  # the sub-command's own parser knows its options
+        if isinstance(action, argparse._SubParsersAction) and argv and argv[0] in action.choices:
+            return [argv[0], *canonical_argv(action.choices[argv[0]], argv[1:])]
+    single: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._AppendAction | argparse._AppendConstAction | argparse._CountAction):
+            continue
+        if action.option_strings and action.nargs in (None, 0, "?"):
+            single.update(dict.fromkeys(action.option_strings, action))
+    groups: list[tuple[argparse.Action | None, list[str]]] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        found = single.get(name)
+        if found is None or token == "--":
+            groups.append((None, [token]))
+            i += 1
+            continue
+        takes_value = found.nargs is None and "=" not in token
+        optional_value = found.nargs == "?" and "=" not in token and i + 1 < len(argv)
+        if optional_value and not argv[i + 1].startswith("-"):
+            takes_value = True
+        width = 2 if takes_value and i + 1 < len(argv) else 1
+        groups.append((found, argv[i : i + width]))
+        i += width
+    last = {id(action): index for index, (action, _) in enumerate(groups) if action is not None}
+    return [
+        token
+        for index, (action, tokens) in enumerate(groups)
+        if action is None or last[id(action)] == index
+        for token in tokens
+    ]
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -100,9 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["info", "no/such/folder/anywhere"])  # doctest: +SKIP
         2
     """
+    from latent_transforms.arguments import canonical_argv
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = canonical_argv(parser, argv)  # what the written files record: each option once
     try:
         with _progress_to_stderr(bool(getattr(args, "quiet", False))):
             return int(args.func(args))

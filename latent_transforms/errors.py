@@ -24,6 +24,13 @@ class WeightMismatchError(LatentTransformsError, ValueError):
     """The weights in a bundle do not match the architecture its ``config.json`` describes."""
 
 
+class NonFiniteWeightsError(WeightMismatchError):
+    """A weights file of a bundle holds NaN or infinite values, so its network would compute NaN.
+
+    The message names the file, the first tensor with such values and how many there are.
+    """
+
+
 class UnsafePickleError(LatentTransformsError, ValueError):
     """A pickle holds something other than the persisted state of a StyleGAN2 checkpoint."""
 

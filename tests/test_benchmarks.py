@@ -128,3 +128,46 @@ def test_the_summary_judges_targets_only_on_the_reference_gpu_run():
     assert "2.55 (51.0x ours)" in fast
     cpu = markdown({"latentaugment_s": 0.05}, None, {**meta, "device_type": "cpu", "profile": "cpu"})
     assert "met" not in cpu and "x ours" not in cpu
+
+
+def _dry_run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**__import__("os").environ, "PYTHON": sys.executable}
+    return subprocess.run(
+        ["bash", "benchmarks/gpu_run.sh", "--dry-run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_the_gpu_run_plans_every_pending_figure_and_its_commands_parse():
+    """``benchmarks/gpu_run.sh --dry-run``: the plan of the one-call GPU run, and every command's arguments
+    checked by its own parser (so a renamed flag fails here, not on the GPU machine)."""
+    run = _dry_run()
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    out = run.stdout
+    steps = ["pytest-cuda", "training-throughput", "suite-a", "suite-c", "suite-b", "suite-fastest",
+             "evaluate", "tune", "pix2pix"]  # fmt: skip
+    order = [out.index(f"  {name} ") for name in steps]
+    assert order == sorted(order)  # most important first
+    assert out.count("\nok   ") == len(steps) - 1 and "FAIL" not in out  # pytest is not parsed
+    readme = (ROOT / "benchmarks" / "results" / "README.md").read_text()
+    for pending in (  # the pending GPU commands of the results README, each in the plan
+        "benchmarks.training_throughput --device cuda",
+        "benchmarks.run --device cuda --sections policies,variants,walk --tag a",
+        "benchmarks.run --device cuda --sections compiled --tag b",
+        "benchmarks.run --device cuda --sections inversion,training --tag c",
+        "benchmarks.tune_phantom --device cuda --max-minutes",
+    ):
+        assert pending in readme and pending in out, pending
+    only = _dry_run("--only", "evaluate,tune")
+    assert only.returncode == 0 and "suite-a" not in only.stdout and "  tune " in only.stdout
+
+
+def test_a_command_whose_arguments_do_not_parse_is_reported():
+    from benchmarks.parse_check import check
+
+    ok, said = check(f"{sys.executable} -m benchmarks.training_throughput --device cuda --no-such-flag")
+    assert not ok and "unrecognized arguments: --no-such-flag" in said
+    assert check(f"{sys.executable} -m benchmarks.training_throughput --device cuda --tag x")[0]

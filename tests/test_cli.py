@@ -180,3 +180,19 @@ def test_library_progress_is_logged_to_stderr_unless_quiet(capsys):
     logger.info("outside a command")
     err = capsys.readouterr().err
     assert err == "inverting 3 images\nshown anyway\n"
+
+
+def test_the_command_line_and_the_package_start_without_importing_torch():
+    """``latent-transforms --help`` and ``import latent_transforms`` import no torch (names load on first
+    use); the first public name used imports what it needs."""
+    code = (
+        "import sys\n"
+        "import latent_transforms\n"
+        "from latent_transforms.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        "print('torch' in sys.modules)\n"
+        "latent_transforms.GanConfig\n"
+        "print('torch' in sys.modules, latent_transforms.ConfigError.__name__)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["False", "True", "ConfigError"]

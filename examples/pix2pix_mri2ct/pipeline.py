@@ -6,7 +6,8 @@
    one trained on the training patients with ``latent-transforms train`` (resumable) for other data;
 2. opens the data at the GAN's resolution and splits it by patient (70 / 20 / 10 %);
 3. inverts every training slice once into a latent cache keyed by dataset key, with LatentAugment's
-   dataset statistics (``latent-transforms invert --key dataset --stats``);
+   dataset statistics (what ``latent-transforms invert --split train --key dataset`` makes; ``--cache``
+   reuses such a cache);
 4. trains one Pix2Pix per (policy, seed): the five policies of Table II on every seed, the ablations of
    Table V and the ``p`` sweep of Fig. 6; each run is scored on the test patients (and its MAE on the
    validation patients) and saved in ``runs/<policy>-s<seed>/`` so an interrupted benchmark resumes
@@ -65,6 +66,10 @@ class BenchmarkConfig:
         max_slices: at most this many (train, val, test) slices (``None``: all).
         split: patient fractions; split_seed: its seed.
         inversion_steps: projector steps per training slice.
+        cache: a latent cache of the training slices by dataset key, made by ``latent-transforms invert
+            --gan GAN --data DATA --split train --key dataset --cache CACHE`` with the same GAN, data and
+            split: reused as it is when it holds every training slice, else completed (``None``:
+            ``out/latents``).
         lpips: LPIPS backbone (``"alex"``) or ``None``.
         gan_kimg: training length when a GAN is trained here; gan_resolution: its resolution.
         max_minutes: stop between runs after this many minutes (rerun the command to resume).
@@ -90,6 +95,7 @@ class BenchmarkConfig:
     split: list[float] = field(default_factory=lambda: [0.7, 0.2, 0.1])
     split_seed: int = 0
     inversion_steps: int = 200
+    cache: str | None = None
     lpips: str | None = "alex"
     gan_kimg: float = 10_000.0
     gan_resolution: int = 256
@@ -411,7 +417,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
         lpips_net = None
     runs = plan_runs(cfg)
     needs_cache = any(r.policy.needs_latents for r in runs)
-    cache_folder = out / "latents"
+    cache_folder = Path(cfg.cache) if cfg.cache else out / "latents"
     cache_info = (
         prepare_cache(
             bundle, data, cache_folder, steps=cfg.inversion_steps, device=device, progress=cfg.progress

@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", type=_floats, default=None, help="train,val,test patient fractions")
     p.add_argument("--split-seed", type=int, default=None)
     p.add_argument("--inversion-steps", type=int, default=None, help="projector steps per slice")
+    p.add_argument(
+        "--cache",
+        default=None,
+        help="latent cache of the training slices by dataset key, reused (default OUT/latents); make it "
+        "with: latent-transforms invert --gan GAN --data DATA --split train --key dataset --cache DIR",
+    )
     p.add_argument("--lpips", default=None, help="LPIPS backbone: alex (default), vgg, squeeze, none")
     p.add_argument("--gan-kimg", type=float, default=None, help="GAN training length when one is trained")
     p.add_argument("--gan-resolution", type=int, default=None, help="resolution of a GAN trained here")
@@ -87,6 +93,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> BenchmarkConf
         "split": args.split,
         "split_seed": args.split_seed,
         "inversion_steps": args.inversion_steps,
+        "cache": args.cache,
         "gan_kimg": args.gan_kimg,
         "gan_resolution": args.gan_resolution,
         "max_minutes": args.max_minutes,

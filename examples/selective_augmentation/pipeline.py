@@ -73,10 +73,10 @@ class GanRecipe:
     channel_max: int = 256
     z_dim: int = 128
     mapping_layers: int = 2
-    #: About 3 hours of this recipe on 2 idle CPU cores (benchmarks/results/pneumoniamnist/ gives the
-    #: measured throughput).
+    #: Measured on PneumoniaMNIST: 17.6 images/s on one thread (OMP_NUM_THREADS=1, the machine's other
+    #: core busy with tests), so 280 kimg is about 4.4 hours of one core; the run resumes exactly, so it
+    #: can be spread over several sittings (``--max-minutes``).
     kimg: float = 280.0
-    #: An optional cap in minutes of training steps (summed over resumed runs; contention counts too).
     batch_size: int = 32
     r1_gamma: float | None = None
     augment: str = "all"
@@ -85,6 +85,7 @@ class GanRecipe:
     ada_kimg: float = 100.0
     snapshot_kimg: float = 20.0
     metric_samples: int = 2000
+    #: An optional cap in minutes of training steps (summed over resumed runs; contention counts too).
     max_minutes: float | None = None
     seed: int = 0
 

@@ -15,6 +15,7 @@ A dataset may instead expose ``patients_per_item``: one patient id per item.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -22,6 +23,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from torch.utils.data import Dataset, Subset
 
 from latent_transforms.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 T_co = TypeVar("T_co", covariant=True)
 DEFAULT_NAMES = ("train", "val", "test")
@@ -327,4 +330,32 @@ def split_dataset(
         lookup = _lookup(dataset)
         source = [lookup(i) for i in range(len(dataset))]  # type: ignore[arg-type]
     groups = patient_split(source, fractions, seed, names)
+    warn_single_patient(groups, fractions)
     return {name: PatientSubset(dataset, ids) for name, ids in groups.items()}
+
+
+def warn_single_patient(groups: dict[str, list[str]], fractions: Sequence[float] = ()) -> list[str]:
+    """Log a warning for each held-out group (every group after the first) that holds one patient.
+
+    Its slices are then not independent samples: a statistics table over them (a Wilcoxon test per
+    slice, a mean with a confidence interval) tests one patient, not a population. Returns the names of
+    those groups.
+
+    Example:
+        >>> warn_single_patient({"train": ["a", "b"], "val": ["c", "d"], "test": ["e"]})
+        ['test']
+    """
+    single = [name for name, ids in list(groups.items())[1:] if len(ids) == 1]
+    total = sum(len(ids) for ids in groups.values())
+    split = ",".join(f"{f:g}" for f in fractions) if fractions else "the split"
+    for name in single:
+        logger.warning(
+            "the split %s of %d patients leaves one patient in %r: statistics over its slices (e.g. a "
+            "Wilcoxon test per slice) test one patient, not a population. Use more patients or a larger "
+            "%s fraction.",
+            split,
+            total,
+            name,
+            name,
+        )
+    return single

@@ -10,11 +10,13 @@ from latent_transforms.arguments import CommonFlags, common_flags
 __all__ = ["add_parser", "run"]
 
 DESCRIPTION = """\
-Load the built-in bundle (builtin:pelvis-phantom-64), invert a few slices of held-out phantom patients
-into a latent cache (once: later runs reuse it), augment them with StandardDA, SG2Sample and
+Load the built-in bundle (builtin:pelvis-phantom-64), take 8 slices of held-out phantom patients and
+their latents (shipped with the package for the default --n, --steps and --seed; other settings project
+them once into OUT/cache, which later runs reuse), augment them with StandardDA, SG2Sample and
 LatentAugment, and write OUT/augmentations.png (rows: real / its inversion G(w*) / StandardDA /
 SG2Sample / LatentAugment, for MRI and CT), OUT/table.md and OUT/report.json (each policy's mean
-distance to the real set in pixel, perceptual and latent space). No download, no GPU needed.
+distance to the real set in pixel, perceptual and latent space). No download, no GPU needed; a progress
+bar names each stage.
 
 Examples:
   latent-transforms demo
@@ -36,7 +38,7 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     p = sub.add_parser(
         "demo",
         parents=[flags.device, flags.quiet],
-        help="the main job: augment held-out phantom slices with every policy (offline, CPU, ~2 minutes)",
+        help="the main job: augment held-out slices with every policy (offline, CPU; latents shipped)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
     )

@@ -9,7 +9,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from latent_transforms.arguments import CommonFlags, command_line, common_flags
+from latent_transforms.arguments import (
+    BUILTIN_DATA as DEFAULT_DATA,
+    BUILTIN_GAN as DEFAULT_GAN,
+    PAIRED_DATA_HELP,
+    CommonFlags,
+    command_line,
+    common_flags,
+    data_options,
+)
 from latent_transforms.errors import ConfigError
 
 __all__ = ["add_parser", "run", "run_command"]
@@ -81,13 +89,10 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
         >>> args.synthetic, args.k, args.gan, args.func is run_command
         (['sg2sample:psi=0.7'], 5, 'builtin:pelvis-phantom-64', True)
     """
-    from latent_transforms.evaluation.real_data import DEFAULT_DATA
-    from latent_transforms.evaluation.run import DEFAULT_GAN
-
     flags = parents or common_flags()
     p = sub.add_parser(
         "evaluate",
-        parents=[flags.device, flags.hub, flags.quiet],
+        parents=[flags.device, flags.hub, flags.quiet, flags.data],
         help="compare augmentation policies: fidelity, variety, utility, efficiency (Xing et al. 2023)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
@@ -101,10 +106,12 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     )
     p.add_argument(
         "--real",
+        "--data",
+        dest="real",
         default=DEFAULT_DATA,
         metavar="DATA",
-        help="real data: phantom[:patients=N,slices=M,seed=S], a folder of paired slices, or labelled images "
-        f"(medmnist:FILE.npz, a folder of class folders) (default {DEFAULT_DATA})",
+        help=f"the real data, {PAIRED_DATA_HELP}, or labelled images (medmnist:FILE.npz, a folder of class "
+        f"folders) (default {DEFAULT_DATA})",
     )
     p.add_argument(
         "--gan",
@@ -234,6 +241,7 @@ def run_command(args: argparse.Namespace) -> int:
         grid_images=args.grid_images,
         command=command,
         progress=not args.quiet,
+        dataset_options=data_options(args),
     )
     print(report.summary_markdown())
     print(f"\nwrote {args.out}/report.md, results.json, precision_recall.png and samples.png")

@@ -15,7 +15,7 @@ splits or are split per class (:func:`~latent_transforms.data.open.open_splits`)
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_DATA",
     "SPLITS",
     "RealData",
+    "cache_keys",
     "evenly_spread",
     "open_real_data",
     "prepare_latents",
@@ -140,6 +141,7 @@ def open_real_data(
     n_sources: int | None = 128,
     fractions: Sequence[float] = (0.7, 0.2, 0.1),
     split_seed: int = 0,
+    dataset_options: Mapping[str, Any] | None = None,
 ) -> RealData:
     """Open ``data`` at the bundle's resolution and take the reference and source images.
 
@@ -155,6 +157,9 @@ def open_real_data(
             all of them).
         fractions: patient fractions of the train / val / test split.
         split_seed: seed of the split.
+        dataset_options: more arguments of ``open_paired_dataset`` (``modalities``, ``patient_pattern``,
+            ``mask_threshold``: the command line's ``--modalities``, ``--patient-pattern`` and
+            ``--mask-threshold``); ``modalities`` defaults to the bundle's channels.
 
     Returns:
         A :class:`RealData`.
@@ -174,7 +179,14 @@ def open_real_data(
             f"reference_split must be one of {SPLITS} or None, got {reference_split!r}. Fix: use 'val' "
             "(held-out patients, the default) or 'test'."
         )
-    if is_labelled_spec(str(data)):
+    options = {"modalities": tuple(bundle.modalities), **(dataset_options or {})}
+    if sorted(options["modalities"]) != sorted(bundle.modalities):
+        raise ConfigError(
+            f"the data's channels {list(options['modalities'])} are not the bundle's {bundle.modalities}; "
+            "the data must hold the channels the generator was trained on. Fix: drop --modalities (the "
+            "bundle's are the default) or rename the data's folders / arrays to them."
+        )
+    if is_labelled_spec(data, options["modalities"]):
         splits = open_splits(
             str(data),
             resolution=bundle.resolution,
@@ -184,7 +196,7 @@ def open_real_data(
         )
         dataset: Any = ConcatDataset([splits[k] for k in ("train", "val", "test") if k in splits])
     else:
-        dataset = open_paired_dataset(str(data), resolution=bundle.resolution)
+        dataset = open_paired_dataset(str(data), resolution=bundle.resolution, **options)
         splits = dict(split_dataset(dataset, tuple(float(f) for f in fractions), seed=split_seed))
     if "train" not in splits or len(splits["train"]) == 0:
         raise ConfigError(
@@ -241,16 +253,34 @@ def open_real_data(
     )
 
 
-def _cache_complete(bundle: GanBundle, folder: Path, sources: torch.Tensor) -> bool:
-    """Whether ``folder`` already holds this generator's latents of every source, and the statistics."""
+def cache_keys(bundle: GanBundle, folder: str | Path, real: RealData) -> str | None:
+    """How a complete cache at ``folder`` holds the sources of ``real``: ``"content"`` (by
+    :func:`~latent_transforms.inversion.cache.image_key`, as :func:`prepare_latents` and ``latent-transforms
+    invert`` write by default) or ``"dataset"`` (by dataset key, ``latent-transforms invert --key
+    dataset``); ``None`` when it lacks a source, the statistics or this generator's fingerprint.
+
+    Example:
+        >>> from latent_transforms import GanBundle, GanConfig
+        >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
+        >>> real = open_real_data(bundle, "phantom:patients=10,slices=2", n_sources=2)
+        >>> cache_keys(bundle, "no/such/cache", real) is None
+        True
+    """
     from latent_transforms.inversion.cache import LatentCache, image_key
     from latent_transforms.inversion.job import STATS_NAME
 
+    folder = Path(folder)
     if not (folder / "cache.json").is_file() or not (folder / STATS_NAME).is_file():
-        return False
+        return None
     cache = LatentCache.open(folder)
     try:
-        return cache.fingerprint == bundle.fingerprint and all(image_key(x) in cache for x in sources)
+        if cache.fingerprint != bundle.fingerprint:
+            return None
+        if all(image_key(x) in cache for x in real.sources):
+            return "content"
+        if real.source_keys and all(key in cache for key in real.source_keys):
+            return "dataset"
+        return None
     finally:
         cache.close()
 
@@ -276,8 +306,11 @@ def prepare_latents(
     :class:`~latent_transforms.DatasetStats` (``stats.safetensors``, with ``perceptual`` features), which
     LatentAugment's diversity terms read.
     With ``reuse``, a cache that already holds every source's latent (made with this generator) and
-    statistics is used without any work, whatever projector made it; without it, the sources it lacks
-    are inverted (a cache made with other projector settings is refused) and the statistics recomputed.
+    statistics is used without any work, whatever projector made it, keyed by content or by dataset key
+    (a cache of ``latent-transforms invert --key dataset`` on the same data: the result's ``"keys"`` says
+    which, and LatentAugment must then be given the sources' dataset keys); without it, the sources it
+    lacks are inverted (a cache made with other projector settings is refused) and the statistics
+    recomputed.
 
     Args:
         bundle: the GAN bundle.
@@ -294,7 +327,8 @@ def prepare_latents(
         reuse: skip all work when the cache is complete (see above).
 
     Returns:
-        ``{"folder", "reused", "inverted", "seconds", "steps"}``.
+        ``{"folder", "reused", "inverted", "seconds", "steps", "keys"}`` (``keys``: ``"content"`` or
+        ``"dataset"``, how the cache holds the sources).
 
     Example:
         >>> import tempfile
@@ -315,8 +349,16 @@ def prepare_latents(
 
     folder = Path(folder)
     started = time.perf_counter()
-    if reuse and _cache_complete(bundle, folder, real.sources):
-        return {"folder": str(folder), "reused": True, "inverted": 0, "seconds": 0.0, "steps": None}
+    found = cache_keys(bundle, folder, real) if reuse else None
+    if found is not None:
+        return {
+            "folder": str(folder),
+            "reused": True,
+            "inverted": 0,
+            "seconds": 0.0,
+            "steps": None,
+            "keys": found,
+        }
     # invert_to_cache computes the statistics on the CPU: keep their network there.
     net = perceptual if not isinstance(perceptual, str) else perceptual_network(perceptual)
     if projector is None:
@@ -338,4 +380,5 @@ def prepare_latents(
         "inverted": int(summary.get("inverted", 0)),
         "seconds": round(time.perf_counter() - started, 2),
         "steps": projector.steps,
+        "keys": "content",
     }

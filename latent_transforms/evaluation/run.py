@@ -21,7 +21,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -303,8 +303,10 @@ def _batch_maker(
     sources: torch.Tensor | None,
     seed: int,
     device: torch.device,
+    source_keys: Sequence[str] | None = None,
 ) -> Callable[[int], torch.Tensor]:
-    """``b -> b samples`` of ``transform`` on ``device`` (what the efficiency measurement times)."""
+    """``b -> b samples`` of ``transform`` on ``device`` (what the efficiency measurement times);
+    ``source_keys``: the sources' dataset keys for a cache keyed by them."""
     from latent_transforms.evaluation.sampling import SAMPLING_TRANSFORMS
 
     g = torch.Generator().manual_seed(seed)
@@ -323,7 +325,8 @@ def _batch_maker(
         while len(order) < b:
             order.extend(torch.randperm(len(sources), generator=g).tolist())
         picks, order = order[:b], order[b:]
-        return augment_all(transform, sources[picks], generator=g)
+        keys = [source_keys[i] for i in picks] if source_keys is not None else None
+        return augment_all(transform, sources[picks], keys=keys, generator=g)
 
     return augment
 
@@ -419,6 +422,7 @@ def evaluate_policies(
     grid_images: int = 8,
     command: str | None = None,
     progress: bool = True,
+    dataset_options: Mapping[str, Any] | None = None,
 ) -> EvaluationReport:
     """Evaluate augmentation policies against held-out real data: the table of Xing et al. 2023, plots,
     samples.
@@ -445,7 +449,9 @@ def evaluate_policies(
         seed: seed of every policy's draws (the same for all policies: SG2Sample rows with different ψ
             truncate the same latents).
         device: where everything runs (default: CUDA when available, else CPU).
-        cache: the sources' latent cache folder (default ``out/cache``), made if needed and reused.
+        cache: the sources' latent cache folder (default ``out/cache``), made if needed and reused; a
+            complete cache of ``latent-transforms invert`` on the same data is reused whether it is keyed
+            by content (the default) or by dataset key (``--key dataset``).
         inversion_steps: projector steps per source image when the cache lacks it.
         perceptual: network of LatentAugment's perceptual statistics (and term).
         efficiency_images: images timed per policy (default :func:`default_efficiency_images`; 0: skip).
@@ -462,6 +468,8 @@ def evaluate_policies(
         command: the command line, recorded in the report.
         progress: progress bars, and messages through ``logging`` (logger
             ``latent_transforms.evaluation.run``, level INFO).
+        dataset_options: more arguments of ``open_paired_dataset`` for ``data`` (``modalities``,
+            ``patient_pattern``, ``mask_threshold``; see :func:`open_real_data`).
 
     Returns:
         The :class:`~latent_transforms.evaluation.report.EvaluationReport` (also saved when ``out`` is
@@ -513,6 +521,7 @@ def evaluate_policies(
         n_sources=n_sources,
         fractions=split_fractions,
         split_seed=split_seed,
+        dataset_options=dataset_options,
     )
     say(
         f"reference: {len(real.reference)} {reference_split} slices of {data}; sources: "
@@ -542,10 +551,12 @@ def evaluate_policies(
             progress=progress,
         )
         say(
-            "  reused the cache"
+            f"  reused the cache (keyed by {inversion['keys']})"
             if inversion["reused"]
             else f"  inverted {inversion['inverted']} images in {inversion['seconds']:.0f} s"
         )
+    # a cache keyed by dataset key (latent-transforms invert --key dataset) is looked up by those keys
+    source_keys = real.source_keys if inversion is not None and inversion["keys"] == "dataset" else None
 
     extractor = build_extractor(feature_network, bundle=bundle, device=dev)
     ref_feats = _embed(extractor, real.reference)
@@ -575,6 +586,7 @@ def evaluate_policies(
                 transform,
                 n_samples,
                 sources=sources_dev if spec.needs_sources else None,
+                source_keys=source_keys if spec.needs_sources and spec.needs_latents else None,
                 batch_size=batch_size,
                 seed=seed,
                 device=dev,
@@ -593,7 +605,13 @@ def evaluate_policies(
         if transform is not None and n_eff > 0:
             from latent_transforms.metrics.efficiency import measure_efficiency
 
-            maker = _batch_maker(transform, sources_dev if spec.needs_sources else None, seed + 1, dev)
+            maker = _batch_maker(
+                transform,
+                sources_dev if spec.needs_sources else None,
+                seed + 1,
+                dev,
+                source_keys if spec.needs_latents else None,
+            )
             efficiency = measure_efficiency(
                 maker, batch_size=batch_size, n_images=n_eff, device=dev, warmup=1, progress=False, rss=True
             ).to_dict()

@@ -7,7 +7,14 @@ import importlib.util
 import logging
 from typing import Any
 
-from latent_transforms.arguments import CommonFlags, command_line, common_flags, open_split
+from latent_transforms.arguments import (
+    PAIRED_DATA_HELP,
+    CommonFlags,
+    command_line,
+    common_flags,
+    data_options,
+    open_split,
+)
 from latent_transforms.errors import LatentTransformsError
 
 __all__ = ["add_parser", "policy_names", "run"]
@@ -54,14 +61,14 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     flags = parents or common_flags()
     p = sub.add_parser(
         "augment",
-        parents=[flags.device, flags.hub, flags.quiet],
+        parents=[flags.device, flags.hub, flags.quiet, flags.data],
         help="write an augmented paired set to disk (NPZ, PNG or NIfTI) with one policy",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
     )
     p.add_argument("--gan", required=True, help="bundle folder, builtin:<name> or Hub repo id")
     p.add_argument("--cache", default=None, help="latent cache folder (LatentAugment policies)")
-    p.add_argument("--data", required=True, help="dataset folder or phantom[:patients=N,slices=M,seed=S]")
+    p.add_argument("--data", required=True, help=PAIRED_DATA_HELP)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n", type=int, required=True, help="augmented pairs to write")
     p.add_argument("--policy", choices=list(policy_names()), required=True)
@@ -134,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         fractions=args.split_fractions,
         seed=args.split_seed,
         meta=meta,
+        **data_options(args, bundle.modalities),
     )
     policy = _policy(args, bundle, device)
     print(policy)

@@ -62,7 +62,7 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
         >>> args.resolution, args.channels, args.attention, args.batch, args.func is run
         (32, (32, 64, 64), (False, False, True), 32, True)
     """
-    from latent_transforms.generative.config import PREDICTION_TYPES, SCHEDULES
+    from latent_transforms.generative.names import PREDICTION_TYPES, SCHEDULES
 
     flags = parents or common_flags()
     p = sub.add_parser(

@@ -19,6 +19,7 @@ from latent_transforms.checks import check_choice, check_int, check_number
 from latent_transforms.data.windows import IntensityWindow
 from latent_transforms.errors import ConfigError
 from latent_transforms.files import atomic_write
+from latent_transforms.generative.names import ARCHITECTURE, PREDICTION_TYPES, SCHEDULES
 from latent_transforms.networks.config import PAPER_MODALITIES, Modality
 
 __all__ = [
@@ -29,12 +30,6 @@ __all__ = [
 ]
 
 CONFIG_FORMAT_VERSION = 1
-#: The ``architecture`` field of a diffusion bundle's ``config.json``.
-ARCHITECTURE = "ddpm-unet"
-#: MONAI's noise schedules (``monai.networks.schedulers.NoiseSchedules``).
-SCHEDULES = ("linear_beta", "scaled_linear_beta", "sigmoid_beta", "cosine")
-#: What the UNet predicts: the noise (Ho et al. 2020), the velocity (Salimans & Ho 2022) or the image.
-PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from latent_transforms.arguments import CommonFlags, command_line, common_flags, open_split
+from latent_transforms.arguments import (
+    PAIRED_DATA_HELP,
+    CommonFlags,
+    command_line,
+    common_flags,
+    data_options,
+    open_split,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -85,13 +92,13 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> None:
 
     p = sub.add_parser(
         "invert",
-        parents=common,
+        parents=[*common, flags.data],
         help="invert a paired dataset into a latent cache (resumable; torchrun shards it across GPUs)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=INVERT_DESCRIPTION,
     )
     p.add_argument("--gan", required=True, help="bundle folder, builtin:<name> or Hub repo id")
-    p.add_argument("--data", required=True, help="dataset folder or phantom[:patients=N,slices=M,seed=S]")
+    p.add_argument("--data", required=True, help=PAIRED_DATA_HELP)
     p.add_argument("--cache", required=True, help="latent cache folder (created, or resumed)")
     p.add_argument(
         "--split",
@@ -254,6 +261,7 @@ def _invert(args: argparse.Namespace) -> int:
         split=args.split,
         fractions=args.split_fractions,
         seed=args.split_seed,
+        **data_options(args, bundle.modalities),
     )
     perceptual = (
         None

@@ -121,7 +121,9 @@ def invert_dataset(
 
     Items already in the cache are skipped. ``limit`` takes only the first ``limit`` items of the
     dataset. ``grid_path`` writes a PNG of the first ``grid_samples`` real images of this run above their
-    reconstructions (rows: each modality real, then reconstructed).
+    reconstructions (rows: each modality real, then reconstructed). With ``progress`` a bar counts the
+    images and, below it, the projector's bar counts the steps of the batch in flight, so something
+    moves inside a batch too.
     """
     check_choice("key", key, KEY_MODES)
     shard = shard or ShardInfo()
@@ -135,7 +137,7 @@ def invert_dataset(
     for keys, images, skipped_now in _batches(dataset, indices, bundle, cache, key, projector.batch_size):
         bar.update(skipped_now - skipped)
         skipped = skipped_now
-        result: ProjectionResult = projector.project(images)
+        result: ProjectionResult = _project(projector, images, progress)
         cache.put_batch(
             keys,
             result.w.cpu(),
@@ -166,6 +168,16 @@ def invert_dataset(
         "images_per_s": round(done / seconds, 4) if done else None,
         "mean_psnr_this_run": round(psnr_sum / done, 3) if done else None,
     }
+
+
+def _project(projector: Projector, images: torch.Tensor, progress: bool) -> ProjectionResult:
+    """``projector.project(images)`` with its per-step bar shown when ``progress`` (then restored)."""
+    shown = projector.progress
+    projector.progress = progress or shown
+    try:
+        return projector.project(images)
+    finally:
+        projector.progress = shown
 
 
 def save_reconstruction_grid(real: torch.Tensor, recon: torch.Tensor, path: str | Path) -> Path:

@@ -39,7 +39,13 @@ from latent_transforms.networks.model_card import (
     card_variables,
     pipeline_tag,
 )
-from latent_transforms.networks.weights import atomic_save, fingerprint, load_strict, state_tensors
+from latent_transforms.networks.weights import (
+    atomic_save,
+    check_finite,
+    fingerprint,
+    load_strict,
+    state_tensors,
+)
 
 CONFIG_NAME = "config.json"
 GENERATOR_NAME = "generator.safetensors"
@@ -332,6 +338,11 @@ class GanBundle(
                     f"{W_STATS_NAME} tensor '{name}' should have shape {shape}, got "
                     f"{None if got is None else tuple(got.shape)}; recompute with bundle.compute_w_stats()."
                 )
+        check_finite(
+            {k: self.w_stats[k] for k in expected},
+            W_STATS_NAME,
+            "Fix: recompute them with bundle.compute_w_stats() and save the bundle again.",
+        )
 
     # -- saving (huggingface_hub.ModelHubMixin) ------------------------------------------------
     def save_pretrained(  # type: ignore[override]

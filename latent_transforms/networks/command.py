@@ -104,11 +104,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from latent_transforms.networks.bundle import load_gan
+    from latent_transforms.networks.model_card import evaluation_notes
 
     bundle = load_gan(args.source, revision=args.revision, cache_dir=args.cache_dir)
     summary = bundle.summary()
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps({**summary, "notes": evaluation_notes(summary["training"])}, indent=2))
     else:
         print(f"GAN bundle: {args.source}")
         print(f"  resolution      {summary['resolution']} x {summary['resolution']}")
@@ -128,6 +129,8 @@ def _info(args: argparse.Namespace) -> int:
         print(f"  fingerprint     {summary['fingerprint']}")
         for key, value in summary["training"].items():
             print(f"  training.{key}: {value}")
+        for note in evaluation_notes(summary["training"]):
+            print(f"  note: {note}")
     if args.samples:
         from latent_transforms.networks.preview import save_sample_grid
 

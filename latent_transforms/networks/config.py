@@ -45,6 +45,108 @@ class Modality:
         return cls(str(data["name"]), IntensityWindow.from_dict(data.get("window", {"low": -1, "high": 1})))
 
 
+#: The JSON type each ``config.json`` key takes and an example value, for the errors of ``from_dict``.
+_JSON_TYPES: dict[str, tuple[str, str]] = {
+    **{
+        key: ("int", example)
+        for key, example in [
+            ("resolution", "64"),
+            ("z_dim", "512"),
+            ("w_dim", "512"),
+            ("c_dim", "0"),
+            ("mapping_layers", "2"),
+            ("channel_base", "16384"),
+            ("channel_max", "512"),
+            ("d_mapping_layers", "8"),
+            ("mbstd_group_size", "4"),
+            ("mbstd_channels", "1"),
+        ]
+    },
+    "d_channel_base": ("int|null", "null"),
+    "d_channel_max": ("int|null", "null"),
+    "mapping_lr_multiplier": ("number", "0.01"),
+    "w_avg_beta": ("number", "0.995"),
+    "conv_clamp": ("number|null", "256.0"),
+    "training": ("object", '{"kimg": 60}'),
+    "modalities": ("array", '[{"name": "mri", "window": {"low": 0, "high": 1900}}]'),
+}
+_TYPE_WORDS = {
+    "int": "an integer",
+    "int|null": "an integer or null",
+    "number": "a number",
+    "number|null": "a number or null",
+    "object": "a JSON object",
+    "array": "a JSON array",
+}
+
+
+def _json_kind(value: Any) -> str:
+    """How a JSON value reads in an error message: ``the string 'x'``, ``a list``, ``true``..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "the boolean " + ("true" if value else "false")
+    if isinstance(value, str):
+        return f"the string {value!r:.60}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, list | tuple):
+        return f"an array ({len(value)} items)"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def _matches(kind: str, value: Any) -> bool:
+    if value is None:
+        return kind.endswith("|null")
+    base = kind.split("|")[0]
+    if isinstance(value, bool):
+        return False
+    if base == "int":
+        return isinstance(value, int)
+    if base == "number":
+        return isinstance(value, int | float) and math.isfinite(value)
+    if base == "object":
+        return isinstance(value, dict)
+    return isinstance(value, list | tuple)
+
+
+def _check_json_type(key: str, value: Any) -> None:
+    """Raise :class:`ConfigError` naming ``key``, the expected type and an example unless ``value`` fits."""
+    kind, example = _JSON_TYPES[key]
+    if not _matches(kind, value):
+        raise ConfigError(
+            f"config.json key {key!r} must be {_TYPE_WORDS[kind]} (e.g. {example}), got {_json_kind(value)}. "
+            "Fix that value in config.json (the bundle's saved file is the reference)."
+        )
+
+
+def _modality_from_json(index: int, data: Any) -> Modality:
+    """One entry of ``config.json``'s ``modalities``, checked: ``{"name": str, "window": {low, high}}``."""
+    where = f"config.json modalities[{index}]"
+    example = '{"name": "ct", "window": {"low": -1000, "high": 2000, "unit": "HU"}}'
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ConfigError(
+            f"{where} must be an object with a string 'name' (e.g. {example}), got {_json_kind(data)}"
+            + (f" with name {_json_kind(data.get('name'))}" if isinstance(data, dict) else "")
+            + "."
+        )
+    window = data.get("window", {"low": -1, "high": 1})
+    ok = (
+        isinstance(window, dict)
+        and all(_matches("number", window.get(k)) for k in ("low", "high"))
+        and isinstance(window.get("unit", ""), str)
+    )
+    if not ok:
+        shown = json.dumps(window, default=str)[:80] if isinstance(window, dict) else _json_kind(window)
+        raise ConfigError(
+            f"{where} ({data['name']!r}) has window {shown}; expected an object with numbers 'low' and "
+            f"'high' and an optional string 'unit' (e.g. {example})."
+        )
+    return Modality.from_dict(data)
+
+
 #: The paper's windows (Tronchin et al. 2023, §IV-A): MRI clipped to [0, 1900], CT to [-1000, 2000] HU.
 PAPER_MODALITIES: tuple[Modality, ...] = (
     Modality("mri", IntensityWindow(0.0, 1900.0, "")),
@@ -180,9 +282,28 @@ class GanConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GanConfig:
-        """Build from :meth:`to_dict` output; unknown keys are refused with their names."""
+        """Build from :meth:`to_dict` output; unknown keys, missing ``resolution`` and values of the wrong
+        JSON type are refused with a :class:`~latent_transforms.errors.ConfigError` naming the key.
+
+        Example:
+            >>> GanConfig.from_dict({"resolution": "sixty-four"})
+            Traceback (most recent call last):
+            ...
+            latent_transforms.errors.ConfigError: config.json key 'resolution' must be an integer (e.g. 64), \
+got the string 'sixty-four'. Fix that value in config.json (the bundle's saved file is the reference).
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f'config.json must hold a JSON object ({{"resolution": 64, ...}}), got {_json_kind(data)}. '
+                "Fix: re-save the bundle (GanBundle.save_pretrained) or restore its config.json."
+            )
         data = dict(data)
         version = data.pop("format_version", CONFIG_FORMAT_VERSION)
+        if not _matches("int", version):
+            raise ConfigError(
+                f"config.json key 'format_version' must be an integer (e.g. {CONFIG_FORMAT_VERSION}), got "
+                f"{_json_kind(version)}. Fix that value in config.json."
+            )
         if version > CONFIG_FORMAT_VERSION:
             raise ConfigError(
                 f"config.json has format_version {version}, newer than this library understands "
@@ -195,8 +316,16 @@ class GanConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"config.json has unknown keys {unknown}; known keys are {sorted(known)}.")
+        if "resolution" not in data:
+            raise ConfigError(
+                "config.json has no key 'resolution' (the side of the generated images in pixels, a power "
+                'of two such as 64 or 256). Fix: add "resolution": <side> to config.json; it must match '
+                "the weights (the error on loading names the first tensor that differs otherwise)."
+            )
+        for key, value in data.items():
+            _check_json_type(key, value)
         if "modalities" in data:
-            data["modalities"] = tuple(Modality.from_dict(m) for m in data["modalities"])
+            data["modalities"] = tuple(_modality_from_json(i, m) for i, m in enumerate(data["modalities"]))
         return cls(**data)
 
     def to_json(self, path: str | Path | None = None) -> str:

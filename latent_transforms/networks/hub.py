@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 import huggingface_hub
-from huggingface_hub import constants as hf_constants
-from huggingface_hub import errors as hf_errors
+from huggingface_hub import constants as hf_constants, errors as hf_errors
 
 from latent_transforms._version import __version__
 from latent_transforms.errors import BundleNotFoundError

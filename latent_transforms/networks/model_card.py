@@ -8,6 +8,7 @@ nothing of the bundle class, so the two import one way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from latent_transforms.networks.config import GanConfig
@@ -21,6 +22,7 @@ __all__ = [
     "PAPER_URL",
     "REPO_URL",
     "card_variables",
+    "evaluation_notes",
     "pipeline_tag",
 ]
 
@@ -65,6 +67,8 @@ linearly to its physical window.
 
 {% for key, value in training %}- **{{ key }}**: {{ value }}
 {% else %}No training summary was recorded for this bundle.
+{% endfor %}{% for note in notes %}
+*{{ note }}*
 {% endfor %}
 ## Use
 
@@ -87,6 +91,36 @@ def _format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def evaluation_notes(training: Mapping[str, Any]) -> list[str]:
+    """What a training summary's held-out scores mean where the bare numbers mislead (``info``, the card).
+
+    Today one case: precision and recall 0 for every channel, which reads like a broken metric but is a
+    finding (the samples and the held-out images do not overlap in feature space).
+
+    Example:
+        >>> evaluation_notes({"mri_precision": 0.0, "mri_recall": 0.0, "mean_fid": 189.5})[0][:42]
+        'precision and recall are 0 for every chann'
+        >>> evaluation_notes({"mri_precision": 0.4, "mri_recall": 0.0})
+        []
+    """
+    scores = [
+        float(value)
+        for key, value in training.items()
+        if key.endswith(("_precision", "_recall")) and isinstance(value, int | float)
+    ]
+    if not scores or any(score != 0 for score in scores):
+        return []
+    fid = training.get("mean_fid", training.get("fid"))
+    about = f" (FID {float(fid):.1f} says how far apart they are)" if isinstance(fid, int | float) else ""
+    return [
+        "precision and recall are 0 for every channel: not a failed measurement but a finding. No "
+        "generated sample lies within the k-nearest-neighbour radius (k = 3) of a held-out real image in "
+        "the evaluation's feature space, and no real image within that of a sample: the samples and the "
+        f"held-out images do not overlap there{about}. The GAN shows the machinery, not realistic images; "
+        "train longer or larger for scores above 0."
+    ]
 
 
 def pipeline_tag(config: GanConfig) -> str | None:
@@ -146,6 +180,7 @@ def card_variables(
         "architecture": architecture,
         "windows": windows,
         "training": [(k, _format_value(v)) for k, v in config.training.items()],
+        "notes": evaluation_notes(config.training),
         "channels": config.img_channels,
         "resolution": config.resolution,
     }

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from latent_transforms.errors import WeightMismatchError
+from latent_transforms.errors import NonFiniteWeightsError, WeightMismatchError
 from latent_transforms.files import atomic_write
 
 
@@ -54,7 +54,42 @@ def load_strict(module: nn.Module, path: str | Path, what: str) -> None:
             f"cannot read {what} weights from {path}: {exc}. Re-save the bundle."
         ) from exc
     check_state_matches(module, tensors, f"{what} weights in {path}")
+    check_finite(tensors, f"{what} weights in {path}")
     module.load_state_dict(tensors, strict=True)
+
+
+#: What to do about a diverged network's weights (the default advice of :func:`check_finite`).
+RETRAIN_FIX = (
+    "The network would compute NaN; the run that saved it diverged. Fix: load an earlier checkpoint or "
+    "retrain (e.g. a lower learning rate or a larger R1 gamma)."
+)
+
+
+def check_finite(tensors: dict[str, torch.Tensor], source: str, fix: str = RETRAIN_FIX) -> None:
+    """Raise :class:`NonFiniteWeightsError` naming the first tensor (sorted by name) with NaN or Inf values.
+
+    A generator with such weights samples NaN images and a discriminator gives NaN scores, silently; a
+    training run that diverged writes them. The check reads every floating-point value once.
+
+    Example:
+        >>> check_finite({"a": torch.ones(2)}, "generator weights")
+        >>> check_finite({"a": torch.tensor([1.0, float("nan")])}, "generator weights")
+        Traceback (most recent call last):
+        ...
+        latent_transforms.errors.NonFiniteWeightsError: generator weights hold non-finite values: tensor 'a' \
+has 1 NaN and 0 infinite of 2 values. The network would compute NaN; the run that saved it diverged. Fix: \
+load an earlier checkpoint or retrain (e.g. a lower learning rate or a larger R1 gamma).
+    """
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        if not tensor.is_floating_point() or bool(torch.isfinite(tensor).all()):
+            continue
+        nan = int(torch.isnan(tensor).sum())
+        inf = int(torch.isinf(tensor).sum())
+        raise NonFiniteWeightsError(
+            f"{source} hold non-finite values: tensor '{name}' has {nan} NaN and {inf} infinite of "
+            f"{tensor.numel()} values. {fix}"
+        )
 
 
 def check_state_matches(module: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:

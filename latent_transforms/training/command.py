@@ -11,7 +11,13 @@ import argparse
 import json
 from typing import Any
 
-from latent_transforms.arguments import CommonFlags, command_line, common_flags, parse_modalities
+from latent_transforms.arguments import (
+    CommonFlags,
+    command_line,
+    common_flags,
+    data_options,
+    parse_modalities,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -41,8 +47,8 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     flags = parents or common_flags()
     p = sub.add_parser(
         "train",
-        parents=[flags.device],
-        help="train a StyleGAN2-ADA on paired images and write a bundle",
+        parents=[flags.device, flags.data],
+        help="train a StyleGAN2-ADA on paired or labelled images and write a bundle",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
     )
@@ -55,12 +61,6 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     p.add_argument("--out", required=True, help="output folder (resumes if it holds a run)")
     p.add_argument("--name", default="", help="name written to the model card")
     p.add_argument("--resolution", type=int, default=256)
-    p.add_argument(
-        "--modalities",
-        default=None,
-        help="comma-separated channel names (default mri,ct for paired data; labelled images: 'image', "
-        "e.g. --modalities xray)",
-    )
     p.add_argument(
         "--window",
         action="append",
@@ -116,7 +116,8 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
         "--minutes",
         type=float,
         default=None,
-        help="stop after this many minutes of this run (scored checkpoint; --resume continues)",
+        help="stop after this many minutes of this run, the final scoring and held-out evaluation "
+        "included (a scored checkpoint; the same command again continues the run)",
     )
     p.add_argument("--snap", type=float, default=50, help="checkpoint every this many kimg")
     p.add_argument("--metric-kimg", type=float, default=50, help="score every this many kimg (0: at the end)")
@@ -149,8 +150,9 @@ def run(args: argparse.Namespace) -> int:
     from latent_transforms.training.trainer import Trainer, annotate_bundle
 
     fractions = tuple(float(f) for f in args.split.split(","))
-    labelled = is_labelled_spec(args.data)
-    names = tuple(m.strip() for m in args.modalities.split(",")) if args.modalities else None
+    reading = data_options(args)  # --modalities, --patient-pattern, --mask-threshold
+    names = reading.pop("modalities", None)
+    labelled = is_labelled_spec(args.data, names)
     if labelled:
         splits = open_splits(
             args.data,
@@ -158,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             fractions=fractions,
             seed=args.split_seed,
             channel_names=names,
+            **reading,
         )
         train_set = splits["train"]
         base = getattr(train_set, "dataset", train_set)
@@ -167,7 +170,14 @@ def run(args: argparse.Namespace) -> int:
         about = f"{len(train_set)} labelled images ({', '.join(base.class_names)})"
     else:
         modalities = parse_modalities(args.modalities or "mri,ct", args.window)
-        splits = open_splits(args.data, resolution=args.resolution, fractions=fractions, seed=args.split_seed)
+        splits = open_splits(
+            args.data,
+            resolution=args.resolution,
+            fractions=fractions,
+            seed=args.split_seed,
+            channel_names=[m.name for m in modalities],
+            **reading,
+        )
         train_set = splits["train"]
         windows = getattr(train_set, "windows", None) or getattr(
             getattr(train_set, "dataset", None), "windows", None
@@ -232,8 +242,11 @@ def run(args: argparse.Namespace) -> int:
             device=trainer.device,
         )
     print(trainer)
-    bundle = trainer.run(max_minutes=args.minutes)
-    if held_out is not None and len(held_out) and args.metric_network != "none":
+    evaluate = held_out is not None and len(held_out) > 0 and args.metric_network != "none"
+    # --minutes covers the held-out evaluation too: keep room for it, in scorings' worth of time
+    final = args.eval_samples / max(args.metric_samples, 1) if evaluate else 0.0
+    bundle = trainer.run(max_minutes=args.minutes, final_scorings=final)
+    if evaluate:
         scorer = FidScorer(
             _gan_images(held_out, config, label_key),
             args.metric_network,

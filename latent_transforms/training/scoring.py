@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -227,6 +229,30 @@ class FidScorer:
             labels=self._labels,
             progress=self.progress,
         )
+
+    def estimate_seconds(self, G: Generator) -> float:
+        """About how long a call takes from now on, without making one: the real embeddings are computed
+        (once, as the first call would), then one batch of samples is embedded and one FID computed, and
+        the time is scaled to ``n_samples`` and every channel. ``Trainer.run(max_minutes=...)`` keeps
+        this much of its budget for the last scoring.
+
+        Example:
+            >>> from latent_transforms.training.data import TensorImages
+            >>> from latent_transforms.networks.config import GanConfig
+            >>> ref = TensorImages(torch.rand(8, 2, 16, 16) * 2 - 1, torch.zeros(8, dtype=torch.long))
+            >>> scorer = FidScorer(ref, "random", ["mri", "ct"], n_samples=16, batch_size=4)
+            >>> G = Generator(GanConfig(resolution=16, channel_base=128, channel_max=16, z_dim=8, w_dim=8))
+            >>> scorer.estimate_seconds(G) > 0
+            True
+        """
+        real = self.real_features()
+        batch = min(self.batch_size, self.n_samples)
+        started = time.perf_counter()
+        embed_generator(G, self.extractor, batch, seed=self.seed, batch_size=batch, labels=self._labels)
+        sampling = (time.perf_counter() - started) * math.ceil(self.n_samples / batch)
+        started = time.perf_counter()
+        fid(real[:, 0], real[:, 0])  # what one channel's FID costs (its matrix square root)
+        return sampling + (time.perf_counter() - started) * real.shape[1]
 
     def __call__(self, G: Any) -> dict[str, float]:
         real = self.real_features()

@@ -201,6 +201,8 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
         self.last_scores: dict[str, float] = {}
+        self.score_seconds: float | None = None  # how long the last scoring took (max_minutes plans with it)
+        self.write_seconds = 0.0  # how long the last snapshot took besides scoring (also planned with)
         self.r1_gamma = opts.resolved_r1_gamma(cfg.resolution)
         if self.world_size > 1:  # every rank starts from rank 0's weights
             for module in (self.G, self.D, self.G_ema):
@@ -455,12 +457,15 @@ class Trainer:
             handle.write(json.dumps(record) + "\n")
 
     def _snapshot(self, logs: dict[str, float], score_now: bool) -> None:
+        started = time.perf_counter()
+        scored = 0.0
         kimg = round(self.cur_nimg / 1000, 3)
         record: dict[str, Any] = {"kimg": kimg, "step": self.step, "seconds": round(self.elapsed, 1), **logs}
         if self.rank == 0:
             self._write_samples()
         if score_now and self.scorer is not None:
-            scores = self.scorer(self.G_ema) if self.rank == 0 else {}
+            scores = self._timed_score() if self.rank == 0 else {}
+            scored = (self.score_seconds or 0.0) if self.rank == 0 else 0.0
             self.last_scores = scores
             record.update({f"score/{k}": v for k, v in scores.items()})
             if self.rank == 0:
@@ -474,6 +479,15 @@ class Trainer:
         if self.rank == 0:
             self._log(record)
             save_training_state(state, self.out)
+        self.write_seconds = time.perf_counter() - started - scored
+
+    def _timed_score(self) -> dict[str, float]:
+        """Score ``G_ema``, keeping how long it took (``score_seconds``: ``max_minutes`` plans with it)."""
+        assert self.scorer is not None
+        started = time.perf_counter()
+        scores = self.scorer(self.G_ema)
+        self.score_seconds = time.perf_counter() - started
+        return scores
 
     def _agree(self, flag: bool) -> bool:
         """``flag`` on any rank -> True on every rank (so all ranks stop at the same step)."""
@@ -486,15 +500,29 @@ class Trainer:
     def _score_summary(self) -> dict[str, Any]:
         return {f"fid_{k}" if k != "fid" else "fid": round(v, 4) for k, v in self.last_scores.items()}
 
-    def run(self, *, stop_at_kimg: float | None = None, max_minutes: float | None = None) -> GanBundle:
+    def run(
+        self,
+        *,
+        stop_at_kimg: float | None = None,
+        max_minutes: float | None = None,
+        final_scorings: float = 0.0,
+    ) -> GanBundle:
         """Train to ``options.total_kimg`` (or stop early at ``stop_at_kimg``, after a checkpoint).
 
-        ``max_minutes`` bounds the wall-clock time of this call: once it has passed, the step in flight
-        ends with a checkpoint that is scored (as at the end of training) and the run stops there;
-        ``resume`` continues it later. Returns the selected bundle (lowest smoothed score; the last one
-        without a scorer), also written to ``out/bundle``.
+        ``max_minutes`` bounds the wall-clock time of this call, scoring included: training stops when
+        what is left of the budget is what the last checkpoint needs: writing it (as long as the last
+        snapshot's samples, checkpoint and bundle took) and scoring it (the time of the last scoring; before
+        any, the scorer's ``estimate_seconds(G)`` when it has one, as
+        :class:`~latent_transforms.training.scoring.FidScorer` does) plus
+        ``final_scorings`` more scorings' worth for the caller's own evaluation afterwards (e.g.
+        ``eval_samples / metric_samples``: ``latent-transforms train`` scores the selected generator on
+        the held-out patients). That checkpoint is scored (as at the end of training) and the run stops
+        there; ``resume`` continues it later. The progress bar then counts the budget's seconds and its
+        ETA is the end of this call, not of ``total_kimg``. Returns the selected bundle (lowest smoothed
+        score; the last one without a scorer), also written to ``out/bundle``.
         """
         opts = self.options
+        call_started = time.monotonic()
         self.out.mkdir(parents=True, exist_ok=True)
         self._maybe_resume()
         if self.rank == 0:
@@ -512,19 +540,40 @@ class Trainer:
             start=self.cur_nimg // self.world_size,
             num_workers=opts.num_workers,
         )
-        bar = tqdm(
-            total=total,
-            initial=self.cur_nimg,
-            unit="img",
-            unit_scale=True,
-            desc="training",
-            disable=not self.progress or self.rank != 0,
-        )
+        budget = None if max_minutes is None else 60.0 * max_minutes
+        deadline = None if budget is None else call_started + budget
+        estimate = getattr(self.scorer, "estimate_seconds", None)
+        if deadline is not None and estimate is not None and self.rank == 0 and self.score_seconds is None:
+            self.score_seconds = float(estimate(self.G_ema))  # so the budget keeps room for the last scoring
+
+        def reserve() -> float:
+            """Seconds to keep free at the end of the budget: the last snapshot's writing, its scoring and
+            the caller's own scorings."""
+            if self.scorer is None or self.score_seconds is None:
+                return self.write_seconds
+            return self.write_seconds + self.score_seconds * (1.0 + final_scorings)
+
+        if budget is None:
+            bar = tqdm(
+                total=total,
+                initial=self.cur_nimg,
+                unit="img",
+                unit_scale=True,
+                desc="training",
+                disable=not self.progress or self.rank != 0,
+            )
+        else:  # the bar counts the budget's seconds: its ETA is when this call ends
+            bar = tqdm(
+                total=round(budget, 1),
+                desc=f"training ({budget / 60:g} min budget)",
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}",
+                disable=not self.progress or self.rank != 0,
+            )
+        start_nimg = self.cur_nimg
         sums: dict[str, float] = {}
         count = 0
         next_snapshot = (self.cur_nimg // snapshot_every + 1) * snapshot_every
         next_metric = (self.cur_nimg // metric_every + 1) * metric_every if metric_every else None
-        deadline = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
         while self.cur_nimg < stop:
             started = time.perf_counter()
             real, labels = next(stream)
@@ -535,7 +584,14 @@ class Trainer:
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
-            bar.update(opts.batch_size)
+            if budget is None:
+                bar.update(opts.batch_size)
+            else:
+                spent = time.monotonic() - call_started
+                rate = (self.cur_nimg - start_nimg) / max(spent, 1e-9)
+                to_kimg = (stop - self.cur_nimg) / max(rate, 1e-9)
+                bar.total = round(min(budget, spent + to_kimg + reserve()), 1)
+                bar.n = round(min(spent, bar.total), 1)
             postfix = {
                 "kimg": f"{self.cur_nimg / 1000:.1f}",
                 "G": f"{logs['loss_G']:.3f}",
@@ -546,7 +602,7 @@ class Trainer:
             if "fid" in self.last_scores:
                 postfix["fid"] = f"{self.last_scores['fid']:.2f}"
             bar.set_postfix(postfix, refresh=False)
-            timed_out = deadline is not None and self._agree(time.monotonic() >= deadline)
+            timed_out = deadline is not None and self._agree(time.monotonic() + reserve() >= deadline)
             done = self.cur_nimg >= stop or timed_out
             if self.cur_nimg >= next_snapshot or done:
                 score_now = (

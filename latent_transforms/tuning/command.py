@@ -20,15 +20,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from latent_transforms.arguments import CommonFlags, common_flags
+from latent_transforms.arguments import (
+    BUILTIN_DATA,
+    BUILTIN_GAN,
+    PAIRED_DATA_HELP,
+    CommonFlags,
+    common_flags,
+    data_options,
+)
 from latent_transforms.errors import ConfigError, LatentTransformsError
 
 __all__ = ["DEFAULT_DATA", "DEFAULT_GAN", "add_parser", "run", "run_tune"]
 
 #: The bundle ``tune`` searches by default (the shipped phantom GAN).
-DEFAULT_GAN = "builtin:pelvis-phantom-64"
+DEFAULT_GAN = BUILTIN_GAN
 #: The data it was trained on (the demo's phantom spec): the split gives train sources and val reference.
-DEFAULT_DATA = "phantom:patients=48,slices=32,seed=0"
+DEFAULT_DATA = BUILTIN_DATA
 POLICIES = ("latentaugment", "latentaugment-p", "standardda", "sg2sample")
 
 DESCRIPTION = """\
@@ -70,7 +77,7 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     flags = parents or common_flags()
     p = sub.add_parser(
         "tune",
-        parents=[flags.device, flags.quiet],
+        parents=[flags.device, flags.quiet, flags.data],
         help="tune LatentAugment with Optuna TPE (F1 or downstream objective); grid-search the baselines",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
@@ -78,9 +85,7 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     p.add_argument(
         "--gan", default=DEFAULT_GAN, help=f"bundle folder, builtin:<name> or Hub repo id ({DEFAULT_GAN})"
     )
-    p.add_argument(
-        "--data", default=DEFAULT_DATA, help=f"dataset folder or phantom spec (default {DEFAULT_DATA})"
-    )
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"{PAIRED_DATA_HELP} (default {DEFAULT_DATA})")
     p.add_argument("--split-fractions", default="0.7,0.2,0.1", help="train,val[,test] patient fractions")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--objective", choices=["f1", "downstream"], default="f1")
@@ -299,6 +304,7 @@ def run_tune(args: argparse.Namespace) -> int:
         n_sources=args.n_sources,
         fractions=tuple(float(f) for f in args.split_fractions.split(",")),
         split_seed=args.split_seed,
+        dataset_options=data_options(args),
     )
     needs_latents = args.policy in ("latentaugment", "latentaugment-p")
     cache_folder, stats = _latents(args, bundle, real, device) if needs_latents else (None, None)

@@ -7,8 +7,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from latent_transforms.errors import ConfigError
 from latent_transforms.metrics.precision_recall import (

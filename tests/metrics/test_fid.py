@@ -7,8 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from latent_transforms.errors import ConfigError
 from latent_transforms.features import feature_network

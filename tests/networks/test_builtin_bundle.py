@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -46,6 +48,33 @@ def test_its_card_records_the_training_command_and_held_out_scores(bundle, capsy
     assert main(["info", f"builtin:{NAME}"]) == 0
     out = capsys.readouterr().out
     assert "training.mean_fid" in out and "64 x 64" in out
+
+
+def test_its_recorded_command_names_each_option_once_and_reproduces_the_run(bundle):
+    import shlex
+
+    from latent_transforms.arguments import canonical_argv
+    from latent_transforms.cli import build_parser
+
+    argv = shlex.split(bundle.config.training["command"])[1:]
+    assert canonical_argv(build_parser(), argv) == argv
+    options = [token for token in argv if token.startswith("--")]
+    assert len(options) == len(set(options))
+    args = build_parser().parse_args(argv)
+    assert (args.kimg, args.resolution, args.channel_base) == (70, 64, 2048)  # the run went to 70 kimg
+    assert bundle.config.training["command"] in (builtin.resolve(f"builtin:{NAME}") / "README.md").read_text()
+
+
+def test_info_says_why_precision_and_recall_are_zero(bundle, capsys):
+    assert bundle.config.training["mean_precision"] == 0 and bundle.config.training["mean_recall"] == 0
+    assert main(["info", f"builtin:{NAME}"]) == 0
+    out = capsys.readouterr().out
+    assert "note: precision and recall are 0 for every channel: not a failed measurement" in out
+    assert "do not overlap" in out
+    assert main(["info", f"builtin:{NAME}", "--json"]) == 0
+    assert "do not overlap" in json.loads(capsys.readouterr().out)["notes"][0]
+    card = (builtin.resolve(f"builtin:{NAME}") / "README.md").read_text()
+    assert "precision and recall are 0 for every channel" in card
 
 
 def test_it_generates_phantom_like_slices_much_closer_than_an_untrained_gan(bundle):

@@ -334,3 +334,69 @@ def test_sampling_takes_class_indices_as_labels_like_every_generator():
         bundle.sample(2, labels=[0, 3])
     with pytest.raises(ConfigError, match="unconditional"):
         _bundle().sample(2, labels=0)
+
+
+@pytest.mark.parametrize(
+    ("file", "what"),
+    [("generator.safetensors", "generator"), ("discriminator.safetensors", "discriminator")],
+)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_weights_with_nan_or_inf_are_refused_on_load(tmp_path, file, what, bad):
+    from latent_transforms import NonFiniteWeightsError
+
+    folder = _bundle().save_pretrained(tmp_path / "b", w_stats_samples=64)
+    tensors = load_file(str(folder / file))
+    name = sorted(k for k, v in tensors.items() if v.is_floating_point())[0]
+    tensors[name] = tensors[name].clone().reshape(-1)
+    tensors[name][0] = bad
+    tensors[name] = tensors[name].reshape(load_file(str(folder / file))[name].shape)
+    save_file(tensors, str(folder / file))
+    with pytest.raises(NonFiniteWeightsError, match=rf"{what} weights in .* tensor '{name}' has") as info:
+        load_gan(folder)
+    assert isinstance(info.value, WeightMismatchError)
+    assert "earlier checkpoint or retrain" in str(info.value)
+    if what == "discriminator":  # the generator alone is fine
+        assert load_gan(folder, load_discriminator=False).discriminator is None
+
+
+def test_w_statistics_with_nan_are_refused_on_load(tmp_path):
+    from latent_transforms import NonFiniteWeightsError
+
+    folder = _bundle().save_pretrained(tmp_path / "b", w_stats_samples=64)
+    stats = load_file(str(folder / "w_stats.safetensors"))
+    stats["w_cov"][0, 0] = float("nan")
+    save_file(stats, str(folder / "w_stats.safetensors"))
+    with pytest.raises(NonFiniteWeightsError, match=r"w_stats.safetensors .*'w_cov'.*compute_w_stats"):
+        load_gan(folder)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: {**c, "resolution": "sixty-four"},
+            r"key 'resolution' must be an integer \(e\.g\. 64\), got the string 'sixty-four'\. Fix",
+        ),
+        (lambda c: {**c, "resolution": 64.5}, r"'resolution' must be an integer .* got the number 64\.5"),
+        (lambda c: {**c, "z_dim": True}, r"'z_dim' must be an integer .* got the boolean true"),
+        (lambda c: {**c, "w_avg_beta": "0.995"}, r"'w_avg_beta' must be a number"),
+        (lambda c: {**c, "conv_clamp": [256]}, r"'conv_clamp' must be a number or null .* an array"),
+        (lambda c: {**c, "training": "none"}, r"'training' must be a JSON object"),
+        (lambda c: {**c, "modalities": "mri,ct"}, r"'modalities' must be a JSON array"),
+        (lambda c: {**c, "modalities": ["mri"]}, r"modalities\[0\] must be an object with a string 'name'"),
+        (
+            lambda c: {**c, "modalities": [{"name": "ct", "window": {"low": "-1000", "high": 2000}}]},
+            r"modalities\[0\] \('ct'\) has window .*numbers 'low' and 'high'",
+        ),
+        (lambda c: {**c, "format_version": "1"}, r"'format_version' must be an integer"),
+        (lambda c: [c], r"must hold a JSON object .* got an array \(1 items\)"),
+        (lambda c: "config", r"must hold a JSON object .* got the string"),
+        (lambda c: {k: v for k, v in c.items() if k != "resolution"}, r"no key 'resolution' .*power of two"),
+    ],
+)
+def test_a_config_json_of_the_wrong_shape_is_a_config_error_naming_the_key(tmp_path, edit, message):
+    folder = _bundle().save_pretrained(tmp_path / "b", w_stats_samples=64)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(edit(config)))
+    with pytest.raises(ConfigError, match=message):
+        load_gan(folder)

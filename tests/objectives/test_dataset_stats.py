@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from latent_transforms.errors import ConfigError
 from latent_transforms.features.perceptual import PerceptualNetwork, perceptual_network

@@ -17,8 +17,8 @@ from latent_transforms.tasks import (
     sampling_efficiency,
     stratified_fraction,
     synthetic_set,
+    utility as utility_module,
 )
-from latent_transforms.tasks import utility as utility_module
 from latent_transforms.tasks.classifier import ResNetClassifier
 
 QUICK = ClassifierOptions(epochs=4, batch_size=16, depth=10, width=4, lr=5e-3, select="last")

@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from latent_transforms.errors import ConfigError
 from latent_transforms.training.augment import PRESETS, TRANSFORM_NAMES, AdaController, AugmentPipe

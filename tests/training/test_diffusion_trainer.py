@@ -20,9 +20,7 @@ from latent_transforms.errors import ConfigError
 from latent_transforms.training import DiffusionOptions, DiffusionTrainer, FidScorer, Trainer
 from latent_transforms.training.checkpoint import load_training_state
 from latent_transforms.training.data import TensorImages
-from tests.training.test_trainer import assert_states_equal, blobs
-from tests.training.test_trainer import options as gan_options
-from tests.training.test_trainer import tiny as tiny_gan
+from tests.training.test_trainer import assert_states_equal, blobs, options as gan_options, tiny as tiny_gan
 
 
 def tiny(c_dim: int = 2, **kw) -> DiffusionConfig:

@@ -33,8 +33,10 @@ def test_train_command_trains_scores_evaluates_and_resumes(tmp_path, capsys):
     assert "7 patients" in training["data"]  # 70 % of 10 patients train the GAN
     card = (out / "bundle" / "README.md").read_text()
     assert "mean_fid" in card and "latent-transforms train" in card
-    # same command with a larger --kimg continues the run
-    assert main([*args, "--kimg", "0.016"]) == 0
+    # same command with a larger --kimg continues the run (given twice: argparse keeps the last)
+    assert main([*args, "--kimg", "0.008", "--kimg", "0.016"]) == 0
+    command = GanBundle.from_pretrained(out / "bundle").config.training["command"]
+    assert command.count("--kimg") == 1 and command.endswith("--kimg 0.016")  # the command to reproduce it
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in log] == [0.008, 0.016]
     assert all("score/fid" in r for r in log)

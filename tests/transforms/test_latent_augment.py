@@ -12,8 +12,7 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from torch.utils.data import DataLoader, Dataset
 
 from latent_transforms import CacheMismatchError, ConfigError, GanBundle, LatentCache, image_key

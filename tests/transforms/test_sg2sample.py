@@ -8,8 +8,7 @@ import pickle
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from latent_transforms import ConfigError, GanBundle
 from latent_transforms.transforms.base import from_working_range
