@@ -73,7 +73,8 @@ class CrossModalAugmentd(RandomTransformd):
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         """Augment ``data``; the replaced samples' label becomes their source image's."""
         out = super().__call__(data)
-        transform: CrossModalAugment = self.transform  # type: ignore[assignment]
+        transform = self.transform
+        assert isinstance(transform, CrossModalAugment)
         key = self.label_key
         if not self._do_transform or key is None or key not in out or transform.source_labels is None:
             return out

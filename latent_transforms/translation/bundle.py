@@ -477,7 +477,7 @@ class TranslatorBundle(
         )
         return card
 
-    def push_to_hub(  # type: ignore[override]
+    def push_to_hub(
         self,
         repo_id: str,
         *,

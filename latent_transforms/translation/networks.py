@@ -217,9 +217,9 @@ def build_predictor(config: TranslatorConfig) -> ResNetClassifier | None:
         ...                                  predictor_width=4))
         ResNetRegressor(in_channels=1, outputs=1, depth=10, width=4, dropout=0.0)
     """
-    common = {"depth": config.predictor_depth, "width": config.predictor_width, "dropout": 0.0}
+    depth, width = config.predictor_depth, config.predictor_width
     if config.task == "regression":
-        return ResNetRegressor(config.target_channels, config.outputs, **common)
+        return ResNetRegressor(config.target_channels, config.outputs, depth=depth, width=width, dropout=0.0)
     if config.task == "classification":
-        return ResNetClassifier(config.target_channels, config.outputs, **common)
+        return ResNetClassifier(config.target_channels, config.outputs, depth=depth, width=width, dropout=0.0)
     return None

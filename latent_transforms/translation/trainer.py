@@ -412,7 +412,7 @@ class TranslatorTrainer:
         config = self.config.replace(training=summary)
         nets = [copy.deepcopy(n).cpu() for n in (self.G, self.F)]
         predictor = copy.deepcopy(self.P).cpu() if self.P is not None else None
-        return TranslatorBundle(config, nets[0], nets[1], predictor)  # type: ignore[arg-type]
+        return TranslatorBundle(config, nets[0], nets[1], predictor)
 
     def write_bundle(self, bundle: TranslatorBundle) -> Path:
         """Write ``bundle`` to ``<out>/bundle`` (staged, then moved into place)."""
