@@ -66,6 +66,20 @@ def _as_set(data: UnpairedImages | torch.Tensor | tuple[Any, ...], what: str) ->
     )
 
 
+def _check_modalities(data: Any, config: TranslatorConfig, side: str) -> None:
+    """Images that name their modalities (:class:`UnpairedImages`) must be the config's, windows included:
+    the bundle maps its outputs back to physical units with the config's windows."""
+    if not isinstance(data, UnpairedImages):
+        return
+    given = tuple((m.name, m.window.low, m.window.high) for m in data.modalities)
+    wanted = tuple((m.name, m.window.low, m.window.high) for m in getattr(config, side))
+    if given != wanted:
+        raise ConfigError(
+            f"the {side} images are {given} (name, window low, high) but the config's {side} modalities are "
+            f"{wanted}. Fix: TranslatorConfig({side}=images.modalities, ...)."
+        )
+
+
 class TranslatorTrainer:
     """Trains the translator of ``config`` on unpaired ``source`` and ``target`` sets into ``out``.
 
@@ -114,6 +128,8 @@ class TranslatorTrainer:
         self.progress = progress
         self.source_images, self.source_labels = _as_set(source, "source")
         self.target_images, self.target_labels = _as_set(target, "target")
+        for data, side in ((source, "source"), (target, "target")):
+            _check_modalities(data, config, side)
         self._check_data(config)
         self.config = self._with_label_scale(config)
         if self.config.task is not None:

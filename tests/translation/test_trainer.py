@@ -244,3 +244,15 @@ def test_data_that_does_not_match_the_config_is_refused():
     with pytest.raises(ConfigError, match="needs labels for both sets"):
         TranslatorTrainer(tiny(), source[0], target, "x", device="cpu")
     TranslatorTrainer(tiny(None), source[0], target[0], "unused", options(), device="cpu", resume=False)
+
+
+def test_images_of_other_modalities_or_windows_than_the_config_are_refused():
+    from latent_transforms import IntensityWindow, Modality
+    from latent_transforms.translation import UnpairedImages
+
+    source, target = data()
+    pet = UnpairedImages(source[0], (Modality("pet", IntensityWindow(0, 10)),), labels=source[1])
+    with pytest.raises(ConfigError, match="the source images are"):
+        TranslatorTrainer(tiny(), pet, target, "unused", options(), device="cpu", resume=False)
+    matching = tiny().replace(source=pet.modalities)
+    TranslatorTrainer(matching, pet, target, "unused", options(), device="cpu", resume=False)
