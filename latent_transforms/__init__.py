@@ -1,7 +1,8 @@
 """latent-transforms: GAN-based data augmentation for medical imaging.
 
 Public API: the transforms (LatentAugment, SG2Sample, DiffusionSample, StandardDA, SelectiveFilter; their
-MONAI dictionary variants; GPUAugment for DataLoaders), GAN bundles and the StyleGAN2 networks they hold,
+MONAI dictionary variants; GPUAugment for DataLoaders), cross-modal augmentation (CrossModalAugment over a
+CycleGAN or DUIIT translator bundle, Yang & Xie), GAN bundles and the StyleGAN2 networks they hold,
 diffusion bundles (a DDPM on MONAI's UNet and schedulers), paired MRI/CT datasets, labelled classification
 images and the built-in pelvis phantom, the StyleGAN2-ADA and diffusion trainers, GAN inversion (the
 batched projector, its encoder start and the on-disk latent cache), LatentAugment's dataset statistics,
@@ -128,6 +129,10 @@ if TYPE_CHECKING:
     )
     from latent_transforms.transforms import (
         PRESETS as PRESETS,
+        CrossModalAugment as CrossModalAugment,
+        CrossModalAugmentD as CrossModalAugmentD,
+        CrossModalAugmentd as CrossModalAugmentd,
+        CrossModalAugmentDict as CrossModalAugmentDict,
         DiffusionSample as DiffusionSample,
         DiffusionSampleConfig as DiffusionSampleConfig,
         DiffusionSampleD as DiffusionSampleD,
@@ -141,6 +146,7 @@ if TYPE_CHECKING:
         LatentAugmentd as LatentAugmentd,
         LatentAugmentDict as LatentAugmentDict,
         MissingLatentError as MissingLatentError,
+        MixedTrainingSet as MixedTrainingSet,
         RandomTransform as RandomTransform,
         RandomTransformd as RandomTransformd,
         SelectionResult as SelectionResult,
@@ -155,7 +161,17 @@ if TYPE_CHECKING:
         StandardDAd as StandardDAd,
         StandardDADict as StandardDADict,
         augment_collate as augment_collate,
+        cross_modal_training_set as cross_modal_training_set,
         mc_dropout as mc_dropout,
+    )
+    from latent_transforms.translation import (
+        TranslatorBundle as TranslatorBundle,
+        TranslatorConfig as TranslatorConfig,
+        TranslatorOptions as TranslatorOptions,
+        TranslatorTrainer as TranslatorTrainer,
+        UnpairedImages as UnpairedImages,
+        load_translator as load_translator,
+        train_translator as train_translator,
     )
 
 #: Where each public name lives; imported from there on first access.
@@ -165,6 +181,10 @@ _SOURCES: dict[str, str] = {
     "CacheNotFoundError": "latent_transforms.errors",
     "ConfigError": "latent_transforms.errors",
     "ConversionError": "latent_transforms.errors",
+    "CrossModalAugment": "latent_transforms.transforms",
+    "CrossModalAugmentD": "latent_transforms.transforms",
+    "CrossModalAugmentDict": "latent_transforms.transforms",
+    "CrossModalAugmentd": "latent_transforms.transforms",
     "DEFAULT_FEATURE_NETWORK": "latent_transforms.features",
     "DatasetStats": "latent_transforms.objectives",
     "DiffusionBundle": "latent_transforms.generative",
@@ -202,6 +222,7 @@ _SOURCES: dict[str, str] = {
     "LatentWalk": "latent_transforms.objectives",
     "MissingDependencyError": "latent_transforms.errors",
     "MissingLatentError": "latent_transforms.transforms",
+    "MixedTrainingSet": "latent_transforms.transforms",
     "Modality": "latent_transforms.networks",
     "NonFiniteWeightsError": "latent_transforms.errors",
     "PRESETS": "latent_transforms.transforms",
@@ -229,11 +250,17 @@ _SOURCES: dict[str, str] = {
     "StandardDAd": "latent_transforms.transforms",
     "Trainer": "latent_transforms.training",
     "TrainingOptions": "latent_transforms.training",
+    "TranslatorBundle": "latent_transforms.translation",
+    "TranslatorConfig": "latent_transforms.translation",
+    "TranslatorOptions": "latent_transforms.translation",
+    "TranslatorTrainer": "latent_transforms.translation",
+    "UnpairedImages": "latent_transforms.translation",
     "UnsafePickleError": "latent_transforms.errors",
     "WeightMismatchError": "latent_transforms.errors",
     "augment_collate": "latent_transforms.transforms",
     "compare_methods": "latent_transforms.metrics",
     "convert_stylegan2_pickle": "latent_transforms.networks",
+    "cross_modal_training_set": "latent_transforms.transforms",
     "evaluate_policies": "latent_transforms.evaluation",
     "feature_network": "latent_transforms.features",
     "fid": "latent_transforms.metrics",
@@ -245,6 +272,7 @@ _SOURCES: dict[str, str] = {
     "load_diffusion": "latent_transforms.generative",
     "load_encoder": "latent_transforms.inversion",
     "load_gan": "latent_transforms.networks",
+    "load_translator": "latent_transforms.translation",
     "manifold_metrics": "latent_transforms.metrics",
     "mc_dropout": "latent_transforms.transforms",
     "mean_image_size": "latent_transforms.metrics",
@@ -261,6 +289,7 @@ _SOURCES: dict[str, str] = {
     "train": "latent_transforms.training",
     "train_diffusion": "latent_transforms.training",
     "train_encoder": "latent_transforms.inversion",
+    "train_translator": "latent_transforms.translation",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _SOURCES, globals())

@@ -11,6 +11,8 @@ Each package declares its sub-commands in a ``command`` module with ``add_parser
 - ``train`` (:mod:`latent_transforms.training.command`): StyleGAN2-ADA on paired images;
 - ``train-diffusion`` (:mod:`latent_transforms.generative.command`): a (class-conditional) diffusion model
   on labelled or paired images;
+- ``train-translation`` (:mod:`latent_transforms.translation.command`): a CycleGAN or DUIIT translator
+  on unpaired images of two modalities;
 - ``train-encoder``, ``invert`` (:mod:`latent_transforms.inversion.command`): the inversion encoder, and a
   dataset inverted into a latent cache;
 - ``augment`` (:mod:`latent_transforms.export.command`): an augmented set written to disk;
@@ -45,6 +47,7 @@ COMMAND_MODULES = (
     "latent_transforms.networks.command",
     "latent_transforms.training.command",
     "latent_transforms.generative.command",
+    "latent_transforms.translation.command",
     "latent_transforms.inversion.command",
     "latent_transforms.export.command",
     "latent_transforms.evaluation.command",

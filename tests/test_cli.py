@@ -86,6 +86,7 @@ def test_every_command_has_help_and_shares_the_common_flags(capsys):
         "convert",
         "train",
         "train-diffusion",
+        "train-translation",
         "train-encoder",
         "invert",
         "augment",
@@ -104,6 +105,7 @@ def test_every_command_has_help_and_shares_the_common_flags(capsys):
             "demo",
             "train",
             "train-diffusion",
+            "train-translation",
             "train-encoder",
             "invert",
             "augment",
@@ -112,7 +114,16 @@ def test_every_command_has_help_and_shares_the_common_flags(capsys):
         ],
         "revision": ["info", "train-encoder", "invert", "augment", "evaluate"],
         "cache_dir": ["info", "train-encoder", "invert", "augment", "evaluate"],
-        "quiet": ["demo", "train-diffusion", "train-encoder", "invert", "augment", "evaluate", "tune"],
+        "quiet": [
+            "demo",
+            "train-diffusion",
+            "train-translation",
+            "train-encoder",
+            "invert",
+            "augment",
+            "evaluate",
+            "tune",
+        ],
     }.items():
         actions = [helps[name][flag] for name in users]
         assert all(a.default == actions[0].default and a.help == actions[0].help for a in actions), flag

@@ -5,12 +5,14 @@
 sensitivity, specificity), :func:`classifier_features` (the classifier as a feature network for FID,
 precision/recall and :class:`~latent_transforms.SelectiveFilter`) and the utility protocols of Xing et al.
 2023 (:func:`augmentation_utility`, :func:`extraction_utility`, :func:`classifier_utility` for
-``evaluate``) with :func:`sampling_efficiency`.
+``evaluate``) with :func:`sampling_efficiency`. :class:`ResNetRegressor` is the same network with a
+regression head, for a continuous label.
 """
 
 from latent_transforms.tasks.classifier import DEPTHS, ResNetClassifier
 from latent_transforms.tasks.features import classifier_features
 from latent_transforms.tasks.metrics import CLASSIFICATION_METRICS, binary_auc, classification_metrics
+from latent_transforms.tasks.regressor import ResNetRegressor
 from latent_transforms.tasks.synthetic import sampling_efficiency, stratified_fraction, synthetic_set
 from latent_transforms.tasks.training import (
     BatchAugment,
@@ -37,6 +39,7 @@ __all__ = [
     "BatchAugment",
     "ClassifierOptions",
     "ResNetClassifier",
+    "ResNetRegressor",
     "TrainedClassifier",
     "UtilityComparison",
     "as_image_labels",

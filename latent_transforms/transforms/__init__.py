@@ -18,6 +18,11 @@ from latent_transforms.transforms.config import (
     LatentAugmentConfig,
     SG2SampleConfig,
 )
+from latent_transforms.transforms.cross_modal import (
+    CrossModalAugment,
+    MixedTrainingSet,
+    cross_modal_training_set,
+)
 from latent_transforms.transforms.diffusion_sample import DiffusionSample
 from latent_transforms.transforms.gan_transform import GanTransform
 from latent_transforms.transforms.gpu import GPUAugment, augment_collate
@@ -42,6 +47,8 @@ DICTIONARY_NAMES = (
     "StandardDADict",
     "StandardDAd",
 )
+#: Names served lazily from :mod:`latent_transforms.transforms.cross_modal_dictionary` (imports MONAI).
+CROSS_MODAL_DICTIONARY_NAMES = ("CrossModalAugmentD", "CrossModalAugmentDict", "CrossModalAugmentd")
 
 
 def __getattr__(name: str) -> Any:
@@ -49,12 +56,17 @@ def __getattr__(name: str) -> Any:
         from latent_transforms.transforms import dictionary
 
         return getattr(dictionary, name)
+    if name in CROSS_MODAL_DICTIONARY_NAMES:
+        from latent_transforms.transforms import cross_modal_dictionary
+
+        return getattr(cross_modal_dictionary, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "PRESETS",
     "BatchFilter",
+    "CrossModalAugment",
     "DiffusionSample",
     "DiffusionSampleConfig",
     "GPUAugment",
@@ -62,6 +74,7 @@ __all__ = [
     "LatentAugment",
     "LatentAugmentConfig",
     "MissingLatentError",
+    "MixedTrainingSet",
     "RandomTransform",
     "SG2Sample",
     "SG2SampleConfig",
@@ -69,6 +82,8 @@ __all__ = [
     "SelectiveFilter",
     "StandardDA",
     "augment_collate",
+    "cross_modal_training_set",
     "mc_dropout",
     *DICTIONARY_NAMES,
+    *CROSS_MODAL_DICTIONARY_NAMES,
 ]

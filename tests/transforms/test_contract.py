@@ -17,6 +17,8 @@ from latent_transforms import (
     SG2Sample,
     StandardDA,
 )
+from latent_transforms.transforms import CrossModalAugment
+from latent_transforms.transforms.cross_modal_dictionary import CrossModalAugmentd
 from latent_transforms.transforms.dictionary import (
     DiffusionSampled,
     LatentAugmentd,
@@ -25,6 +27,7 @@ from latent_transforms.transforms.dictionary import (
     monai_available,
 )
 from latent_transforms.transforms.feature_net import TinyDropoutNet
+from latent_transforms.translation import TranslatorBundle, TranslatorConfig
 
 from .conftest import TinySetup, make_tiny_setup, tiny_diffusion, tiny_gan_config
 from .contract import check_transform, check_workers
@@ -43,6 +46,10 @@ DIFFUSION = tiny_diffusion()
 CONDITIONAL_DIFFUSION = tiny_diffusion(c_dim=3)
 CONDITIONAL_GAN = GanBundle.random(tiny_gan_config().replace(c_dim=3), seed=0)
 FAST_DIFFUSION = {"steps": 3}
+TRANSLATOR = TranslatorBundle.random(TranslatorConfig(resolution=16, width=4, blocks=1), seed=0)
+#: The translator's source pool: MRI slices in scanner units, with a bone-density label each.
+MRI_POOL = torch.rand(6, 1, 16, 16, generator=torch.Generator().manual_seed(2)) * 1900.0
+MRI_LABELS = torch.linspace(0.1, 0.6, 6)
 
 
 def _labelled(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,6 +176,34 @@ CASES: dict[str, Case] = {
         lambda s: _item(s.physical()[:4]),
         False,
     ),
+    "CrossModalAugment": (
+        lambda s: lambda p, seed: CrossModalAugment(TRANSLATOR, MRI_POOL, MRI_LABELS, p=p, seed=seed),
+        lambda s: _physical_rand()[:, 1:],
+        False,
+    ),
+    "CrossModalAugment-uint8-channels-last": (
+        lambda s: lambda p, seed: CrossModalAugment(TRANSLATOR, MRI_POOL, p=p, seed=seed),
+        lambda s: (
+            (torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 255)
+            .to(torch.uint8)
+            .contiguous(memory_format=torch.channels_last)
+        ),
+        False,
+    ),
+    "CrossModalAugmentd": (
+        lambda s: (
+            lambda p, seed: CrossModalAugmentd(["ct"], TRANSLATOR, MRI_POOL, MRI_LABELS, prob=p, seed=seed)
+        ),
+        lambda s: {"ct": _physical_rand()[0, 1:], "key": "p000/0000"},
+        False,
+    ),
+    "CrossModalAugmentd-batch": (
+        lambda s: (
+            lambda p, seed: CrossModalAugmentd(["ct"], TRANSLATOR, MRI_POOL, MRI_LABELS, prob=p, seed=seed)
+        ),
+        lambda s: {"ct": _physical_rand()[:, 1:], "key": [f"p{i:03d}/0000" for i in range(4)]},
+        False,
+    ),
     "SelectiveFilter": (
         lambda s: lambda p, seed: _fitted_filter(s, seed),
         lambda s: s.images,
@@ -204,6 +239,8 @@ WORKER_CASES = [
     "LatentAugment",
     "StandardDAd-batch",
     "LatentAugmentd",
+    "CrossModalAugment",
+    "CrossModalAugmentd-batch",
 ]
 
 
