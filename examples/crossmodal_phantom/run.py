@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # makes `crossm
 
 from crossmodal_phantom import report
 from crossmodal_phantom.config import ROWS, StudyConfig, quick_config
+from crossmodal_phantom.grid import translation_grid
 from crossmodal_phantom.study import Study
 
 
@@ -90,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     result = report.collect(config, splits)
     folder = args.report or config.out
     report.write(folder, result, args.quick)
+    grid = translation_grid(config, Path(folder) / "translations.png")
+    if grid is not None:
+        print(f"wrote {grid}")
     print(f"wrote {folder}/report.md and {folder}/results.json")
     return 0
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         modulated_conv2d as modulated_conv2d,
     )
     from latent_transforms.networks.preview import (
+        labelled_grid as labelled_grid,
         sample_grid as sample_grid,
     )
     from latent_transforms.networks.synthesis import (
@@ -57,6 +58,7 @@ _SOURCES: dict[str, str] = {
     "load_gan": "latent_transforms.networks.bundle",
     "modulated_conv2d": "latent_transforms.networks.modconv",
     "read_snapshot": "latent_transforms.networks.convert",
+    "labelled_grid": "latent_transforms.networks.preview",
     "sample_grid": "latent_transforms.networks.preview",
 }
 

@@ -54,6 +54,10 @@ def test_the_quick_study_writes_the_results_and_resumes_from_its_units(tmp_path)
     assert "friedman" in result and result["friedman"]["n_blocks"] == 2
     report = (tmp_path / "report" / "report.md").read_text()
     assert "Quick run" in report and "| MIX-DUIIT |" in report and "## The paper's pattern, here" in report
+    from PIL import Image
+
+    grid, side = Image.open(tmp_path / "report" / "translations.png"), quick_config().resolution * 3
+    assert grid.width > 8 * side and grid.height >= 4 * side  # 4 labelled rows of 8 tiles, scaled x3
     bundle = tmp_path / "run" / "split-1" / "duiit" / "bundle" / "config.json"
     assert json.loads(bundle.read_text())["task"] == "regression"
     units = sorted(
