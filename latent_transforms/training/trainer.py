@@ -591,7 +591,7 @@ class Trainer:
                 rate = (self.cur_nimg - start_nimg) / max(spent, 1e-9)
                 to_kimg = (stop - self.cur_nimg) / max(rate, 1e-9)
                 bar.total = round(min(budget, spent + to_kimg + reserve()), 1)
-                bar.n = round(min(spent, bar.total), 1)
+                bar.update(round(min(spent, bar.total), 1) - bar.n)  # update() redraws the bar
             postfix = {
                 "kimg": f"{self.cur_nimg / 1000:.1f}",
                 "G": f"{logs['loss_G']:.3f}",
