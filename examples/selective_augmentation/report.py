@@ -39,6 +39,43 @@ PAPER = {
 }
 
 
+#: The pattern of Xue et al.'s Table 1, as orderings of mean test accuracy: ``(better, worse, claim)``.
+PAPER_PATTERN = (
+    ("baseline", "gan_r0.5", "unfiltered GAN samples hurt: the baseline beats GAN augmentation at r = 0.5"),
+    ("selective_r0.5", "baseline", "selective augmentation at r = 0.5 beats the baseline"),
+    ("selective_r0.5", "gan_r0.5", "the filter helps: selective r = 0.5 beats unfiltered r = 0.5"),
+    ("selective_r0.5", "standard_da", "selective r = 0.5 beats traditional augmentation"),
+    ("centroid_r0.5", "gan_r0.5", "the centroid filter alone beats unfiltered samples"),
+    ("selective_r0.5", "selective_r0.8", "r = 0.5 beats r = 0.8"),
+    ("selective_r0.8", "selective_r1.0", "r = 0.8 beats r = 1.0"),
+)
+
+
+def paper_pattern(methods: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each ordering of Xue et al.'s Table 1 (mean test accuracy) and whether the measured means follow it.
+
+    Returns one ``{"claim", "better", "worse", "paper", "here", "holds"}`` per ordering whose two rows were
+    both run; ``paper`` and ``here`` are the two mean accuracies ``(better, worse)``.
+    """
+    checks = []
+    for better, worse, claim in PAPER_PATTERN:
+        if better not in methods or worse not in methods:
+            continue
+        here = (statistics.fmean(methods[better]["accuracy"]), statistics.fmean(methods[worse]["accuracy"]))
+        paper = (PAPER[better][0], PAPER[worse][0])
+        checks.append(
+            {
+                "claim": claim,
+                "better": better,
+                "worse": worse,
+                "paper": paper,
+                "here": here,
+                "holds": here[0] > here[1],
+            }
+        )
+    return checks
+
+
 def _mean_std(values: list[float]) -> str:
     if not values:
         return "-"
@@ -163,6 +200,7 @@ def write(out: Path, exp: Any, results: dict[str, Any], *, commit: str, command:
         "gan_training": training,
         "methods": methods,
         "wilcoxon_vs_baseline": tests,
+        "paper_pattern": paper_pattern(methods),
         "friedman_nemenyi": comparison.to_dict() if comparison is not None else None,
         "config": exp.cfg.to_dict(),
         "figures": made,
@@ -242,6 +280,25 @@ def render(data: dict[str, Any], comparison: Any) -> str:
         ]
     if comparison is not None:
         lines += ["## Friedman + Nemenyi (runs as blocks)", "", comparison.to_markdown(), ""]
+    if data.get("paper_pattern"):
+        held = sum(c["holds"] for c in data["paper_pattern"])
+        lines += [
+            "## Does Xue et al.'s pattern hold here?",
+            "",
+            f"{held} of the {len(data['paper_pattern'])} orderings of their Table 1 hold in the mean test "
+            "accuracy measured here (the direction of the means, not a significance test: see the tests "
+            "above).",
+            "",
+            "| Xue et al.'s ordering | theirs | here | holds |",
+            "|---|---|---|---|",
+        ]
+        for c in data["paper_pattern"]:
+            lines.append(
+                f"| {c['claim']} | {c['paper'][0]:.3f} > {c['paper'][1]:.3f} | "
+                f"{c['here'][0]:.3f} {'>' if c['holds'] else '<='} {c['here'][1]:.3f} | "
+                f"{'yes' if c['holds'] else 'no'} |"
+            )
+        lines.append("")
     for key, title in (
         ("samples", "Real and generated images per class"),
         ("kept_vs_rejected", "Kept and rejected synthetic samples (r = 0.5, run 0)"),

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from examples.selective_augmentation.pipeline import ExperimentConfig, make_toy_medmnist, open_splits
-from examples.selective_augmentation.report import collect, statistics_tables
+from examples.selective_augmentation.report import collect, paper_pattern, statistics_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "examples" / "selective_augmentation" / "run.py"
@@ -70,6 +70,22 @@ def test_rerunning_resumes_from_the_stored_stages(quick, tmp_path):
     assert after == before
 
 
+@pytest.mark.slow
+def test_work_that_depends_on_the_gan_is_stored_per_generator_so_another_gan_never_reuses_it(quick):
+    from latent_transforms import GanBundle
+
+    fingerprint = GanBundle.from_pretrained(quick / "work" / "gan" / "bundle").fingerprint
+    per_gan = quick / "work" / f"gan-{fingerprint[:12]}"
+    assert (per_gan / "fidelity.json").is_file()
+    assert (per_gan / "rows" / "selective_r0.5" / "seed0.json").is_file()
+    assert (per_gan / "rows" / "sg2sample" / "seed1.json").is_file()
+    assert (per_gan / "synthetic").is_dir() and (per_gan / "latents").is_dir()
+    # rows without a GAN are shared by every generator
+    assert (quick / "work" / "rows" / "baseline" / "seed0.json").is_file()
+    assert not (per_gan / "rows" / "baseline").exists()
+    assert not (quick / "work" / "fidelity.json").exists()
+
+
 def test_toy_data_has_two_separable_classes_in_the_medmnist_layout(tmp_path):
     path = make_toy_medmnist(tmp_path / "toy.npz", per_class=(10, 4, 6))
     splits = open_splits(ExperimentConfig(data=f"medmnist:{path}", resolution=16, out=str(tmp_path)))
@@ -100,3 +116,38 @@ def test_statistics_compare_rows_over_runs_and_test_each_against_the_baseline():
     assert tests["selective_r0.5"]["accuracy"]["median_difference"] == pytest.approx(0.10)
     assert tests["selective_r0.5"]["accuracy"]["pvalue"] == pytest.approx(0.0625)  # 5 runs: the floor
     assert torch.tensor(methods["gan_r0.5"]["accuracy"]).mean() < 0.65
+
+
+def test_paper_pattern_says_which_of_xue_et_al_orderings_the_measured_means_follow():
+    def rows(acc):
+        return [
+            {
+                "test": dict.fromkeys(
+                    ("accuracy", "auc", "sensitivity", "specificity", "balanced_accuracy"), a
+                ),
+                "p": None,
+                "synthetic": 0,
+                "best_epoch": 1,
+            }
+            for a in acc
+        ]
+
+    methods = collect(
+        {
+            "baseline": rows((0.70, 0.72)),
+            "gan_r0.5": rows((0.75, 0.77)),  # unfiltered beats the baseline: against the paper
+            "selective_r0.5": rows((0.80, 0.80)),
+        }
+    )
+    checks = {(c["better"], c["worse"]): c for c in paper_pattern(methods)}
+    # only the orderings whose two rows were run
+    assert set(checks) == {
+        ("baseline", "gan_r0.5"),
+        ("selective_r0.5", "baseline"),
+        ("selective_r0.5", "gan_r0.5"),
+    }
+    assert checks[("baseline", "gan_r0.5")]["holds"] is False
+    assert checks[("baseline", "gan_r0.5")]["here"] == pytest.approx((0.71, 0.76))
+    assert checks[("baseline", "gan_r0.5")]["paper"] == (0.753, 0.726)
+    assert checks[("selective_r0.5", "baseline")]["holds"] is True
+    assert checks[("selective_r0.5", "gan_r0.5")]["holds"] is True
