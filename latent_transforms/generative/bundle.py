@@ -1,45 +1,36 @@
 """``DiffusionBundle``: a trained diffusion model as one folder or Hub repo, and :func:`load_diffusion`.
 
-The same rules as a GAN bundle (:class:`~latent_transforms.GanBundle`): ``huggingface_hub.ModelHubMixin``'s
+The same rules as a GAN bundle (:class:`~latent_transforms.GanBundle`), through the same code
+(:class:`~latent_transforms.networks.hub_bundle.HubBundle`): ``huggingface_hub.ModelHubMixin``'s
 ``from_pretrained`` / ``save_pretrained`` / ``push_to_hub``, safetensors only (never a pickle from the
 network), ``config.json`` with an ``architecture`` field, a model card with the licence, weights loaded
-strictly and checked finite, ``builtin:<name>`` and Hub ids resolved by the same code
-(:func:`~latent_transforms.networks.hub.resolve_source`), ``HF_HUB_OFFLINE`` honoured with an error that
+strictly and checked finite, ``builtin:<name>`` and Hub ids resolved by
+:func:`~latent_transforms.networks.hub.resolve_source`, ``HF_HUB_OFFLINE`` honoured with an error that
 says how to fetch a missing repo. It answers the generators' common face: ``sample(n, labels=None,
 seed=...)`` gives ``[n, C, R, R]`` in ``[-1, 1]`` with the config's channel names.
 """
 
 from __future__ import annotations
 
-import functools
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from huggingface_hub import HfApi, ModelCard, ModelCardData, ModelHubMixin
-from safetensors.torch import load_file
 from torch import nn
 
-from latent_transforms._version import __version__
 from latent_transforms.checks import check_class_labels, check_int
-from latent_transforms.errors import BundleNotFoundError, ConfigError, WeightMismatchError
-from latent_transforms.files import atomic_write
+from latent_transforms.errors import ConfigError, WeightMismatchError
 from latent_transforms.generative.config import DiffusionConfig
 from latent_transforms.generative.model_card import CARD_TAGS, MODEL_CARD_TEMPLATE, PAPER_URL, card_variables
 from latent_transforms.generative.networks import build_unet
 from latent_transforms.generative.sampling import denoise
-from latent_transforms.networks.hub import LIBRARY_NAME, resolve_source
-from latent_transforms.networks.model_card import CARD_DATA_KEYS, DOCS_URL, LICENSE, REPO_URL
-from latent_transforms.networks.weights import atomic_save, check_state_matches, fingerprint, state_tensors
+from latent_transforms.networks.hub_bundle import CARD_NAME as CARD_NAME, CONFIG_NAME, ModalityBundle
+from latent_transforms.networks.weights import load_strict, state_tensors
 
 __all__ = ["CONFIG_NAME", "UNET_NAME", "DiffusionBundle", "check_finite_weights", "load_diffusion"]
 
-CONFIG_NAME = "config.json"
 UNET_NAME = "unet.safetensors"
-CARD_NAME = "README.md"
 WHAT = "diffusion bundle"
-_META = {"format": "pt", "library": "latent-transforms", "library_version": __version__}
 
 
 def check_finite_weights(tensors: dict[str, torch.Tensor], source: str) -> None:
@@ -61,13 +52,8 @@ def check_finite_weights(tensors: dict[str, torch.Tensor], source: str) -> None:
 
 
 class DiffusionBundle(
-    nn.Module,
-    ModelHubMixin,
-    library_name=LIBRARY_NAME,
-    license=LICENSE,
+    ModalityBundle,
     tags=list(CARD_TAGS),
-    repo_url=REPO_URL,
-    docs_url=DOCS_URL,
     paper_url=PAPER_URL,
     model_card_template=MODEL_CARD_TEMPLATE,
 ):
@@ -96,6 +82,10 @@ class DiffusionBundle(
 
     #: The config class a bundle folder's ``config.json`` is read with.
     config_class: ClassVar[type[DiffusionConfig]] = DiffusionConfig
+    kind: ClassVar[str] = WHAT
+    loader: ClassVar[str] = "load_diffusion"
+    main_file: ClassVar[str] = UNET_NAME
+    construction: ClassVar[str] = "DiffusionBundle(config, unet)"
 
     def __init__(self, config: DiffusionConfig, unet: nn.Module) -> None:
         super().__init__()
@@ -114,109 +104,11 @@ class DiffusionBundle(
         return cls(config, unet)
 
     @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | Path,
-        *,
-        force_download: bool = False,
-        token: str | bool | None = None,
-        cache_dir: str | Path | None = None,
-        local_files_only: bool = False,
-        revision: str | None = None,
-        **model_kwargs: Any,
-    ) -> DiffusionBundle:
-        """Load a bundle from a folder, ``builtin:<name>`` or a Hub repo id (``ModelHubMixin``'s arguments).
-
-        ``model_kwargs``: ``device`` (default ``"cpu"``). See :func:`load_diffusion`.
-
-        Example:
-            >>> import tempfile
-            >>> cfg = DiffusionConfig(resolution=8, channels=(8, 8), attention_levels=(False, False),
-            ...                       num_head_channels=8, norm_num_groups=8)
-            >>> with tempfile.TemporaryDirectory() as d:
-            ...     _ = DiffusionBundle.random(cfg).save_pretrained(d)
-            ...     DiffusionBundle.from_pretrained(d).config == cfg
-            True
-        """
-        return cls._from_pretrained(
-            model_id=str(pretrained_model_name_or_path),
-            revision=revision,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-            token=token,
-            **model_kwargs,
-        )
-
-    @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision: str | None,
-        cache_dir: str | Path | None,
-        force_download: bool,
-        local_files_only: bool,
-        token: str | bool | None,
-        device: torch.device | str = "cpu",
-        **model_kwargs: Any,
-    ) -> DiffusionBundle:
-        """``ModelHubMixin``'s loading hook: find the folder, build the UNet, load its weights strictly."""
-        if model_kwargs:
-            raise TypeError(
-                f"DiffusionBundle.from_pretrained got unexpected arguments {sorted(model_kwargs)}; it takes "
-                "device= besides the Hub's revision, cache_dir, token, local_files_only and force_download."
-            )
-        folder = resolve_source(
-            model_id,
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=local_files_only,
-            force_download=force_download,
-            what=WHAT,
-            loader="load_diffusion",
-        )
-        config = DiffusionConfig.from_json(folder / CONFIG_NAME)
-        path = folder / UNET_NAME
-        if not path.is_file():
-            raise BundleNotFoundError(
-                f"{folder} has config.json but no {UNET_NAME}; the bundle is incomplete."
-            )
+    def _from_folder(cls, folder: Path, config: DiffusionConfig, **options: Any) -> DiffusionBundle:
+        """The UNet, its weights loaded strictly and checked finite."""
         unet = build_unet(config)
-        try:
-            tensors = load_file(str(path), device="cpu")
-        except Exception as exc:  # safetensors raises its own error types
-            raise WeightMismatchError(
-                f"cannot read UNet weights from {path}: {exc}. Re-save the bundle."
-            ) from exc
-        check_state_matches(unet, tensors, f"UNet weights in {path}")
-        check_finite_weights(tensors, f"UNet weights in {path}")
-        unet.load_state_dict(tensors, strict=True)
-        bundle = cls(config, unet)
-        bundle.source = model_id
-        return bundle.to(device)
-
-    # -- properties ----------------------------------------------------------------------------
-    @property
-    def modalities(self) -> list[str]:
-        """Channel names in order, e.g. ``['image']``."""
-        return self.config.modality_names
-
-    @property
-    def resolution(self) -> int:
-        """Image side in pixels."""
-        return self.config.resolution
-
-    @property
-    def device(self) -> torch.device:
-        """Where the UNet's weights are."""
-        return next(self.unet.parameters()).device
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """SHA-256 of the UNet's weights (:func:`~latent_transforms.networks.weights.fingerprint`)."""
-        return fingerprint(self.unet)
+        load_strict(unet, folder / UNET_NAME, "UNet", finite=check_finite_weights)
+        return cls(config, unet)
 
     # -- use -----------------------------------------------------------------------------------
     def sample(
@@ -297,152 +189,22 @@ class DiffusionBundle(
             )
         return torch.cat(out)
 
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """Physical units -> ``[-1, 1]`` per channel (``[..., C, H, W]``, channels in bundle order)."""
-        return self._per_channel(images, "normalize")
-
-    def denormalize(self, images: torch.Tensor) -> torch.Tensor:
-        """``[-1, 1]`` -> physical units per channel (``[..., C, H, W]``, channels in bundle order)."""
-        return self._per_channel(images, "denormalize")
-
-    def _per_channel(self, images: torch.Tensor, op: str) -> torch.Tensor:
-        c = self.config.img_channels
-        if images.ndim < 3 or images.shape[-3] != c:
-            raise ConfigError(
-                f"expected [..., {c}, H, W] with channels {self.modalities}, got {tuple(images.shape)}"
-            )
-        parts = [
-            getattr(m.window, op)(images[..., i : i + 1, :, :]) for i, m in enumerate(self.config.modalities)
-        ]
-        return torch.cat(parts, dim=-3)
-
-    # -- saving (huggingface_hub.ModelHubMixin) ------------------------------------------------
-    def save_pretrained(  # type: ignore[override]
-        self,
-        save_directory: str | Path,
-        *,
-        config: DiffusionConfig | dict[str, Any] | None = None,
-        repo_id: str | None = None,
-        push_to_hub: bool = False,
-        model_card_kwargs: dict[str, Any] | None = None,
-        **push_to_hub_kwargs: Any,
-    ) -> Path:
-        """Write the bundle to ``save_directory`` (created if needed); returns the folder.
-
-        ``ModelHubMixin``'s arguments, as :meth:`GanBundle.save_pretrained
-        <latent_transforms.GanBundle.save_pretrained>`: ``config`` may only repeat the bundle's own;
-        ``model_card_kwargs`` go to :meth:`generate_model_card`; ``push_to_hub=True`` uploads to ``repo_id``.
-        Weights with a NaN or Inf are refused. Every file is written atomically, ``config.json`` last.
-
-        Example:
-            >>> import tempfile
-            >>> cfg = DiffusionConfig(resolution=8, channels=(8, 8), attention_levels=(False, False),
-            ...                       num_head_channels=8, norm_num_groups=8)
-            >>> with tempfile.TemporaryDirectory() as d:
-            ...     sorted(p.name for p in DiffusionBundle.random(cfg).save_pretrained(d).iterdir())
-            ['README.md', 'config.json', 'unet.safetensors']
-        """
-        self._check_config(config)
-        folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        self._save_pretrained(folder)
-        atomic_write(folder / CARD_NAME, str(self.generate_model_card(**(model_card_kwargs or {}))))
-        atomic_write(folder / CONFIG_NAME, self.config.to_json())
-        if push_to_hub:
-            self.push_to_hub(
-                repo_id or folder.name, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs
-            )
-        return folder
+    # -- saving (huggingface_hub.ModelHubMixin, through HubBundle) ----------------------------
+    def _weight_files(self) -> dict[str, nn.Module | None]:
+        return {UNET_NAME: self.unet}
 
     def _save_pretrained(self, save_directory: Path) -> None:
-        """``ModelHubMixin``'s saving hook: the UNet's weights (safetensors, atomic, checked finite)."""
-        tensors = state_tensors(self.unet)
-        check_finite_weights(tensors, "the UNet to save")
-        atomic_save(tensors, save_directory / UNET_NAME, _META)
+        """``ModelHubMixin``'s saving hook: the UNet (safetensors, atomic), refused if not finite."""
+        check_finite_weights(state_tensors(self.unet), "the UNet to save")
+        super()._save_pretrained(save_directory)
 
-    def _check_config(self, config: DiffusionConfig | dict[str, Any] | None) -> None:
-        if config is None:
-            return
-        given = config if isinstance(config, DiffusionConfig) else DiffusionConfig.from_dict(config)
-        if given != self.config:
-            raise ConfigError(
-                "config must be None or the bundle's own config: config.json describes the weights being "
-                "saved. To change the config, build a bundle from it (DiffusionBundle(config, unet))."
-            )
-
-    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
-        """The model card (``README.md``) through ``ModelHubMixin``'s template mechanism.
-
-        ``kwargs``: ``repo_id`` (the card's title and usage snippet), card metadata (``license``,
-        ``datasets``, ``language``, ``base_model``, ...) and any other template value.
-
-        Example:
-            >>> cfg = DiffusionConfig(resolution=8, channels=(8, 8), attention_levels=(False, False),
-            ...                       num_head_channels=8, norm_num_groups=8)
-            >>> card = DiffusionBundle.random(cfg).generate_model_card(repo_id="me/ddpm")
-            >>> card.data.license, card.data.library_name, 'load_diffusion("me/ddpm")' in card.text
-            ('apache-2.0', 'latent-transforms', True)
-        """
-        info = self._hub_mixin_info
-        data = ModelCardData(**info.model_card_data.to_dict())
-        data.pipeline_tag = "unconditional-image-generation" if self.config.c_dim == 0 else None
-        for key in CARD_DATA_KEYS & kwargs.keys():
-            setattr(data, key, kwargs.pop(key))
-        values = card_variables(
+    def _card_values(self, repo_id: str | None) -> dict[str, Any]:
+        return card_variables(
             self.config,
             parameters=sum(p.numel() for p in self.unet.parameters()),
             fingerprint=self.fingerprint,
-            repo_id=kwargs.pop("repo_id", None),
+            repo_id=repo_id,
         )
-        card: ModelCard = ModelCard.from_template(
-            card_data=data,
-            template_str=info.model_card_template,
-            repo_url=info.repo_url,
-            paper_url=info.paper_url,
-            docs_url=info.docs_url,
-            **{**values, **kwargs},
-        )
-        return card
-
-    def push_to_hub(  # type: ignore[override]
-        self,
-        repo_id: str,
-        *,
-        config: DiffusionConfig | dict[str, Any] | None = None,
-        commit_message: str = "Upload diffusion bundle with latent-transforms",
-        private: bool | None = None,
-        token: str | bool | None = None,
-        branch: str | None = None,
-        create_pr: bool | None = None,
-        allow_patterns: list[str] | str | None = None,
-        ignore_patterns: list[str] | str | None = None,
-        delete_patterns: list[str] | str | None = None,
-        model_card_kwargs: dict[str, Any] | None = None,
-    ) -> str:
-        """Create ``repo_id`` on the Hub if needed and upload the bundle; returns the commit URL.
-
-        Example:
-            >>> bundle.push_to_hub("me/my-ddpm")  # doctest: +SKIP
-            'https://huggingface.co/me/my-ddpm/commit/...'
-        """
-        api = HfApi(token=token, library_name=LIBRARY_NAME, library_version=__version__)
-        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(
-                tmp, config=config, model_card_kwargs={"repo_id": repo_id, **(model_card_kwargs or {})}
-            )
-            info = api.upload_folder(
-                repo_id=repo_id,
-                repo_type="model",
-                folder_path=tmp,
-                commit_message=commit_message,
-                revision=branch,
-                create_pr=create_pr,
-                allow_patterns=allow_patterns,
-                ignore_patterns=ignore_patterns,
-                delete_patterns=delete_patterns,
-            )
-        return str(getattr(info, "commit_url", info))
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description of the bundle.
@@ -463,11 +225,8 @@ class DiffusionBundle(
             "fingerprint": self.fingerprint,
         }
 
-    def extra_repr(self) -> str:
-        return (
-            f"source={self.source!r}, resolution={self.resolution}, modalities={self.modalities}, "
-            f"c_dim={self.config.c_dim}, timesteps={self.config.timesteps}"
-        )
+    def _repr_fields(self) -> dict[str, Any]:
+        return {**super()._repr_fields(), "timesteps": self.config.timesteps}
 
 
 def load_diffusion(

@@ -2,7 +2,8 @@
 
 :class:`~latent_transforms.generative.bundle.DiffusionBundle` renders it through ``huggingface_hub``'s
 ``ModelHubMixin`` (``generate_model_card``, ``ModelCard.from_template``) with :data:`MODEL_CARD_TEMPLATE`
-and the values :func:`card_variables` computes, as GAN bundles do (same licence, links and metadata keys).
+and the values :func:`card_variables` computes, as GAN bundles do (same licence, links and metadata keys,
+and the sections and values every card shares: :mod:`latent_transforms.networks.model_card`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from latent_transforms.generative.config import DiffusionConfig
+from latent_transforms.networks.model_card import (
+    ARCHITECTURE_SECTION,
+    CARD_HEADER,
+    CHANNELS_SECTION,
+    TRAINING_SECTION,
+    card_basics,
+    window_rows,
+)
 
 __all__ = ["CARD_TAGS", "MODEL_CARD_TEMPLATE", "PAPER_URL", "card_variables"]
 
@@ -18,37 +27,19 @@ CARD_TAGS = ("diffusion", "ddpm", "monai", "medical-imaging", "data-augmentation
 #: Ho et al. 2020, "Denoising Diffusion Probabilistic Models".
 PAPER_URL = "https://arxiv.org/abs/2006.11239"
 
-MODEL_CARD_TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ name }}
-
+MODEL_CARD_TEMPLATE = (
+    CARD_HEADER
+    + """
 A {{ "class-conditional " if classes else "" }}denoising diffusion model (DDPM, Ho et al. 2020) on MONAI's
 `DiffusionModelUNet`, packaged as a [latent-transforms](https://pypi.org/project/latent-transforms/)
 diffusion bundle: `config.json` and `unet.safetensors` (the EMA weights). Safetensors only: no pickle is
 ever loaded. Sample it with MONAI's DDIM (few steps) or DDPM (every step) schedulers.
 
-## Architecture
-
-| | |
-|---|---|
-{% for key, value in architecture %}| {{ key }} | {{ value }} |
-{% endfor %}
-## Channels and intensity windows
-
-Images are `[B, {{ channels }}, {{ resolution }}, {{ resolution }}]` in `[-1, 1]`; each channel maps
-linearly to its physical window.
-
-| channel | modality | window |
-|---|---|---|
-{% for row in windows %}| {{ row[0] }} | {{ row[1] }} | {{ row[2] }} |
-{% endfor %}
-## Training
-
-{% for key, value in training %}- **{{ key }}**: {{ value }}
-{% else %}No training summary was recorded for this bundle.
-{% endfor %}
+"""
+    + ARCHITECTURE_SECTION
+    + CHANNELS_SECTION
+    + TRAINING_SECTION
+    + """
 ## Use
 
 ```python
@@ -66,12 +57,7 @@ Ho, Jain & Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020 ({{ 
 Ermon, "Denoising Diffusion Implicit Models", ICLR 2021; the networks and schedulers are MONAI's
 (Pinaya et al., "Generative AI for Medical Imaging: extending the MONAI Framework", 2023).
 """
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+)
 
 
 def card_variables(
@@ -103,17 +89,11 @@ def card_variables(
         ("UNet parameters", f"{parameters:,}"),
         ("UNet fingerprint (sha256)", f"`{fingerprint[:16]}…`"),
     ]
-    windows = [
-        (i, m.name, f"[{m.window.low:g}, {m.window.high:g}] {m.window.unit}")
-        for i, m in enumerate(config.modalities)
-    ]
     return {
-        "name": repo_id or config.training.get("name", "Diffusion bundle"),
-        "source": repo_id or "path/to/this/folder",
+        **card_basics(config.training, repo_id=repo_id, default_name="Diffusion bundle"),
         "classes": config.c_dim,
         "architecture": architecture,
-        "windows": windows,
-        "training": [(k, _format_value(v)) for k, v in config.training.items()],
+        "windows": window_rows(config.modalities),
         "channels": config.img_channels,
         "resolution": config.resolution,
     }

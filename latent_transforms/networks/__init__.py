@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from latent_transforms.networks.generator import (
         Generator as Generator,
     )
+    from latent_transforms.networks.hub_bundle import (
+        HubBundle as HubBundle,
+    )
     from latent_transforms.networks.mapping import (
         MappingNetwork as MappingNetwork,
     )
@@ -50,6 +53,7 @@ _SOURCES: dict[str, str] = {
     "GanBundle": "latent_transforms.networks.bundle",
     "GanConfig": "latent_transforms.networks.config",
     "Generator": "latent_transforms.networks.generator",
+    "HubBundle": "latent_transforms.networks.hub_bundle",
     "MappingNetwork": "latent_transforms.networks.mapping",
     "Modality": "latent_transforms.networks.config",
     "PAPER_MODALITIES": "latent_transforms.networks.config",

@@ -1,68 +1,47 @@
 """``GanBundle``: a trained GAN as one folder or Hub repo, and :func:`load_gan`.
 
-``GanBundle`` follows the Hugging Face Hub's ``ModelHubMixin`` convention: ``from_pretrained``,
+``GanBundle`` follows the Hugging Face Hub's ``ModelHubMixin`` convention through
+:class:`~latent_transforms.networks.hub_bundle.HubBundle`, which every bundle shares: ``from_pretrained``,
 ``save_pretrained`` and ``push_to_hub`` take the mixin's standard arguments, and the model card
 (``README.md``) is rendered by the mixin's ``generate_model_card`` from the template in
-:mod:`latent_transforms.networks.model_card`. What a bundle holds stays its own: safetensors only (never a
-pickle from the network), weights loaded strictly, ``builtin:<name>`` bundles shipped in the package,
-``HF_HUB_OFFLINE`` honoured with an error that says how to fetch a missing repo.
+:mod:`latent_transforms.networks.model_card`. Safetensors only (never a pickle from the network), weights
+loaded strictly, ``builtin:<name>`` bundles shipped in the package, ``HF_HUB_OFFLINE`` honoured with an
+error that says how to fetch a missing repo. What is the GAN's own lives here: its networks and files, the
+W statistics, sampling and the card's values.
 """
 
 from __future__ import annotations
 
-import functools
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from huggingface_hub import HfApi, ModelCard, ModelCardData, ModelHubMixin
 from safetensors.torch import load_file
 from torch import nn
 
-from latent_transforms._version import __version__
 from latent_transforms.checks import check_class_labels
-from latent_transforms.errors import BundleNotFoundError, ConfigError, WeightMismatchError
-from latent_transforms.files import atomic_write
+from latent_transforms.errors import ConfigError, WeightMismatchError
 from latent_transforms.networks.config import GanConfig
 from latent_transforms.networks.discriminator import Discriminator
 from latent_transforms.networks.generator import Generator
-from latent_transforms.networks.hub import LIBRARY_NAME, resolve_source
-from latent_transforms.networks.model_card import (
-    CARD_DATA_KEYS,
-    CARD_TAGS,
-    DOCS_URL,
-    LICENSE,
-    MODEL_CARD_TEMPLATE,
-    PAPER_URL,
-    REPO_URL,
-    card_variables,
-    pipeline_tag,
+from latent_transforms.networks.hub_bundle import (
+    CARD_NAME as CARD_NAME,
+    CONFIG_NAME as CONFIG_NAME,
+    WEIGHTS_METADATA,
+    ModalityBundle,
+    parameter_count,
 )
-from latent_transforms.networks.weights import (
-    atomic_save,
-    check_finite,
-    fingerprint,
-    load_strict,
-    state_tensors,
-)
+from latent_transforms.networks.model_card import CARD_TAGS, MODEL_CARD_TEMPLATE, PAPER_URL, card_variables
+from latent_transforms.networks.weights import atomic_save, check_finite, load_strict
 
-CONFIG_NAME = "config.json"
 GENERATOR_NAME = "generator.safetensors"
 DISCRIMINATOR_NAME = "discriminator.safetensors"
 W_STATS_NAME = "w_stats.safetensors"
-CARD_NAME = "README.md"
-_META = {"format": "pt", "library": "latent-transforms", "library_version": __version__}
 
 
 class GanBundle(
-    nn.Module,
-    ModelHubMixin,
-    library_name=LIBRARY_NAME,
-    license=LICENSE,
+    ModalityBundle,
     tags=list(CARD_TAGS),
-    repo_url=REPO_URL,
-    docs_url=DOCS_URL,
     paper_url=PAPER_URL,
     model_card_template=MODEL_CARD_TEMPLATE,
 ):
@@ -91,6 +70,11 @@ class GanBundle(
 
     #: The config class a bundle folder's ``config.json`` is read with.
     config_class: ClassVar[type[GanConfig]] = GanConfig
+    kind: ClassVar[str] = "GAN bundle"
+    loader: ClassVar[str] = "load_gan"
+    main_file: ClassVar[str] = GENERATOR_NAME
+    load_options: ClassVar[tuple[str, ...]] = ("load_discriminator",)
+    construction: ClassVar[str] = "GanBundle(config, generator, ...)"
 
     def __init__(
         self,
@@ -117,114 +101,26 @@ class GanBundle(
         return cls(config, generator, disc)
 
     @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | Path,
-        *,
-        force_download: bool = False,
-        token: str | bool | None = None,
-        cache_dir: str | Path | None = None,
-        local_files_only: bool = False,
-        revision: str | None = None,
-        **model_kwargs: Any,
-    ) -> GanBundle:
-        """Load a bundle from a folder, ``builtin:<name>`` or a Hub repo id (``ModelHubMixin``'s arguments).
-
-        ``model_kwargs`` are ``device`` (default ``"cpu"``) and ``load_discriminator`` (default ``True``);
-        see :func:`load_gan`, which is this with the source as its first argument.
-
-        Example:
-            >>> import tempfile
-            >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
-            >>> with tempfile.TemporaryDirectory() as d:
-            ...     _ = GanBundle.random(cfg).save_pretrained(d, w_stats_samples=64)
-            ...     GanBundle.from_pretrained(d, load_discriminator=False).discriminator is None
-            True
-        """
-        return cls._from_pretrained(
-            model_id=str(pretrained_model_name_or_path),
-            revision=revision,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-            token=token,
-            **model_kwargs,
-        )
-
-    @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision: str | None,
-        cache_dir: str | Path | None,
-        force_download: bool,
-        local_files_only: bool,
-        token: str | bool | None,
-        device: torch.device | str = "cpu",
-        load_discriminator: bool = True,
-        **model_kwargs: Any,
-    ) -> GanBundle:
-        """``ModelHubMixin``'s loading hook: find the folder, build the networks, load weights strictly."""
-        if model_kwargs:
-            raise TypeError(
-                f"GanBundle.from_pretrained got unexpected arguments {sorted(model_kwargs)}; it takes "
-                "device= and load_discriminator= besides the Hub's revision, cache_dir, token, "
-                "local_files_only and force_download."
-            )
-        folder = resolve_source(
-            model_id,
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=local_files_only,
-            force_download=force_download,
-        )
-        config = GanConfig.from_json(folder / CONFIG_NAME)
-        if not (folder / GENERATOR_NAME).is_file():
-            raise BundleNotFoundError(
-                f"{folder} has config.json but no {GENERATOR_NAME}; the bundle is incomplete."
-            )
+    def _from_folder(cls, folder: Path, config: GanConfig, **options: Any) -> GanBundle:
+        """The generator (strictly), the discriminator when present unless ``load_discriminator=False``,
+        the W statistics (checked)."""
         generator = Generator(config)
         load_strict(generator, folder / GENERATOR_NAME, "generator")
         disc = None
-        if load_discriminator and (folder / DISCRIMINATOR_NAME).is_file():
+        if options.get("load_discriminator", True) and (folder / DISCRIMINATOR_NAME).is_file():
             disc = Discriminator(config)
             load_strict(disc, folder / DISCRIMINATOR_NAME, "discriminator")
         w_stats = load_file(str(folder / W_STATS_NAME)) if (folder / W_STATS_NAME).is_file() else None
         bundle = cls(config, generator, disc, w_stats)
-        bundle.source = model_id
         if w_stats is not None:
             bundle._check_w_stats()
-        return bundle.to(device)
+        return bundle
 
     def _apply(self, fn: Any, recurse: bool = True) -> GanBundle:
         # ``to()``, ``cuda()``, ``half()`` ... also move the W statistics, which are not buffers.
         super()._apply(fn, recurse)
         self.w_stats = {k: fn(v) for k, v in self.w_stats.items()}
         return self
-
-    # -- properties ----------------------------------------------------------------------------
-    @property
-    def modalities(self) -> list[str]:
-        """Channel names in order, e.g. ``['mri', 'ct']``."""
-        return self.config.modality_names
-
-    @property
-    def resolution(self) -> int:
-        return self.config.resolution
-
-    @property
-    def device(self) -> torch.device:
-        return self.generator.mapping.fc0.weight.device
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """SHA-256 of the generator weights (see :func:`latent_transforms.networks.weights.fingerprint`).
-
-        Computed once per bundle object: a bundle's networks are frozen.
-        """
-        return fingerprint(self.generator)
 
     # -- use -----------------------------------------------------------------------------------
     def sample(
@@ -277,25 +173,6 @@ class GanBundle(
         assert values is not None
         return torch.nn.functional.one_hot(values.to(self.device), self.config.c_dim).float()
 
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """Physical units -> ``[-1, 1]`` per channel ([..., C, H, W], channels in bundle order)."""
-        return self._per_channel(images, "normalize")
-
-    def denormalize(self, images: torch.Tensor) -> torch.Tensor:
-        """``[-1, 1]`` -> physical units per channel ([..., C, H, W], channels in bundle order)."""
-        return self._per_channel(images, "denormalize")
-
-    def _per_channel(self, images: torch.Tensor, op: str) -> torch.Tensor:
-        c = self.config.img_channels
-        if images.ndim < 3 or images.shape[-3] != c:
-            raise ValueError(
-                f"expected [..., {c}, H, W] with channels {self.modalities}, got {tuple(images.shape)}"
-            )
-        parts = [
-            getattr(m.window, op)(images[..., i : i + 1, :, :]) for i, m in enumerate(self.config.modalities)
-        ]
-        return torch.cat(parts, dim=-3)
-
     # -- W statistics --------------------------------------------------------------------------
     @torch.no_grad()
     def compute_w_stats(
@@ -344,7 +221,7 @@ class GanBundle(
             "Fix: recompute them with bundle.compute_w_stats() and save the bundle again.",
         )
 
-    # -- saving (huggingface_hub.ModelHubMixin) ------------------------------------------------
+    # -- saving (huggingface_hub.ModelHubMixin, through HubBundle) ----------------------------
     def save_pretrained(  # type: ignore[override]
         self,
         save_directory: str | Path,
@@ -377,116 +254,34 @@ class GanBundle(
              'w_stats.safetensors']
         """
         self._check_config(config)
-        folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
         if not self.w_stats:
             self.compute_w_stats(w_stats_samples)
-        self._save_pretrained(folder)
-        atomic_write(folder / CARD_NAME, str(self.generate_model_card(**(model_card_kwargs or {}))))
-        atomic_write(folder / CONFIG_NAME, self.config.to_json())
-        if push_to_hub:
-            self.push_to_hub(
-                repo_id or folder.name, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs
-            )
-        return folder
+        return super().save_pretrained(
+            save_directory,
+            config=config,
+            repo_id=repo_id,
+            push_to_hub=push_to_hub,
+            model_card_kwargs=model_card_kwargs,
+            **push_to_hub_kwargs,
+        )
+
+    def _weight_files(self) -> dict[str, nn.Module | None]:
+        return {GENERATOR_NAME: self.generator, DISCRIMINATOR_NAME: self.discriminator}
 
     def _save_pretrained(self, save_directory: Path) -> None:
-        """``ModelHubMixin``'s saving hook: the weights and W statistics (safetensors, atomic)."""
-        atomic_save(state_tensors(self.generator), save_directory / GENERATOR_NAME, _META)
-        if self.discriminator is not None:
-            atomic_save(state_tensors(self.discriminator), save_directory / DISCRIMINATOR_NAME, _META)
-        else:
-            (save_directory / DISCRIMINATOR_NAME).unlink(missing_ok=True)
+        """``ModelHubMixin``'s saving hook: the networks and the W statistics (safetensors, atomic)."""
+        super()._save_pretrained(save_directory)
         w_stats = {k: v.detach().cpu() for k, v in self.w_stats.items()}
-        atomic_save(w_stats, save_directory / W_STATS_NAME, _META)
+        atomic_save(w_stats, save_directory / W_STATS_NAME, WEIGHTS_METADATA)
 
-    def _check_config(self, config: GanConfig | dict[str, Any] | None) -> None:
-        if config is None:
-            return
-        given = config if isinstance(config, GanConfig) else GanConfig.from_dict(config)
-        if given != self.config:
-            raise ConfigError(
-                "config must be None or the bundle's own config: config.json describes the weights being "
-                "saved. To change the config, build a bundle from it (GanBundle(config, generator, ...))."
-            )
-
-    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
-        """The model card (``README.md``) through ``ModelHubMixin``'s template mechanism.
-
-        ``kwargs``: ``repo_id`` (the card's title and usage snippet), card metadata (``license``,
-        ``datasets``, ``language``, ``base_model``, ...) and any other template value.
-
-        Example:
-            >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16)
-            >>> card = GanBundle.random(cfg).generate_model_card(repo_id="me/gan")
-            >>> card.data.license, card.data.library_name, 'load_gan("me/gan")' in card.text
-            ('apache-2.0', 'latent-transforms', True)
-        """
-        info = self._hub_mixin_info
-        data = ModelCardData(**info.model_card_data.to_dict())
-        data.pipeline_tag = pipeline_tag(self.config)
-        for key in CARD_DATA_KEYS & kwargs.keys():
-            setattr(data, key, kwargs.pop(key))
-        values = card_variables(
+    def _card_values(self, repo_id: str | None) -> dict[str, Any]:
+        return card_variables(
             self.config,
             generator_parameters=sum(p.numel() for p in self.generator.parameters()),
-            discriminator_parameters=(
-                sum(p.numel() for p in self.discriminator.parameters()) if self.discriminator else None
-            ),
+            discriminator_parameters=parameter_count(self.discriminator),
             fingerprint=self.fingerprint,
-            repo_id=kwargs.pop("repo_id", None),
+            repo_id=repo_id,
         )
-        card: ModelCard = ModelCard.from_template(
-            card_data=data,
-            template_str=info.model_card_template,
-            repo_url=info.repo_url,
-            paper_url=info.paper_url,
-            docs_url=info.docs_url,
-            **{**values, **kwargs},
-        )
-        return card
-
-    def push_to_hub(  # type: ignore[override]
-        self,
-        repo_id: str,
-        *,
-        config: GanConfig | dict[str, Any] | None = None,
-        commit_message: str = "Upload GAN bundle with latent-transforms",
-        private: bool | None = None,
-        token: str | bool | None = None,
-        branch: str | None = None,
-        create_pr: bool | None = None,
-        allow_patterns: list[str] | str | None = None,
-        ignore_patterns: list[str] | str | None = None,
-        delete_patterns: list[str] | str | None = None,
-        model_card_kwargs: dict[str, Any] | None = None,
-    ) -> str:
-        """Create ``repo_id`` on the Hub if needed and upload the bundle; returns the commit URL.
-
-        ``ModelHubMixin``'s arguments; the card names ``repo_id`` in its usage snippet.
-
-        Example:
-            >>> bundle.push_to_hub("me/my-gan")  # doctest: +SKIP
-            'https://huggingface.co/me/my-gan/commit/...'
-        """
-        api = HfApi(token=token, library_name=LIBRARY_NAME, library_version=__version__)
-        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(
-                tmp, config=config, model_card_kwargs={"repo_id": repo_id, **(model_card_kwargs or {})}
-            )
-            info = api.upload_folder(
-                repo_id=repo_id,
-                repo_type="model",
-                folder_path=tmp,
-                commit_message=commit_message,
-                revision=branch,
-                create_pr=create_pr,
-                allow_patterns=allow_patterns,
-                ignore_patterns=ignore_patterns,
-                delete_patterns=delete_patterns,
-            )
-        return str(getattr(info, "commit_url", info))
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description (what ``latent-transforms info --json`` prints)."""
@@ -503,19 +298,14 @@ class GanBundle(
             "channel_base": cfg.channel_base,
             "channel_max": cfg.channel_max,
             "generator_parameters": sum(p.numel() for p in self.generator.parameters()),
-            "discriminator_parameters": (
-                sum(p.numel() for p in self.discriminator.parameters()) if self.discriminator else None
-            ),
+            "discriminator_parameters": parameter_count(self.discriminator),
             "fingerprint": self.fingerprint,
             "w_stats": sorted(self.w_stats),
             "training": cfg.training,
         }
 
-    def extra_repr(self) -> str:
-        return (
-            f"source={self.source!r}, resolution={self.resolution}, modalities={self.modalities}, "
-            f"c_dim={self.config.c_dim}, discriminator={self.discriminator is not None}"
-        )
+    def _repr_fields(self) -> dict[str, Any]:
+        return {**super()._repr_fields(), "discriminator": self.discriminator is not None}
 
 
 def load_gan(

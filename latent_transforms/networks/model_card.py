@@ -1,29 +1,43 @@
-"""The model card (``README.md``) of a GAN bundle: its Hub metadata and its Jinja template.
+"""The model card (``README.md``) of a GAN bundle, and the parts every bundle's card shares.
 
 :class:`~latent_transforms.networks.bundle.GanBundle` renders it through ``huggingface_hub``'s
 ``ModelHubMixin`` (``generate_model_card``, ``ModelCard.from_template``) with :data:`MODEL_CARD_TEMPLATE`
 and the values :func:`card_variables` computes from the bundle's config and networks. This module knows
 nothing of the bundle class, so the two import one way.
+
+The diffusion and translator cards (``generative/model_card.py``, ``translation/card.py``) are built from
+the same parts: the licence, links and metadata keys, the template's sections (:data:`CARD_HEADER`,
+:data:`ARCHITECTURE_SECTION`, :data:`CHANNELS_SECTION`, :data:`TRAINING_SECTION`) and the values they
+fill in (:func:`card_basics`, :func:`window_text`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-from latent_transforms.networks.config import GanConfig
+from latent_transforms.data.windows import IntensityWindow
+from latent_transforms.networks.config import GanConfig, Modality
 
 __all__ = [
+    "ARCHITECTURE_SECTION",
     "CARD_DATA_KEYS",
+    "CARD_HEADER",
     "CARD_TAGS",
+    "CHANNELS_SECTION",
     "DOCS_URL",
     "LICENSE",
     "MODEL_CARD_TEMPLATE",
     "PAPER_URL",
     "REPO_URL",
+    "TRAINING_SECTION",
+    "card_basics",
     "card_variables",
     "evaluation_notes",
+    "format_value",
     "pipeline_tag",
+    "window_rows",
+    "window_text",
 ]
 
 #: The card's ``license`` (an SPDX-style Hub licence id); ``model_card_kwargs={"license": ...}`` overrides it.
@@ -37,24 +51,25 @@ PAPER_URL = "https://arxiv.org/abs/2307.11375"
 #: ``model_card_kwargs`` keys that set the card's metadata (its YAML header) rather than template values.
 CARD_DATA_KEYS = frozenset({"license", "license_name", "license_link", "datasets", "language", "base_model"})
 
-MODEL_CARD_TEMPLATE = """---
+#: The card's YAML metadata and its title.
+CARD_HEADER = """---
 {{ card_data }}
 ---
 
 # {{ name }}
+"""
 
-A StyleGAN2 generator{{ " and discriminator" if has_discriminator else "" }} packaged as a
-[latent-transforms](https://pypi.org/project/latent-transforms/) GAN bundle: `config.json`,
-`generator.safetensors` (EMA generator){{ ", `discriminator.safetensors`" if has_discriminator else "" }} and
-`w_stats.safetensors` (w_avg, mean and covariance of W). Safetensors only: no pickle is ever loaded.
-
-## Architecture
+#: The architecture table (``architecture``: ``(key, value)`` rows).
+ARCHITECTURE_SECTION = """## Architecture
 
 | | |
 |---|---|
 {% for key, value in architecture %}| {{ key }} | {{ value }} |
 {% endfor %}
-## Channels and intensity windows
+"""
+
+#: The channels and their windows, for a bundle with one list of channels (``windows``: :func:`window_rows`).
+CHANNELS_SECTION = """## Channels and intensity windows
 
 Images are `[B, {{ channels }}, {{ resolution }}, {{ resolution }}]` in `[-1, 1]`; each channel maps
 linearly to its physical window.
@@ -63,11 +78,28 @@ linearly to its physical window.
 |---|---|---|
 {% for row in windows %}| {{ row[0] }} | {{ row[1] }} | {{ row[2] }} |
 {% endfor %}
-## Training
+"""
+
+#: The training summary (``training``: ``(key, value)`` rows), or a line saying there is none.
+TRAINING_SECTION = """## Training
 
 {% for key, value in training %}- **{{ key }}**: {{ value }}
 {% else %}No training summary was recorded for this bundle.
-{% endfor %}{% for note in notes %}
+{% endfor %}"""
+
+MODEL_CARD_TEMPLATE = (
+    CARD_HEADER
+    + """
+A StyleGAN2 generator{{ " and discriminator" if has_discriminator else "" }} packaged as a
+[latent-transforms](https://pypi.org/project/latent-transforms/) GAN bundle: `config.json`,
+`generator.safetensors` (EMA generator){{ ", `discriminator.safetensors`" if has_discriminator else "" }} and
+`w_stats.safetensors` (w_avg, mean and covariance of W). Safetensors only: no pickle is ever loaded.
+
+"""
+    + ARCHITECTURE_SECTION
+    + CHANNELS_SECTION
+    + TRAINING_SECTION
+    + """{% for note in notes %}
 *{{ note }}*
 {% endfor %}
 ## Use
@@ -85,12 +117,57 @@ physical = bundle.denormalize(images)  # per-channel physical units
 The augmentation method this bundle is made for: Tronchin et al., "LatentAugment: Data Augmentation via
 Guided Manipulation of GAN's Latent Space", arXiv:2307.11375 ({{ paper_url }}).
 """
+)
 
 
-def _format_value(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A training-summary value as the card shows it: floats with four significant digits.
+
+    Example:
+        >>> format_value(0.123456), format_value(12), format_value("run-3")
+        ('0.1235', '12', 'run-3')
+    """
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def window_text(window: IntensityWindow) -> str:
+    """An intensity window as the cards show it, e.g. ``[-1000, 2000] HU``.
+
+    Example:
+        >>> window_text(IntensityWindow(-1000.0, 2000.0, "HU"))
+        '[-1000, 2000] HU'
+    """
+    return f"[{window.low:g}, {window.high:g}] {window.unit}"
+
+
+def window_rows(modalities: Sequence[Modality]) -> list[tuple[int, str, str]]:
+    """The rows of :data:`CHANNELS_SECTION`: channel index, modality name, window.
+
+    Example:
+        >>> window_rows(GanConfig(resolution=16).modalities)[1]
+        (1, 'ct', '[-1000, 2000] HU')
+    """
+    return [(i, m.name, window_text(m.window)) for i, m in enumerate(modalities)]
+
+
+def card_basics(training: Mapping[str, Any], *, repo_id: str | None, default_name: str) -> dict[str, Any]:
+    """The values every card fills in alike: ``name`` (the title), ``source`` (the usage snippet's
+    argument) and ``training`` (the rows of :data:`TRAINING_SECTION`).
+
+    The title is ``repo_id``, else the training summary's ``name``, else ``default_name``; the snippet
+    loads ``repo_id``, else a folder path.
+
+    Example:
+        >>> card_basics({"name": "pelvis", "kimg": 1.5}, repo_id=None, default_name="GAN")
+        {'name': 'pelvis', 'source': 'path/to/this/folder', 'training': [('name', 'pelvis'), ('kimg', '1.5')]}
+    """
+    return {
+        "name": repo_id or training.get("name", default_name),
+        "source": repo_id or "path/to/this/folder",
+        "training": [(k, format_value(v)) for k, v in training.items()],
+    }
 
 
 def evaluation_notes(training: Mapping[str, Any]) -> list[str]:
@@ -123,8 +200,14 @@ def evaluation_notes(training: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def pipeline_tag(config: GanConfig) -> str | None:
-    """The Hub ``pipeline_tag``: unconditional image generation, or none for a class-conditional GAN.
+class _Classes(Protocol):
+    @property
+    def c_dim(self) -> int: ...
+
+
+def pipeline_tag(config: _Classes) -> str | None:
+    """The Hub ``pipeline_tag`` of an image generator (a GAN or diffusion config): unconditional image
+    generation, or none for a class-conditional one.
 
     Example:
         >>> pipeline_tag(GanConfig(resolution=16))
@@ -169,17 +252,11 @@ def card_variables(
         ("discriminator", f"{discriminator_parameters:,} parameters" if discriminator else "not included"),
         ("generator fingerprint (sha256)", f"`{fingerprint[:16]}…`"),
     ]
-    windows = [
-        (i, m.name, f"[{m.window.low:g}, {m.window.high:g}] {m.window.unit}")
-        for i, m in enumerate(config.modalities)
-    ]
     return {
-        "name": repo_id or config.training.get("name", "StyleGAN2 bundle"),
-        "source": repo_id or "path/to/this/folder",
+        **card_basics(config.training, repo_id=repo_id, default_name="StyleGAN2 bundle"),
         "has_discriminator": discriminator,
         "architecture": architecture,
-        "windows": windows,
-        "training": [(k, _format_value(v)) for k, v in config.training.items()],
+        "windows": window_rows(config.modalities),
         "notes": evaluation_notes(config.training),
         "channels": config.img_channels,
         "resolution": config.resolution,

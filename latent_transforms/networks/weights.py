@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -40,11 +41,18 @@ def atomic_save(
     atomic_write(path, lambda tmp: save_file(contiguous, str(tmp), metadata=metadata))
 
 
-def load_strict(module: nn.Module, path: str | Path, what: str) -> None:
-    """Load ``path`` into ``module``; any missing, unexpected or mis-shaped tensor raises.
+def load_strict(
+    module: nn.Module,
+    path: str | Path,
+    what: str,
+    *,
+    finite: Callable[[dict[str, torch.Tensor], str], None] | None = None,
+) -> None:
+    """Load ``path`` into ``module``; any missing, unexpected, mis-shaped or non-finite tensor raises.
 
     The error names the first tensor (in the module's own order) that differs and both shapes, so a
-    config that does not match its weights is easy to diagnose.
+    config that does not match its weights is easy to diagnose. ``finite`` checks the tensors for NaN and
+    Inf (called with them and ``"<what> weights in <path>"``; default :func:`check_finite`).
     """
     path = Path(path)
     try:
@@ -54,7 +62,7 @@ def load_strict(module: nn.Module, path: str | Path, what: str) -> None:
             f"cannot read {what} weights from {path}: {exc}. Re-save the bundle."
         ) from exc
     check_state_matches(module, tensors, f"{what} weights in {path}")
-    check_finite(tensors, f"{what} weights in {path}")
+    (finite or check_finite)(tensors, f"{what} weights in {path}")
     module.load_state_dict(tensors, strict=True)
 
 

@@ -1,33 +1,31 @@
 """``TranslatorBundle``: a trained unpaired translator as one folder or Hub repo, and :func:`load_translator`.
 
-Like :class:`~latent_transforms.GanBundle`, it follows ``huggingface_hub``'s ``ModelHubMixin``
-(``from_pretrained``, ``save_pretrained``, ``push_to_hub``, ``generate_model_card``), holds safetensors
-only (never a pickle), loads weights strictly, and resolves its source through the same code: a local
+Like :class:`~latent_transforms.GanBundle`, and through the same code
+(:class:`~latent_transforms.networks.hub_bundle.HubBundle`), it follows ``huggingface_hub``'s
+``ModelHubMixin`` (``from_pretrained``, ``save_pretrained``, ``push_to_hub``, ``generate_model_card``),
+holds safetensors only (never a pickle), loads weights strictly, and resolves its source from a local
 folder, ``builtin:<name>`` or a Hub repo id, with ``HF_HUB_OFFLINE`` honoured.
 """
 
 from __future__ import annotations
 
-import functools
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from huggingface_hub import HfApi, ModelCard, ModelCardData, ModelHubMixin
 from torch import nn
 
-from latent_transforms._version import __version__
 from latent_transforms.checks import GENERATOR_RANGE_LIMIT, check_choice, check_image_batch, check_int
 from latent_transforms.errors import BundleNotFoundError, ConfigError
-from latent_transforms.files import atomic_write
-from latent_transforms.networks.hub import LIBRARY_NAME, resolve_source
-from latent_transforms.networks.weights import atomic_save, fingerprint, load_strict, state_tensors
+from latent_transforms.networks.hub_bundle import (
+    CARD_NAME as CARD_NAME,
+    CONFIG_NAME as CONFIG_NAME,
+    HubBundle,
+    parameter_count,
+)
+from latent_transforms.networks.weights import load_strict
 from latent_transforms.translation.card import (
     CYCLEGAN_URL,
-    DOCS_URL,
-    LICENSE,
-    REPO_URL,
     TRANSLATOR_CARD_TEMPLATE,
     TRANSLATOR_TAGS,
     translator_card_variables,
@@ -37,14 +35,11 @@ from latent_transforms.translation.networks import ResnetGenerator, build_predic
 
 __all__ = ["TranslatorBundle", "load_translator"]
 
-CONFIG_NAME = "config.json"
 FORWARD_NAME = "source_to_target.safetensors"
 INVERSE_NAME = "target_to_source.safetensors"
 PREDICTOR_NAME = "predictor.safetensors"
-CARD_NAME = "README.md"
 #: What error messages call a translator bundle.
 BUNDLE_KIND = "translator bundle"
-_META = {"format": "pt", "library": "latent-transforms", "library_version": __version__}
 SIDES = ("source", "target")
 
 
@@ -64,13 +59,8 @@ def build_generators(config: TranslatorConfig) -> tuple[ResnetGenerator, ResnetG
 
 
 class TranslatorBundle(
-    nn.Module,
-    ModelHubMixin,
-    library_name=LIBRARY_NAME,
-    license=LICENSE,
+    HubBundle,
     tags=list(TRANSLATOR_TAGS),
-    repo_url=REPO_URL,
-    docs_url=DOCS_URL,
     paper_url=CYCLEGAN_URL,
     model_card_template=TRANSLATOR_CARD_TEMPLATE,
 ):
@@ -101,6 +91,13 @@ class TranslatorBundle(
                          task=None)
     """
 
+    #: The config class a bundle folder's ``config.json`` is read with.
+    config_class: ClassVar[type[TranslatorConfig]] = TranslatorConfig
+    kind: ClassVar[str] = BUNDLE_KIND
+    loader: ClassVar[str] = "load_translator"
+    main_file: ClassVar[str] = FORWARD_NAME
+    construction: ClassVar[str] = "TranslatorBundle(config, source_to_target, ...)"
+
     def __init__(
         self,
         config: TranslatorConfig,
@@ -128,73 +125,8 @@ class TranslatorBundle(
         return cls(config, forward, inverse, predictor)
 
     @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | Path,
-        *,
-        force_download: bool = False,
-        token: str | bool | None = None,
-        cache_dir: str | Path | None = None,
-        local_files_only: bool = False,
-        revision: str | None = None,
-        **model_kwargs: Any,
-    ) -> TranslatorBundle:
-        """Load a bundle from a folder, ``builtin:<name>`` or a Hub repo id (``ModelHubMixin``'s arguments).
-
-        ``model_kwargs``: ``device`` (default ``"cpu"``). See :func:`load_translator`.
-
-        Example:
-            >>> import tempfile
-            >>> with tempfile.TemporaryDirectory() as d:
-            ...     cfg = TranslatorConfig(resolution=16, width=4, blocks=1)
-            ...     _ = TranslatorBundle.random(cfg).save_pretrained(d)
-            ...     TranslatorBundle.from_pretrained(d).config.resolution
-            16
-        """
-        return cls._from_pretrained(
-            model_id=str(pretrained_model_name_or_path),
-            revision=revision,
-            cache_dir=cache_dir,
-            force_download=force_download,
-            local_files_only=local_files_only,
-            token=token,
-            **model_kwargs,
-        )
-
-    @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision: str | None,
-        cache_dir: str | Path | None,
-        force_download: bool,
-        local_files_only: bool,
-        token: str | bool | None,
-        device: torch.device | str = "cpu",
-        **model_kwargs: Any,
-    ) -> TranslatorBundle:
-        """``ModelHubMixin``'s loading hook: find the folder, build the networks, load weights strictly."""
-        if model_kwargs:
-            raise TypeError(
-                f"TranslatorBundle.from_pretrained got unexpected arguments {sorted(model_kwargs)}; it takes "
-                "device= besides the Hub's revision, cache_dir, token, local_files_only and force_download."
-            )
-        folder = resolve_source(
-            model_id,
-            revision=revision,
-            cache_dir=cache_dir,
-            token=token,
-            local_files_only=local_files_only,
-            force_download=force_download,
-            what=BUNDLE_KIND,
-            loader="load_translator",
-        )
-        config = TranslatorConfig.from_json(folder / CONFIG_NAME)
-        if not (folder / FORWARD_NAME).is_file():
-            raise BundleNotFoundError(
-                f"{folder} has config.json but no {FORWARD_NAME}; the translator bundle is incomplete."
-            )
+    def _from_folder(cls, folder: Path, config: TranslatorConfig, **options: Any) -> TranslatorBundle:
+        """``G`` (strictly), ``F`` when present, and the predictor the config names (it must be there)."""
         forward, inverse = build_generators(config)
         load_strict(forward, folder / FORWARD_NAME, "source-to-target generator")
         if (folder / INVERSE_NAME).is_file():
@@ -208,23 +140,7 @@ class TranslatorBundle(
                     f"{folder}/config.json names a {config.task} predictor but {PREDICTOR_NAME} is missing."
                 )
             load_strict(predictor, folder / PREDICTOR_NAME, "predictor")
-        bundle = cls(config, forward, inverse, predictor)
-        bundle.source = model_id
-        return bundle.to(device)
-
-    # -- properties ----------------------------------------------------------------------------
-    @property
-    def resolution(self) -> int:
-        return self.config.resolution
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.source_to_target.parameters()).device
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """SHA-256 of ``G``'s weights (computed once: a bundle's networks are frozen)."""
-        return fingerprint(self.source_to_target)
+        return cls(config, forward, inverse, predictor)
 
     # -- use -----------------------------------------------------------------------------------
     def _check(self, images: torch.Tensor, side: str) -> tuple[torch.Tensor, bool]:
@@ -369,146 +285,38 @@ class TranslatorBundle(
             >>> bundle.normalize(torch.full((1, 1, 2, 2), 500.0), "target").flatten()[0].item()
             0.0
         """
-        return self._per_channel(images, side, "normalize")
+        return self._side_channels(images, side, "normalize")
 
     def denormalize(self, images: torch.Tensor, side: str) -> torch.Tensor:
         """``[-1, 1]`` -> physical units per channel of ``side``."""
-        return self._per_channel(images, side, "denormalize")
+        return self._side_channels(images, side, "denormalize")
 
-    def _per_channel(self, images: torch.Tensor, side: str, op: str) -> torch.Tensor:
+    def _side_channels(self, images: torch.Tensor, side: str, op: str) -> torch.Tensor:
         check_choice("side", side, SIDES)
-        windows = self.config.windows(side)
-        if images.ndim < 3 or images.shape[-3] != len(windows):
-            raise ConfigError(
-                f"expected [..., {len(windows)}, H, W] {side} images, got {tuple(images.shape)}."
-            )
-        parts = [getattr(w, op)(images[..., i : i + 1, :, :]) for i, w in enumerate(windows)]
-        return torch.cat(parts, dim=-3)
+        return self._per_channel(images, self.config.windows(side), op, f"{side} images")
 
-    # -- saving (huggingface_hub.ModelHubMixin) ------------------------------------------------
-    def save_pretrained(  # type: ignore[override]
-        self,
-        save_directory: str | Path,
-        *,
-        config: TranslatorConfig | dict[str, Any] | None = None,
-        repo_id: str | None = None,
-        push_to_hub: bool = False,
-        model_card_kwargs: dict[str, Any] | None = None,
-        **push_to_hub_kwargs: Any,
-    ) -> Path:
-        """Write the bundle to ``save_directory`` (created if needed); returns the folder.
+    # -- saving (huggingface_hub.ModelHubMixin, through HubBundle) ----------------------------
+    def _weight_files(self) -> dict[str, nn.Module | None]:
+        return {
+            FORWARD_NAME: self.source_to_target,
+            INVERSE_NAME: self.target_to_source,
+            PREDICTOR_NAME: self.predictor,
+        }
 
-        Every file is written atomically, ``config.json`` last. ``config`` may only repeat the bundle's
-        own; ``model_card_kwargs`` go to :meth:`generate_model_card`; ``push_to_hub=True`` uploads.
+    def _pipeline_tag(self) -> str | None:
+        return "image-to-image"
 
-        Example:
-            >>> import tempfile
-            >>> with tempfile.TemporaryDirectory() as d:
-            ...     cfg = TranslatorConfig(resolution=16, width=4, blocks=1)
-            ...     folder = TranslatorBundle.random(cfg).save_pretrained(d)
-            ...     sorted(p.name for p in folder.iterdir())
-            ['README.md', 'config.json', 'source_to_target.safetensors', 'target_to_source.safetensors']
-        """
-        if config is not None:
-            given = config if isinstance(config, TranslatorConfig) else TranslatorConfig.from_dict(config)
-            if given != self.config:
-                raise ConfigError(
-                    "config must be None or the bundle's own config: config.json describes the weights."
-                )
-        folder = Path(save_directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        self._save_pretrained(folder)
-        atomic_write(folder / CARD_NAME, str(self.generate_model_card(**(model_card_kwargs or {}))))
-        atomic_write(folder / CONFIG_NAME, self.config.to_json())
-        if push_to_hub:
-            self.push_to_hub(
-                repo_id or folder.name, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs
-            )
-        return folder
-
-    def _save_pretrained(self, save_directory: Path) -> None:
-        """``ModelHubMixin``'s saving hook: the networks as safetensors (atomic)."""
-        atomic_save(state_tensors(self.source_to_target), save_directory / FORWARD_NAME, _META)
-        for net, name in ((self.target_to_source, INVERSE_NAME), (self.predictor, PREDICTOR_NAME)):
-            if net is not None:
-                atomic_save(state_tensors(net), save_directory / name, _META)
-            else:
-                (save_directory / name).unlink(missing_ok=True)
-
-    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
-        """The model card (``README.md``) through ``ModelHubMixin``'s template mechanism.
-
-        ``kwargs``: ``repo_id`` (title and usage snippet), card metadata (``license``, ``datasets``, ...)
-        and any other template value.
-
-        Example:
-            >>> bundle = TranslatorBundle.random(TranslatorConfig(resolution=16, width=4, blocks=1))
-            >>> card = bundle.generate_model_card(repo_id="me/mri2ct")
-            >>> card.data.license, 'load_translator("me/mri2ct")' in card.text
-            ('apache-2.0', True)
-        """
-        info = self._hub_mixin_info
-        data = ModelCardData(**info.model_card_data.to_dict())
-        data.pipeline_tag = "image-to-image"
-        for key in ("license", "license_name", "license_link", "datasets", "language", "base_model"):
-            if key in kwargs:
-                setattr(data, key, kwargs.pop(key))
-
-        def count(net: nn.Module | None) -> int | None:
-            return None if net is None else sum(p.numel() for p in net.parameters())
-
-        values = translator_card_variables(
+    def _card_values(self, repo_id: str | None) -> dict[str, Any]:
+        return translator_card_variables(
             self.config,
             parameters={
-                "source_to_target": count(self.source_to_target),
-                "target_to_source": count(self.target_to_source),
-                "predictor": count(self.predictor),
+                "source_to_target": parameter_count(self.source_to_target),
+                "target_to_source": parameter_count(self.target_to_source),
+                "predictor": parameter_count(self.predictor),
             },
             fingerprint=self.fingerprint,
-            repo_id=kwargs.pop("repo_id", None),
+            repo_id=repo_id,
         )
-        card: ModelCard = ModelCard.from_template(
-            card_data=data,
-            template_str=info.model_card_template,
-            repo_url=info.repo_url,
-            paper_url=info.paper_url,
-            docs_url=info.docs_url,
-            **{**values, **kwargs},
-        )
-        return card
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        commit_message: str = "Upload translator bundle with latent-transforms",
-        private: bool | None = None,
-        token: str | bool | None = None,
-        branch: str | None = None,
-        create_pr: bool | None = None,
-        model_card_kwargs: dict[str, Any] | None = None,
-        **upload_kwargs: Any,
-    ) -> str:
-        """Create ``repo_id`` on the Hub if needed and upload the bundle; returns the commit URL.
-
-        Example:
-            >>> translator.push_to_hub("me/mri2ct")  # doctest: +SKIP
-            'https://huggingface.co/me/mri2ct/commit/...'
-        """
-        api = HfApi(token=token, library_name=LIBRARY_NAME, library_version=__version__)
-        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp, model_card_kwargs={"repo_id": repo_id, **(model_card_kwargs or {})})
-            info = api.upload_folder(
-                repo_id=repo_id,
-                repo_type="model",
-                folder_path=tmp,
-                commit_message=commit_message,
-                revision=branch,
-                create_pr=create_pr,
-                **upload_kwargs,
-            )
-        return str(getattr(info, "commit_url", info))
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description.
@@ -528,16 +336,15 @@ class TranslatorBundle(
             "training": self.config.training,
         }
 
-    def extra_repr(self) -> str:
-        return ""
+    def _repr_fields(self) -> dict[str, Any]:
+        return {
+            "source_to_target": f"{self.config.source_names} -> {self.config.target_names}",
+            "inverse": self.target_to_source is not None,
+            "task": repr(self.config.task),
+        }
 
     def __repr__(self) -> str:
-        return (
-            f"TranslatorBundle(source={self.source!r}, resolution={self.resolution}, source_to_target="
-            f"{self.config.source_names} -> {self.config.target_names}, "
-            f"inverse={self.target_to_source is not None}, "
-            f"task={self.config.task!r})"
-        )
+        return f"{type(self).__name__}({self.extra_repr()})"
 
 
 def draw_indices(members: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:

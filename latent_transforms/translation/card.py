@@ -2,14 +2,25 @@
 
 :class:`~latent_transforms.translation.bundle.TranslatorBundle` renders it through ``huggingface_hub``'s
 ``ModelHubMixin`` with :data:`TRANSLATOR_CARD_TEMPLATE` and the values :func:`translator_card_variables`
-computes. The licence, repository and documentation links are those of the GAN bundles.
+computes. The licence, repository and documentation links, the template's header, architecture and
+training sections and the values they fill in are those every bundle's card shares
+(:mod:`latent_transforms.networks.model_card`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from latent_transforms.networks.model_card import DOCS_URL, LICENSE, REPO_URL
+from latent_transforms.networks.model_card import (
+    ARCHITECTURE_SECTION,
+    CARD_HEADER,
+    DOCS_URL,
+    LICENSE,
+    REPO_URL,
+    TRAINING_SECTION,
+    card_basics,
+    window_text,
+)
 from latent_transforms.translation.config import TranslatorConfig
 
 __all__ = [
@@ -26,12 +37,9 @@ __all__ = [
 CYCLEGAN_URL = "https://arxiv.org/abs/1703.10593"
 TRANSLATOR_TAGS = ("cyclegan", "image-to-image", "medical-imaging", "data-augmentation", "latent-transforms")
 
-TRANSLATOR_CARD_TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ name }}
-
+TRANSLATOR_CARD_TEMPLATE = (
+    CARD_HEADER
+    + """
 An unpaired image-to-image translator from {{ source_names }} to {{ target_names }}, packaged as a
 [latent-transforms](https://pypi.org/project/latent-transforms/) translator bundle: `config.json`,
 `source_to_target.safetensors` (the generator G)
@@ -41,13 +49,9 @@ Safetensors only: no pickle is ever loaded.
 
 {{ method }}
 
-## Architecture
-
-| | |
-|---|---|
-{% for key, value in architecture %}| {{ key }} | {{ value }} |
-{% endfor %}
-## Channels and intensity windows
+"""
+    + ARCHITECTURE_SECTION
+    + """## Channels and intensity windows
 
 Images are `[B, C, {{ resolution }}, {{ resolution }}]` in `[-1, 1]`; each channel maps linearly to its
 physical window.
@@ -56,11 +60,9 @@ physical window.
 |---|---|---|---|
 {% for row in windows %}| {{ row[0] }} | {{ row[1] }} | {{ row[2] }} | {{ row[3] }} |
 {% endfor %}
-## Training
-
-{% for key, value in training %}- **{{ key }}**: {{ value }}
-{% else %}No training summary was recorded for this bundle.
-{% endfor %}
+"""
+    + TRAINING_SECTION
+    + """
 ## Use
 
 ```python
@@ -78,12 +80,7 @@ CycleGAN: Zhu et al., "Unpaired Image-to-Image Translation using Cycle-Consisten
 ICCV 2017 ({{ paper_url }}). Translation trained jointly with the task predictor: Yang & Xie,
 "Discriminative Cross-Modal Data Augmentation for Medical Imaging Applications".
 """
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+)
 
 
 def translator_card_variables(
@@ -132,7 +129,7 @@ def translator_card_variables(
             )
         )
     windows = [
-        (side, i, m.name, f"[{m.window.low:g}, {m.window.high:g}] {m.window.unit}".rstrip())
+        (side, i, m.name, window_text(m.window).rstrip())
         for side in ("source", "target")
         for i, m in enumerate(getattr(config, side))
     ]
@@ -145,8 +142,7 @@ def translator_card_variables(
     )
     default_name = f"{'+'.join(config.source_names)} to {'+'.join(config.target_names)} translator"
     return {
-        "name": repo_id or config.training.get("name", default_name),
-        "source": repo_id or "path/to/this/folder",
+        **card_basics(config.training, repo_id=repo_id, default_name=default_name),
         "source_names": ", ".join(config.source_names),
         "target_names": ", ".join(config.target_names),
         "has_inverse": parameters.get("target_to_source") is not None,
@@ -154,7 +150,6 @@ def translator_card_variables(
         "method": method,
         "architecture": architecture,
         "windows": windows,
-        "training": [(k, _format_value(v)) for k, v in config.training.items()],
         "resolution": config.resolution,
         "source_channels": config.source_channels,
         "target_channels": config.target_channels,

@@ -230,7 +230,7 @@ def test_push_to_hub_uploads_a_saved_bundle(tmp_path):
                 uploaded[f.name] = f.read_bytes()
             return mock.Mock(commit_url="https://hub/commit/1")
 
-    with mock.patch("latent_transforms.networks.bundle.HfApi", FakeApi):
+    with mock.patch("latent_transforms.networks.hub_bundle.HfApi", FakeApi):
         url = bundle.push_to_hub("me/gan")
     assert url == "https://hub/commit/1"
     assert set(uploaded) == {
