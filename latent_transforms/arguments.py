@@ -3,13 +3,15 @@
 Every package's ``command`` module declares its sub-commands with ``add_parser(subparsers, parents)``;
 ``parents`` is a :class:`CommonFlags`, whose parsers give the flags several commands take with one name,
 default and help (``--device``; ``--revision`` / ``--cache-dir``; ``--quiet``). The helpers below parse
-``--window`` / ``--modalities``, open a (split) dataset from ``--data`` and rebuild the command line for
-the files a command writes. Nothing heavy is imported here: ``latent-transforms --help`` stays fast.
+``--window`` / ``--modalities``, open a (split) dataset from ``--data`` (and the training data of
+``train`` / ``train-diffusion``), join a ``torchrun`` process group and rebuild the command line for the
+files a command writes. Nothing heavy is imported here: ``latent-transforms --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,11 +26,14 @@ __all__ = [
     "BUILTIN_GAN",
     "DEVICE_HELP",
     "CommonFlags",
+    "TrainingData",
     "canonical_argv",
     "command_line",
     "common_flags",
     "data_options",
+    "join_torchrun",
     "open_split",
+    "open_training_data",
     "parse_modalities",
     "parse_windows",
     "split_fractions",
@@ -313,3 +318,119 @@ def command_line(args: argparse.Namespace) -> str:
         "latent-transforms info 'my gan'"
     """
     return "latent-transforms " + shlex.join(getattr(args, "argv", []) or [])
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What ``train`` and ``train-diffusion`` read from ``--data``: the splits and what the model learns.
+
+    Attributes:
+        splits: ``{"train", "val", "test"}`` parts (:func:`~latent_transforms.data.open.open_splits`).
+        modalities: the channels of the model, with their intensity windows.
+        label_key: the items' class key of a conditional model (``None``: unconditional).
+        c_dim: number of classes (0: unconditional).
+        about: one line about the training part (for the model card).
+    """
+
+    splits: dict[str, Any]
+    modalities: tuple[Modality, ...]
+    label_key: str | None
+    c_dim: int
+    about: str
+
+    @property
+    def train(self) -> Any:
+        """The part the model trains on."""
+        return self.splits["train"]
+
+    @property
+    def held_out(self) -> Any | None:
+        """The validation part (``None`` when the data has none)."""
+        return self.splits.get("val")
+
+    def reference(self, score_on: str) -> Any:
+        """The real images a score compares with: ``"val"`` (when it holds images) or ``"train"``."""
+        held_out = self.held_out
+        if score_on == "val" and held_out is not None and len(held_out):
+            return held_out
+        return self.train
+
+
+def open_training_data(args: argparse.Namespace) -> TrainingData:
+    """Open the ``--data`` of a training command, split by ``--split`` / ``--split-seed``.
+
+    Labelled images (a MedMNIST file, class folders) give their channels (``--window`` overrides their
+    windows) and, unless ``--unconditional``, a conditional model of all their classes (``--c-dim``
+    overrides); paired data give ``--modalities`` (default ``mri,ct``) with their ``--window`` (8-bit slices
+    carry their own [0, 255] windows), conditional only with ``--cond`` (``--c-dim``, default 2). The
+    shared ``--patient-pattern`` / ``--mask-threshold`` are read where the command has them.
+
+    Example:
+        >>> args = argparse.Namespace(data="phantom:patients=4,slices=2", resolution=16, split_seed=0,
+        ...                           split="0.5,0.25,0.25", modalities=None, window=[], cond=None,
+        ...                           c_dim=None, unconditional=False)
+        >>> data = open_training_data(args)
+        >>> [m.name for m in data.modalities], data.c_dim, data.about
+        (['mri', 'ct'], 0, '4 slices of 2 patients')
+    """
+    from latent_transforms.data.open import is_labelled_spec, open_splits
+    from latent_transforms.networks.config import Modality
+
+    fractions = split_fractions(args.split)
+    reading = data_options(args)  # --modalities, and --patient-pattern, --mask-threshold where present
+    names = reading.pop("modalities", None)
+    if is_labelled_spec(args.data, names):
+        splits = open_splits(
+            args.data,
+            resolution=args.resolution,
+            fractions=fractions,
+            seed=args.split_seed,
+            channel_names=names,
+            **reading,
+        )
+        base = getattr(splits["train"], "dataset", splits["train"])
+        modalities = tuple(Modality(n, base.window) for n in base.channel_names)
+        if args.window:
+            given = {m.name: m.window for m in parse_modalities(",".join(base.channel_names), args.window)}
+            modalities = tuple(Modality(m.name, given[m.name]) for m in modalities)
+        label_key = None if args.unconditional else (args.cond or "label")
+        c_dim = (args.c_dim or base.num_classes) if label_key else 0
+        about = f"{len(splits['train'])} labelled images ({', '.join(base.class_names)})"
+        return TrainingData(splits, modalities, label_key, c_dim, about)
+    modalities = parse_modalities(args.modalities or "mri,ct", args.window)
+    splits = open_splits(
+        args.data,
+        resolution=args.resolution,
+        fractions=fractions,
+        seed=args.split_seed,
+        channel_names=[m.name for m in modalities],
+        **reading,
+    )
+    train_set = splits["train"]
+    windows = getattr(train_set, "windows", None) or getattr(
+        getattr(train_set, "dataset", None), "windows", None
+    )
+    if windows and not args.window:  # 8-bit slices carry their own [0, 255] windows
+        modalities = tuple(Modality(m.name, windows[m.name]) for m in modalities if m.name in windows)
+    label_key = args.cond
+    c_dim = (args.c_dim or 2) if label_key else 0
+    patients = getattr(train_set, "patients", None)
+    about = f"{len(train_set)} slices" + (f" of {len(patients)} patients" if patients is not None else "")
+    return TrainingData(splits, modalities, label_key, c_dim, about)
+
+
+def join_torchrun(device: str | None) -> None:
+    """Under ``torchrun`` (``WORLD_SIZE`` > 1) join its process group, once: NCCL when the command runs on
+    CUDA (``--device``, default CUDA when available), gloo on the CPU. A plain run does nothing.
+
+    Example:
+        >>> join_torchrun(None)  # not under torchrun: nothing to join
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+        dist.init_process_group("nccl" if cuda else "gloo")

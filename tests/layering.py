@@ -59,7 +59,6 @@ LONG_MODULES = {
     "training/augment.py": "ADA's pipeline and its controller, documented transform by transform",
     "evaluation/run.py": "the evaluation's one pass over policies, with its data preparation",
     "metrics/stats.py": "Friedman, Nemenyi and Wilcoxon with their result tables",
-    "training/trainer.py": "the training loop with its resumable state",
     "features/perceptual.py": "the perceptual network with its per-layer normalisation",
 }
 MAX_LINES = 600

@@ -12,10 +12,15 @@ per kimg); 500 DDIM samples of 25 steps about 2.3 min.
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
-from latent_transforms.arguments import CommonFlags, command_line, common_flags, parse_modalities
+from latent_transforms.arguments import (
+    CommonFlags,
+    command_line,
+    common_flags,
+    join_torchrun,
+    open_training_data,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -205,45 +210,6 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     return p
 
 
-def _open_data(args: argparse.Namespace) -> tuple[dict[str, Any], tuple[Any, ...], str | None, int, str]:
-    """The splits, the modalities, the label key, the number of classes and a line about the data."""
-    from latent_transforms.data.open import is_labelled_spec, open_splits
-    from latent_transforms.networks.config import Modality
-
-    fractions = tuple(float(f) for f in args.split.split(","))
-    names = tuple(m.strip() for m in args.modalities.split(",")) if args.modalities else None
-    if is_labelled_spec(args.data):
-        splits = open_splits(
-            args.data,
-            resolution=args.resolution,
-            fractions=fractions,
-            seed=args.split_seed,
-            channel_names=names,
-        )
-        base = getattr(splits["train"], "dataset", splits["train"])
-        modalities = tuple(Modality(n, base.window) for n in base.channel_names)
-        if args.window:
-            given = {m.name: m.window for m in parse_modalities(",".join(base.channel_names), args.window)}
-            modalities = tuple(Modality(m.name, given[m.name]) for m in modalities)
-        label_key = None if args.unconditional else (args.cond or "label")
-        c_dim = (args.c_dim or base.num_classes) if label_key else 0
-        about = f"{len(splits['train'])} labelled images ({', '.join(base.class_names)})"
-        return splits, modalities, label_key, c_dim, about
-    modalities = parse_modalities(args.modalities or "mri,ct", args.window)
-    splits = open_splits(args.data, resolution=args.resolution, fractions=fractions, seed=args.split_seed)
-    train_set = splits["train"]
-    windows = getattr(train_set, "windows", None) or getattr(
-        getattr(train_set, "dataset", None), "windows", None
-    )
-    if windows and not args.window:  # 8-bit slices carry their own [0, 255] windows
-        modalities = tuple(Modality(m.name, windows[m.name]) for m in modalities if m.name in windows)
-    label_key = args.cond
-    c_dim = (args.c_dim or 2) if label_key else 0
-    patients = getattr(train_set, "patients", None)
-    about = f"{len(train_set)} slices" + (f" of {len(patients)} patients" if patients is not None else "")
-    return splits, modalities, label_key, c_dim, about
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``latent-transforms train-diffusion`` with parsed ``args``; prints the trainer and the bundle.
 
@@ -253,28 +219,19 @@ def run(args: argparse.Namespace) -> int:
         >>> callable(run)
         True
     """
-    import torch
-
     from latent_transforms.generative.config import DiffusionConfig
     from latent_transforms.training.data import GanImages
     from latent_transforms.training.diffusion_options import DiffusionOptions
     from latent_transforms.training.diffusion_trainer import DiffusionTrainer
     from latent_transforms.training.scoring import FidScorer
 
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
-            dist.init_process_group("nccl" if cuda else "gloo")
-    splits, modalities, label_key, c_dim, about = _open_data(args)
-    train_set = splits["train"]
+    join_torchrun(args.device)
+    data = open_training_data(args)
     command = command_line(args)
     config = DiffusionConfig(
         resolution=args.resolution,
-        modalities=modalities,
-        c_dim=c_dim,
+        modalities=data.modalities,
+        c_dim=data.c_dim,
         null_class=args.null_class,
         channels=args.channels,
         attention_levels=args.attention,
@@ -307,23 +264,20 @@ def run(args: argparse.Namespace) -> int:
     )
     trainer = DiffusionTrainer(
         config,
-        train_set,
+        data.train,
         args.out,
         options,
-        label_key=label_key,
+        label_key=data.label_key,
         device=args.device,
         resume="auto" if args.resume else False,
         progress=not args.quiet,
-        description=f"{args.data}: {about} (split {args.split}, seed {args.split_seed})",
+        description=f"{args.data}: {data.about} (split {args.split}, seed {args.split_seed})",
     )
     if args.metric_network != "none":
-        held_out = splits.get("val")
-        reference = (
-            held_out if args.score_on == "val" and held_out is not None and len(held_out) else train_set
-        )
         windows = [m.window for m in config.modalities]
+        reference = data.reference(args.score_on)
         trainer.scorer = FidScorer(
-            GanImages(reference, config.modality_names, windows, label_key=label_key, c_dim=c_dim),
+            GanImages(reference, config.modality_names, windows, label_key=data.label_key, c_dim=data.c_dim),
             args.metric_network,
             config.modality_names,
             n_samples=args.metric_samples,

@@ -10,17 +10,24 @@ classes of a class-conditional model, and the image channels with their intensit
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from latent_transforms.checks import check_choice, check_int, check_number
-from latent_transforms.data.windows import IntensityWindow
 from latent_transforms.errors import ConfigError
-from latent_transforms.files import atomic_write
 from latent_transforms.generative.names import ARCHITECTURE, PREDICTION_TYPES, SCHEDULES
-from latent_transforms.networks.config import PAPER_MODALITIES, Modality
+from latent_transforms.networks.config import (
+    CONFIG_FORMAT_VERSION,
+    PAPER_MODALITIES,
+    Channels,
+    Modality,
+    check_config_keys,
+    check_modalities,
+    config_json,
+    pop_format_version,
+    read_config_json,
+)
 
 __all__ = [
     "ARCHITECTURE",
@@ -29,11 +36,9 @@ __all__ = [
     "DiffusionConfig",
 ]
 
-CONFIG_FORMAT_VERSION = 1
-
 
 @dataclass(frozen=True)
-class DiffusionConfig:
+class DiffusionConfig(Channels):
     """Architecture of a class-conditional DDPM on MONAI's ``DiffusionModelUNet`` and its noise schedule.
 
     Images are ``[B, C, R, R]`` in ``[-1, 1]`` with ``C = len(modalities)`` and ``R = resolution``; each
@@ -103,11 +108,7 @@ class DiffusionConfig:
         check_choice("prediction_type", self.prediction_type, PREDICTION_TYPES)
         check_number("beta_start", self.beta_start, low=0.0, low_open=True)
         check_number("beta_end", self.beta_end, low=self.beta_start, high=1.0)
-        if not self.modalities:
-            raise ConfigError("a diffusion model needs at least one modality (image channel); got none.")
-        names = [m.name for m in self.modalities]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"modality names must be unique; got {names}.")
+        check_modalities(self.modalities, "a diffusion model")
         if not self.channels or any(c < 1 for c in self.channels):
             raise ConfigError(
                 f"channels must be positive feature-map counts, one per level; got {self.channels}."
@@ -139,21 +140,6 @@ class DiffusionConfig:
             )
 
     # -- derived -------------------------------------------------------------------------------
-    @property
-    def img_channels(self) -> int:
-        """Number of image channels, ``len(modalities)``."""
-        return len(self.modalities)
-
-    @property
-    def modality_names(self) -> list[str]:
-        """Channel names in order, e.g. ``['image']`` or ``['mri', 'ct']``."""
-        return [m.name for m in self.modalities]
-
-    @property
-    def windows(self) -> dict[str, IntensityWindow]:
-        """``{modality name: IntensityWindow}``."""
-        return {m.name: m.window for m in self.modalities}
-
     @property
     def num_class_embeds(self) -> int | None:
         """Class embeddings of the UNet: ``None`` unconditional, else ``c_dim`` (+ 1 with ``null_class``)."""
@@ -190,22 +176,14 @@ class DiffusionConfig:
             latent_transforms.errors.ConfigError: config.json describes a 'stylegan2' model, not ...
         """
         data = dict(data)
-        version = data.pop("format_version", CONFIG_FORMAT_VERSION)
-        if version > CONFIG_FORMAT_VERSION:
-            raise ConfigError(
-                f"config.json has format_version {version}, newer than this library understands "
-                f"({CONFIG_FORMAT_VERSION}); upgrade with `pip install -U latent-transforms`."
-            )
+        pop_format_version(data)
         arch = data.pop("architecture", None)
         if arch != ARCHITECTURE:
             hint = " Load a StyleGAN2 bundle with load_gan(...)." if arch == "stylegan2" else ""
             raise ConfigError(
                 f"config.json describes a {arch!r} model, not a diffusion bundle ({ARCHITECTURE!r}).{hint}"
             )
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"config.json has unknown keys {unknown}; known keys are {sorted(known)}.")
+        check_config_keys(data, (f.name for f in dataclasses.fields(cls)))
         if "modalities" in data:
             data["modalities"] = tuple(Modality.from_dict(m) for m in data["modalities"])
         for name in ("channels", "attention_levels"):
@@ -215,19 +193,12 @@ class DiffusionConfig:
 
     def to_json(self, path: str | Path | None = None) -> str:
         """Serialise to JSON text; also write it (atomically) to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        if path is not None:
-            atomic_write(path, text)
-        return text
+        return config_json(self.to_dict(), path)
 
     @classmethod
     def from_json(cls, path: str | Path) -> DiffusionConfig:
         """Read a ``config.json`` file."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path} is not valid JSON ({exc}); re-save the bundle.") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(read_config_json(path))
 
     def replace(self, **changes: Any) -> DiffusionConfig:
         """A copy with some fields changed (``dataclasses.replace``)."""

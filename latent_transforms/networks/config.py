@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,117 @@ def _modality_from_json(index: int, data: Any) -> Modality:
     return Modality.from_dict(data)
 
 
+def check_modalities(modalities: tuple[Modality, ...], what: str) -> None:
+    """Refuse a config without channels, or with two of one name; ``what`` names the model in the error.
+
+    Example:
+        >>> check_modalities((Modality("ct"), Modality("ct")), "a GAN")
+        Traceback (most recent call last):
+        ...
+        latent_transforms.errors.ConfigError: modality names must be unique; got ['ct', 'ct'].
+    """
+    if not modalities:
+        raise ConfigError(f"{what} needs at least one modality (image channel); got none.")
+    names = [m.name for m in modalities]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"modality names must be unique; got {names}.")
+
+
+def pop_format_version(data: dict[str, Any]) -> int:
+    """Remove ``format_version`` from ``data`` (a ``config.json`` read as a dict) and check that this
+    library reads it (an integer, at most :data:`CONFIG_FORMAT_VERSION`; absent: the current one).
+
+    Example:
+        >>> data = {"format_version": 1, "resolution": 64}
+        >>> pop_format_version(data), data
+        (1, {'resolution': 64})
+    """
+    version = data.pop("format_version", CONFIG_FORMAT_VERSION)
+    if not _matches("int", version):
+        raise ConfigError(
+            f"config.json key 'format_version' must be an integer (e.g. {CONFIG_FORMAT_VERSION}), got "
+            f"{_json_kind(version)}. Fix that value in config.json."
+        )
+    if version > CONFIG_FORMAT_VERSION:
+        raise ConfigError(
+            f"config.json has format_version {version}, newer than this library understands "
+            f"({CONFIG_FORMAT_VERSION}); upgrade with `pip install -U latent-transforms`."
+        )
+    return int(version)
+
+
+def check_config_keys(data: dict[str, Any], known: Iterable[str]) -> None:
+    """Refuse keys of ``data`` that are not ``known`` (the config's fields), listing both.
+
+    Example:
+        >>> check_config_keys({"resolution": 64, "depth": 3}, ["resolution"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        latent_transforms.errors.ConfigError: config.json has unknown keys ['depth']; known keys are ...
+    """
+    names = set(known)
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"config.json has unknown keys {unknown}; known keys are {sorted(names)}.")
+
+
+def config_json(data: dict[str, Any], path: str | Path | None = None) -> str:
+    """``data`` as the text of a ``config.json`` (indented, ending in a newline); also written
+    (atomically) to ``path`` when given.
+
+    Example:
+        >>> config_json({"resolution": 64})
+        '{\\n  "resolution": 64\\n}\\n'
+    """
+    text = json.dumps(data, indent=2) + "\n"
+    if path is not None:
+        atomic_write(path, text)
+    return text
+
+
+def read_config_json(path: str | Path) -> Any:
+    """The JSON value in the file at ``path``; text that is not JSON is a :class:`ConfigError`.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = config_json({"resolution": 64}, f"{d}/config.json")
+        ...     read_config_json(f"{d}/config.json")
+        {'resolution': 64}
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); re-save the bundle.") from exc
+
+
+class Channels:
+    """What a bundle config derives from its ``modalities`` (its image channels, in order); the base of
+    :class:`GanConfig` and :class:`~latent_transforms.DiffusionConfig`.
+
+    Example:
+        >>> GanConfig(resolution=16, channel_base=128, channel_max=16).windows["ct"].unit
+        'HU'
+    """
+
+    modalities: tuple[Modality, ...]
+
+    @property
+    def img_channels(self) -> int:
+        """Number of image channels, ``len(modalities)``."""
+        return len(self.modalities)
+
+    @property
+    def modality_names(self) -> list[str]:
+        """Channel names in order, e.g. ``['image']`` or ``['mri', 'ct']``."""
+        return [m.name for m in self.modalities]
+
+    @property
+    def windows(self) -> dict[str, IntensityWindow]:
+        """``{modality name: IntensityWindow}``."""
+        return {m.name: m.window for m in self.modalities}
+
+
 #: The paper's windows (Tronchin et al. 2023, §IV-A): MRI clipped to [0, 1900], CT to [-1000, 2000] HU.
 PAPER_MODALITIES: tuple[Modality, ...] = (
     Modality("mri", IntensityWindow(0.0, 1900.0, "")),
@@ -155,7 +267,7 @@ PAPER_MODALITIES: tuple[Modality, ...] = (
 
 
 @dataclass(frozen=True)
-class GanConfig:
+class GanConfig(Channels):
     """Architecture of a StyleGAN2 generator/discriminator pair and the meaning of its channels.
 
     Images are ``[B, C, R, R]`` in ``[-1, 1]`` with ``C = len(modalities)`` and ``R = resolution``.
@@ -214,11 +326,7 @@ class GanConfig:
                 f"resolution must be a power of two between 16 and 1024; got {self.resolution}. "
                 "Resize your images (e.g. 512 -> 256) or pick the nearest power of two."
             )
-        if not self.modalities:
-            raise ConfigError("a GAN needs at least one modality (image channel); got none.")
-        names = [m.name for m in self.modalities]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"modality names must be unique; got {names}.")
+        check_modalities(self.modalities, "a GAN")
         for name in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "d_mapping_layers"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be a positive integer; got {getattr(self, name)}.")
@@ -236,21 +344,6 @@ class GanConfig:
                 )
 
     # -- derived architecture ------------------------------------------------------------------
-    @property
-    def img_channels(self) -> int:
-        """Number of image channels, ``len(modalities)``."""
-        return len(self.modalities)
-
-    @property
-    def modality_names(self) -> list[str]:
-        """Channel names in order, e.g. ``['mri', 'ct']``."""
-        return [m.name for m in self.modalities]
-
-    @property
-    def windows(self) -> dict[str, IntensityWindow]:
-        """``{modality name: IntensityWindow}``."""
-        return {m.name: m.window for m in self.modalities}
-
     @property
     def block_resolutions(self) -> list[int]:
         """Synthesis block resolutions ``[4, 8, ..., resolution]``."""
@@ -298,24 +391,11 @@ got the string 'sixty-four'. Fix that value in config.json (the bundle's saved f
                 "Fix: re-save the bundle (GanBundle.save_pretrained) or restore its config.json."
             )
         data = dict(data)
-        version = data.pop("format_version", CONFIG_FORMAT_VERSION)
-        if not _matches("int", version):
-            raise ConfigError(
-                f"config.json key 'format_version' must be an integer (e.g. {CONFIG_FORMAT_VERSION}), got "
-                f"{_json_kind(version)}. Fix that value in config.json."
-            )
-        if version > CONFIG_FORMAT_VERSION:
-            raise ConfigError(
-                f"config.json has format_version {version}, newer than this library understands "
-                f"({CONFIG_FORMAT_VERSION}); upgrade with `pip install -U latent-transforms`."
-            )
+        pop_format_version(data)
         arch = data.pop("architecture", "stylegan2")
         if arch != "stylegan2":
             raise ConfigError(f"architecture {arch!r} is not supported; only 'stylegan2' is.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"config.json has unknown keys {unknown}; known keys are {sorted(known)}.")
+        check_config_keys(data, (f.name for f in dataclasses.fields(cls)))
         if "resolution" not in data:
             raise ConfigError(
                 "config.json has no key 'resolution' (the side of the generated images in pixels, a power "
@@ -330,19 +410,12 @@ got the string 'sixty-four'. Fix that value in config.json (the bundle's saved f
 
     def to_json(self, path: str | Path | None = None) -> str:
         """Serialise to JSON text; also write it (atomically) to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
-        if path is not None:
-            atomic_write(path, text)
-        return text
+        return config_json(self.to_dict(), path)
 
     @classmethod
     def from_json(cls, path: str | Path) -> GanConfig:
         """Read a ``config.json`` file."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path} is not valid JSON ({exc}); re-save the bundle.") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(read_config_json(path))
 
     def replace(self, **changes: Any) -> GanConfig:
         """A copy with some fields changed (``dataclasses.replace``)."""

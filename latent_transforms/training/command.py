@@ -15,8 +15,8 @@ from latent_transforms.arguments import (
     CommonFlags,
     command_line,
     common_flags,
-    data_options,
-    parse_modalities,
+    join_torchrun,
+    open_training_data,
 )
 
 __all__ = ["add_parser", "run"]
@@ -143,58 +143,21 @@ def run(args: argparse.Namespace) -> int:
         >>> callable(run)
         True
     """
-    from latent_transforms.data.open import is_labelled_spec, open_splits
-    from latent_transforms.networks.config import GanConfig, Modality
+    from latent_transforms.networks.config import GanConfig
     from latent_transforms.training.options import TrainingOptions
     from latent_transforms.training.scoring import FidScorer, evaluate_generator
     from latent_transforms.training.trainer import Trainer, annotate_bundle
 
-    fractions = tuple(float(f) for f in args.split.split(","))
-    reading = data_options(args)  # --modalities, --patient-pattern, --mask-threshold
-    names = reading.pop("modalities", None)
-    labelled = is_labelled_spec(args.data, names)
-    if labelled:
-        splits = open_splits(
-            args.data,
-            resolution=args.resolution,
-            fractions=fractions,
-            seed=args.split_seed,
-            channel_names=names,
-            **reading,
-        )
-        train_set = splits["train"]
-        base = getattr(train_set, "dataset", train_set)
-        modalities = tuple(Modality(n, base.window) for n in base.channel_names)
-        label_key = None if args.unconditional else (args.cond or "label")
-        c_dim = (args.c_dim or base.num_classes) if label_key else 0
-        about = f"{len(train_set)} labelled images ({', '.join(base.class_names)})"
-    else:
-        modalities = parse_modalities(args.modalities or "mri,ct", args.window)
-        splits = open_splits(
-            args.data,
-            resolution=args.resolution,
-            fractions=fractions,
-            seed=args.split_seed,
-            channel_names=[m.name for m in modalities],
-            **reading,
-        )
-        train_set = splits["train"]
-        windows = getattr(train_set, "windows", None) or getattr(
-            getattr(train_set, "dataset", None), "windows", None
-        )
-        if windows and not args.window:  # 8-bit slices carry their own [0, 255] windows
-            modalities = tuple(Modality(m.name, windows[m.name]) for m in modalities if m.name in windows)
-        label_key = args.cond
-        c_dim = (args.c_dim or 2) if label_key else 0
-        about = f"{len(train_set)} slices of {len(train_set.patients)} patients"
-    held_out = splits.get("val")
+    join_torchrun(args.device)
+    data = open_training_data(args)
+    train_set, held_out, label_key = data.train, data.held_out, data.label_key
     command = command_line(args)
     config = GanConfig(
         resolution=args.resolution,
-        modalities=modalities,
+        modalities=data.modalities,
         z_dim=args.z_dim,
         w_dim=args.w_dim,
-        c_dim=c_dim,
+        c_dim=data.c_dim,
         mapping_layers=args.mapping_layers,
         channel_base=args.channel_base,
         channel_max=args.channel_max,
@@ -230,18 +193,18 @@ def run(args: argparse.Namespace) -> int:
         label_key=label_key,
         device=args.device,
         resume="auto" if args.resume else False,
-        description=f"{args.data}: {about} (split {args.split}, seed {args.split_seed})",
+        description=f"{args.data}: {data.about} (split {args.split}, seed {args.split_seed})",
     )
     if args.metric_kimg >= 0 and args.metric_network != "none":
-        reference = held_out if args.score_on == "val" and held_out is not None else train_set
         trainer.scorer = FidScorer(
-            _gan_images(reference, config, label_key),
+            _gan_images(data.reference(args.score_on), config, label_key),
             args.metric_network,
             config.modality_names,
             n_samples=args.metric_samples,
             device=trainer.device,
         )
-    print(trainer)
+    if trainer.rank == 0:
+        print(trainer)
     evaluate = held_out is not None and len(held_out) > 0 and args.metric_network != "none"
     # --minutes covers the held-out evaluation too: keep room for it, in scorings' worth of time
     final = args.eval_samples / max(args.metric_samples, 1) if evaluate else 0.0

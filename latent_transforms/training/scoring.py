@@ -209,32 +209,36 @@ class FidScorer:
         """Embeddings ``[n_samples, C', D]`` of the generator's seeded samples."""
         real = self.real_features()
         del real
+        return self._embed_fakes(G, self.n_samples, self.batch_size, progress=self.progress)
+
+    def _embed_fakes(self, G: Any, n: int, batch_size: int, *, progress: bool = False) -> torch.Tensor:
         if not isinstance(G, Generator):
             return embed_samples(
                 G,
                 self.extractor,
-                self.n_samples,
+                n,
                 seed=self.seed,
-                batch_size=self.batch_size,
+                batch_size=batch_size,
                 labels=self._labels,
                 num_classes=int(G.config.c_dim),
-                progress=self.progress,
+                progress=progress,
             )
         return embed_generator(
             G,
             self.extractor,
-            self.n_samples,
+            n,
             seed=self.seed,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             labels=self._labels,
-            progress=self.progress,
+            progress=progress,
         )
 
-    def estimate_seconds(self, G: Generator) -> float:
+    def estimate_seconds(self, G: Any) -> float:
         """About how long a call takes from now on, without making one: the real embeddings are computed
         (once, as the first call would), then one batch of samples is embedded and one FID computed, and
-        the time is scaled to ``n_samples`` and every channel. ``Trainer.run(max_minutes=...)`` keeps
-        this much of its budget for the last scoring.
+        the time is scaled to ``n_samples`` and every channel. ``Trainer.run(max_minutes=...)`` and
+        ``DiffusionTrainer.run(max_minutes=...)`` keep this much of their budget for the last scoring.
+        ``G`` is what a call takes: a :class:`Generator` or a model with the common sampling face.
 
         Example:
             >>> from latent_transforms.training.data import TensorImages
@@ -248,7 +252,7 @@ class FidScorer:
         real = self.real_features()
         batch = min(self.batch_size, self.n_samples)
         started = time.perf_counter()
-        embed_generator(G, self.extractor, batch, seed=self.seed, batch_size=batch, labels=self._labels)
+        self._embed_fakes(G, batch, batch)
         sampling = (time.perf_counter() - started) * math.ceil(self.n_samples / batch)
         started = time.perf_counter()
         fid(real[:, 0], real[:, 0])  # what one channel's FID costs (its matrix square root)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from latent_transforms.checks import check_choice, check_class_labels, check_int
+from latent_transforms.checks import check_choice, check_int
 from latent_transforms.errors import ConfigError
 from latent_transforms.generative.bundle import DiffusionBundle
 from latent_transforms.generative.config import DiffusionConfig
@@ -217,10 +217,7 @@ class DiffusionSample(ConditionalTransform, GanTransform):
         dev = torch.device(device) if device is not None else (self.device or torch.device("cpu"))
         check_cuda_in_worker(dev)
         params = self.draw_params(n, generator if generator is not None else self.generator)
-        if labels is not None:
-            if self.c is not None:
-                raise ConfigError(f"this DiffusionSample is fixed to class c={self.c!r}; drop labels or c.")
-            params["labels"] = check_class_labels(labels, n, self.class_count())
+        params = self.sample_labels(params, labels, n)
         images = self.render(params, dev)
         like = torch.empty(0, dtype=torch.float32, device=images.device)
         return from_working_range(images, like, value_range, self.windows())

@@ -122,3 +122,30 @@ class ConditionalTransform:
         params["labels"] = check_class_labels(labels, int(params["batch"]), c_dim)
         object.__setattr__(self, "_last_params", params)
         return params
+
+    def sample_labels(self, params: dict[str, Any], labels: Any, n: int) -> dict[str, Any]:
+        """``params`` of the ``n`` images of a ``sample(n, labels=...)`` call, with ``labels`` (an int or
+        ``n`` class indices) as their classes (``None``: the drawn ones, or the fixed ``c``).
+
+        Unlike a call's labels, which an unconditional generator ignores, labels given to ``sample`` must
+        be meant: an unconditional generator refuses them, and so does a transform fixed to one class.
+
+        Example:
+            >>> from latent_transforms import GanBundle, GanConfig, SG2Sample
+            >>> cfg = GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16, c_dim=3)
+            >>> t = SG2Sample(GanBundle.random(cfg), seed=0)
+            >>> t.sample_labels({}, 2, n=3)["labels"].tolist()
+            [2, 2, 2]
+            >>> SG2Sample(GanBundle.random(cfg), c=1).sample_labels({}, 2, n=3)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            latent_transforms.errors.ConfigError: this SG2Sample is fixed to class c=1; drop labels or c.
+        """
+        if labels is None:
+            return params
+        if self.class_count() > 0 and self.fixed_class() is not None:
+            raise ConfigError(
+                f"this {type(self).__name__} is fixed to class c={self.fixed_class()!r}; drop labels or c."
+            )
+        params["labels"] = check_class_labels(labels, n, self.class_count())  # unconditional: refused
+        return params

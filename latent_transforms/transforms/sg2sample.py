@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from latent_transforms.checks import check_choice, check_class_labels
+from latent_transforms.checks import check_choice
 from latent_transforms.errors import ConfigError
 from latent_transforms.networks.bundle import GanBundle
 from latent_transforms.networks.config import GanConfig
@@ -226,12 +226,7 @@ class SG2Sample(ConditionalTransform, GanTransform):
         dev = torch.device(device) if device is not None else (self.device or torch.device("cpu"))
         check_cuda_in_worker(dev)
         params = self.draw_params(n, generator if generator is not None else self.generator)
-        if labels is not None and self.class_count() > 0:
-            if self.c is not None:
-                raise ConfigError(f"this SG2Sample is fixed to class c={self.c!r}; drop labels or c.")
-            params["labels"] = check_class_labels(labels, n, self.class_count())
-        elif labels is not None:
-            check_class_labels(labels, n, 0)  # an unconditional GAN: say so
+        params = self.sample_labels(params, labels, n)
         images = self.render(params, dev).clamp(-1.0, 1.0)
         like = torch.empty(0, dtype=torch.float32, device=images.device)
         return from_working_range(images, like, value_range, self.windows())

@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +15,7 @@ from latent_transforms.errors import ConfigError
 from latent_transforms.training import DiffusionOptions, DiffusionTrainer, FidScorer, Trainer
 from latent_transforms.training.checkpoint import load_training_state
 from latent_transforms.training.data import TensorImages
+from tests.training.killed_run import kill_after_first_checkpoint
 from tests.training.test_trainer import assert_states_equal, blobs, options as gan_options, tiny as tiny_gan
 
 
@@ -90,40 +86,14 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path, uninterr
     assert_states_equal(full.state_dict(), resumed.state_dict())
 
 
-KILLED_RUN = """
-import sys, time
-sys.path.insert(0, {root!r})
-import latent_transforms.training.diffusion_trainer as t
-from tests.training.test_diffusion_trainer import DiffusionTrainer, blobs, options, tiny
-
-save = t.save_training_state
-
-def save_then_wait(state, folder):
-    path = save(state, folder)
-    print("checkpoint", state["cur_nimg"], flush=True)
-    time.sleep(60)  # killed here
-    return path
-
-t.save_training_state = save_then_wait
-DiffusionTrainer(tiny(), blobs(), sys.argv[1], options(), progress=False).run()
-"""
-
-
 def test_killed_training_process_resumes_to_the_uninterrupted_state(tmp_path, uninterrupted):
     """SIGKILL a real training process after its first checkpoint, resume, compare with a full run."""
     _, full, _ = uninterrupted
-    script = tmp_path / "run.py"
-    script.write_text(KILLED_RUN.format(root=str(Path(__file__).parents[2])))
-    out = tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}  # the same arithmetic as here
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(out)], stdout=subprocess.PIPE, text=True, env=env
+    line, out = kill_after_first_checkpoint(
+        tmp_path,
+        "from tests.training.test_diffusion_trainer import DiffusionTrainer, blobs, options, tiny",
+        "DiffusionTrainer(tiny(), blobs(), sys.argv[1], options(), progress=False).run()",
     )
-    try:
-        line = proc.stdout.readline()
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
     assert line.startswith("checkpoint 8"), line
     assert not [p.name for p in out.iterdir() if p.name.startswith(".training-state")]
     resumed = DiffusionTrainer(tiny(), blobs(), out, options(), progress=False)
@@ -174,6 +144,46 @@ def test_time_limit_stops_after_one_step_with_a_scored_checkpoint(tmp_path):
     trainer.run(max_minutes=0.0)
     assert trainer.cur_nimg == 4 and calls == [torch.Size([2, 2, 16, 16])]
     assert (tmp_path / "bundle" / "unet.safetensors").is_file()
+
+
+def test_time_budget_keeps_room_for_the_last_scoring_and_redraws_its_bar(tmp_path, capsys):
+    """``max_minutes`` as the GAN trainer has it: the last snapshot's writing and scoring are reserved
+    (``estimate_seconds`` before the first scoring), and the budget bar is redrawn while it trains."""
+    import time
+
+    cfg = tiny(c_dim=0, resolution=8, channels=(8, 8), attention_levels=(False, False))
+    data = TensorImages(torch.rand(16, 2, 8, 8) * 2 - 1, torch.zeros(16, dtype=torch.long))
+    opts = options(total_kimg=100, snapshot_kimg=100, metric_kimg=100)
+    trainer = DiffusionTrainer(cfg, data, tmp_path, opts)
+    score_seconds = 2.0
+    called_at: list[float] = []
+
+    class SlowScorer:  # the protocol FidScorer follows: a call, and an estimate of its time
+        def __call__(self, model):
+            called_at.append(time.monotonic())
+            time.sleep(score_seconds)
+            return {"fid": 1.0}
+
+        def estimate_seconds(self, model):
+            return score_seconds
+
+    trainer.run(stop_at_kimg=0.004)  # the first step's one-off costs paid here; write_seconds measured
+    assert trainer.write_seconds > 0
+    trainer.scorer = SlowScorer()
+    budget = 6.0
+    started = time.monotonic()
+    trainer.run(max_minutes=budget / 60)
+    # Without the reserve the loop would run until the deadline and score after it; with it, the last
+    # scoring starts about score_seconds before the deadline (1.5 s of slack for a step and the snapshot's
+    # samples on a loaded machine).
+    assert called_at, "no scoring"
+    assert called_at[-1] - started < budget - score_seconds + 1.5, called_at[-1] - started
+    assert trainer.score_seconds == pytest.approx(score_seconds, abs=0.5)
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["score/fid"] == 1.0 and trainer.cur_nimg < 100_000
+    shown = capsys.readouterr().err
+    assert "diffusion training (" in shown and "min budget" in shown
+    assert shown.count("min budget") > 3, shown  # the bar is redrawn while it trains, not only at its ends
 
 
 def test_labelled_images_of_the_classification_track_train_a_conditional_model(tmp_path):

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,6 +15,7 @@ from latent_transforms.training.data import TensorImages
 from latent_transforms.training.options import TrainingOptions, r1_gamma_rule
 from latent_transforms.training.trainer import Trainer
 from tests.conftest import tiny_config
+from tests.training.killed_run import kill_after_first_checkpoint
 
 
 def blobs(n: int = 64, resolution: int = 16, seed: int = 0) -> TensorImages:
@@ -201,37 +197,14 @@ def test_r1_gamma_rule_gives_the_paper_value():
     assert TrainingOptions(r1_gamma=2.0).resolved_r1_gamma(256) == 2.0
 
 
-KILLED_RUN = """
-import sys, time
-sys.path.insert(0, {root!r})
-import latent_transforms.training.trainer as t
-from tests.training.test_trainer import Trainer, blobs, options, tiny
-
-save = t.save_training_state
-
-def save_then_wait(state, folder):
-    path = save(state, folder)
-    print("checkpoint", state["cur_nimg"], flush=True)
-    time.sleep(60)  # killed here
-    return path
-
-t.save_training_state = save_then_wait
-Trainer(tiny(), blobs(), sys.argv[1], options(), progress=False).run()
-"""
-
-
 def test_killed_training_process_resumes_to_the_uninterrupted_state(tmp_path, uninterrupted):
     """SIGKILL a real training process after its first checkpoint, resume, compare with a full run."""
     _, full, _ = uninterrupted
-    script = tmp_path / "run.py"
-    script.write_text(KILLED_RUN.format(root=str(Path(__file__).parents[2])))
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    line, out = kill_after_first_checkpoint(
+        tmp_path,
+        "from tests.training.test_trainer import Trainer, blobs, options, tiny",
+        "Trainer(tiny(), blobs(), sys.argv[1], options(), progress=False).run()",
+    )
     assert line.startswith("checkpoint 16"), line
     assert not [p.name for p in out.iterdir() if p.name.startswith(".training-state")]
     resumed = Trainer(tiny(), blobs(), out, options(), progress=False)
