@@ -377,7 +377,7 @@ class TrainingLoop:
             )
         return tqdm(
             total=round(budget, 1),
-            desc=f"{self.bar_label} ({budget / 60:g} min budget)",
+            desc=f"{self.bar_label} ({budget / 60:.3g} min budget)",
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}",
             disable=not self.progress or self.rank != 0,
         )
