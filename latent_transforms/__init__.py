@@ -124,6 +124,7 @@ if TYPE_CHECKING:
         DiffusionTrainer as DiffusionTrainer,
         Trainer as Trainer,
         TrainingOptions as TrainingOptions,
+        plot_fid_curve as plot_fid_curve,
         train as train,
         train_diffusion as train_diffusion,
     )
@@ -282,6 +283,7 @@ _SOURCES: dict[str, str] = {
     "open_splits": "latent_transforms.data",
     "patient_split": "latent_transforms.data",
     "perceptual_network": "latent_transforms.features",
+    "plot_fid_curve": "latent_transforms.training",
     "precision_recall": "latent_transforms.metrics",
     "split_dataset": "latent_transforms.data",
     "stratified_split": "latent_transforms.data",

@@ -15,7 +15,7 @@ PACKAGE = ROOT / "latent_transforms"
 
 #: Bottom to top: a module may import from its own layer's packages and from the layers below.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "_version", "checks", "files", "image_quality", "lazy")),
+    ("foundation", ("errors", "_version", "checks", "files", "image_quality", "lazy", "plotting")),
     ("data", ("data",)),
     ("networks", ("networks",)),
     ("features", ("features",)),
@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 #: What each package holds, for the picture.
 ROLES = {
-    "foundation": "errors, checks, files, SSIM, lazy names",
+    "foundation": "errors, checks, files, SSIM, lazy names, figures",
     "data": "labelled images, paired datasets, splits, phantom",
     "networks": "StyleGAN2, GanBundle, Hub, converter",
     "features": "feature / perceptual networks, registry",

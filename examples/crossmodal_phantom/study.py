@@ -49,6 +49,7 @@ class Study:
             width=c.translator_width,
             blocks=c.translator_blocks,
             disc_width=c.disc_width,
+            disc_layers=c.disc_layers,
             task=c.task if method == "duiit" else None,
             outputs=1 if c.task == "regression" else 2,
             predictor_depth=10,

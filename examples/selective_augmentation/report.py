@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from latent_transforms import GanBundle
+from latent_transforms import GanBundle, plot_fid_curve
 from latent_transforms.metrics import compare_methods, wilcoxon
 
 METRICS = ("accuracy", "auc", "sensitivity", "specificity", "balanced_accuracy")
@@ -162,22 +162,9 @@ def figures(out: Path, exp: Any, bundle: GanBundle | None) -> dict[str, str]:
             plt.close(fig)
             made["kept_vs_rejected"] = "kept-vs-rejected.png"
     log = exp.work / "gan" / "log.jsonl"
-    if log.is_file():
-        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        scored = [r for r in records if "score/fid" in r]
-        if scored:
-            fig, ax = plt.subplots(figsize=(6, 4))
-            ax.plot([r["kimg"] for r in scored], [r["score/fid"] for r in scored], "o-", label="FID")
-            ax.plot(
-                [r["kimg"] for r in scored], [r["score/smoothed"] for r in scored], "s--", label="smoothed"
-            )
-            ax.set_xlabel("kimg")
-            ax.set_ylabel("FID (task-network features, train split)")
-            ax.legend()
-            fig.tight_layout()
-            fig.savefig(out / "fid-curve.png", dpi=110)
-            plt.close(fig)
-            made["fid_curve"] = "fid-curve.png"
+    if log.is_file() and any("score/fid" in line for line in log.read_text().splitlines()):
+        plot_fid_curve(log, out / "fid-curve.png", title="GAN training: FID on the task network's features")
+        made["fid_curve"] = "fid-curve.png"
     return made
 
 

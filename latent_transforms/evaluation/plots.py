@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from latent_transforms.errors import ConfigError, MissingDependencyError
+from latent_transforms.errors import ConfigError
 from latent_transforms.files import atomic_write
+from latent_transforms.plotting import agg_figure
 
 if TYPE_CHECKING:
     from latent_transforms.evaluation.report import EvaluationReport
@@ -31,17 +32,6 @@ _STYLE: dict[str, dict[str, Any]] = {
     "real": {"marker": "*", "facecolor": "gold", "edgecolor": "black"},
     "directory": {"marker": "D", "facecolor": "tab:purple", "edgecolor": "indigo"},
 }
-
-
-def _matplotlib() -> tuple[Any, Any]:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "plots need matplotlib. Fix: pip install 'latent-transforms[plots]' (or matplotlib)."
-        ) from exc
-    return Figure, FigureCanvasAgg
 
 
 def precision_recall_plot(
@@ -72,12 +62,10 @@ def precision_recall_plot(
         ...     os.path.getsize(out) > 0
         True
     """
-    Figure, FigureCanvasAgg = _matplotlib()
     panels = list(modalities) if modalities is not None else list(report.modalities)
     if not panels:
         raise ConfigError("expected at least one modality to plot, got none. Fix: pass modalities=[...].")
-    fig = Figure(figsize=(5.2 * len(panels), 5.0), dpi=120)
-    FigureCanvasAgg(fig)
+    fig = agg_figure((5.2 * len(panels), 5.0), dpi=120)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     handles: dict[str, Any] = {}  # one legend entry per family, for the whole figure
     for ax, modality in zip(axes, panels, strict=True):

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from latent_transforms.training.checkpoint import (
         load_training_state as load_training_state,
     )
+    from latent_transforms.training.curve import (
+        plot_fid_curve as plot_fid_curve,
+    )
     from latent_transforms.training.data import (
         GanImages as GanImages,
         TensorImages as TensorImages,
@@ -66,6 +69,7 @@ _SOURCES: dict[str, str] = {
     "annotate_bundle": "latent_transforms.training.trainer",
     "evaluate_generator": "latent_transforms.training.scoring",
     "load_training_state": "latent_transforms.training.checkpoint",
+    "plot_fid_curve": "latent_transforms.training.curve",
     "r1_gamma_rule": "latent_transforms.training.options",
     "train": "latent_transforms.training.trainer",
     "train_diffusion": "latent_transforms.training.diffusion_trainer",

@@ -31,6 +31,7 @@ from latent_transforms.errors import ConfigError
 from latent_transforms.files import atomic_write, replace_folder
 from latent_transforms.networks.preview import sample_grid
 from latent_transforms.training.checkpoint import load_training_state, save_training_state
+from latent_transforms.training.curve import can_plot, plot_fid_curve
 from latent_transforms.training.data import BatchStream, GanImages, TensorImages, preload, should_preload
 from latent_transforms.training.selection import SmoothedSelection
 
@@ -345,6 +346,8 @@ class TrainingLoop:
         state = self.state_dict()  # collective under torchrun: every rank takes part
         if self.rank == 0:
             self._log(record)
+            if "score/fid" in record and can_plot():
+                plot_fid_curve(self.out, self.out / "fid-curve.png")
             save_training_state(state, self.out)
         self.write_seconds = time.perf_counter() - started - scored
 

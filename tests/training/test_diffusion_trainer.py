@@ -131,6 +131,7 @@ def test_fid_is_logged_as_a_curve_and_the_best_smoothed_snapshot_is_the_bundle(t
     best = min(scored, key=lambda r: r["score/smoothed"])
     assert bundle.config.training["selected_kimg"] == trainer.selection.best_kimg == best["kimg"]
     assert bundle.config.training["fid"] == pytest.approx(best["score/fid"], abs=1e-3)
+    assert (tmp_path / "fid-curve.png").stat().st_size > 0
 
 
 def test_time_limit_stops_after_one_step_with_a_scored_checkpoint(tmp_path):

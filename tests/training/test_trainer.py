@@ -169,6 +169,7 @@ def test_scorer_selects_the_checkpoint_with_the_lowest_smoothed_score(tmp_path):
     smoothed = [h["smoothed"] for h in trainer.selection.history]
     # Xue et al. 2021: d_t = alpha * d_(t-1) + (1 - alpha) * FID_t with alpha = 0.3 (the newest weighs 0.7)
     assert smoothed[1] == pytest.approx(0.3 * 9.0 + 0.7 * 1.0)
+    assert (tmp_path / "fid-curve.png").stat().st_size > 0  # the curve is redrawn at every scored snapshot
 
 
 def test_time_limit_stops_after_one_step_with_a_scored_checkpoint_and_resume_continues(tmp_path):
