@@ -35,7 +35,9 @@ latents for them are inverted once into OUT/cache (or --cache) and reused.
 
 Writes OUT/report.md (Xing et al.'s table, per-modality sub-tables), OUT/results.json,
 OUT/precision_recall.png (as Fig. 7 of Tronchin et al. 2023: one point per policy, SG2Sample psi values
-joined) and OUT/samples.png.
+joined) and OUT/samples.png. Each finished utility run is kept in OUT/utility-runs: the same command
+run again (after a kill, say) reuses the runs made with the same settings and trains only the rest
+(--retrain-utility: train them all again).
 
 Policy specs (--synthetic, repeatable; each takes name=... for its display name):
   sg2sample:psi=0.7                 random GAN samples, truncation psi
@@ -191,6 +193,13 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     p.add_argument(
         "--lower-is-better", action="store_true", help="the utility score is better when lower (e.g. MAE)"
     )
+    p.add_argument(
+        "--retrain-utility",
+        dest="reuse_utility",
+        action="store_false",
+        help="train every utility run again, overwriting those kept in OUT/utility-runs (by default a run "
+        "finished there with the same settings is reused, so a killed evaluation resumes)",
+    )
     p.add_argument("--grid-images", type=int, default=8, help="images per row of samples.png (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of every policy's draws (default 0)")
     p.set_defaults(func=run_command)
@@ -238,6 +247,7 @@ def run_command(args: argparse.Namespace) -> int:
         utility=args.utility,
         utility_seeds=args.utility_seeds,
         lower_is_better=args.lower_is_better,
+        reuse_utility=args.reuse_utility,
         grid_images=args.grid_images,
         command=command,
         progress=not args.quiet,

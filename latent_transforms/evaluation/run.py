@@ -209,6 +209,10 @@ def measure_utility(
     *,
     higher_is_better: bool = True,
     progress: bool = False,
+    store: str | Path | None = None,
+    reuse: bool = True,
+    utility: str | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict[str, UtilityResult]:
     """Downstream gain of each policy over no augmentation, with a paired Wilcoxon signed-rank test.
 
@@ -217,12 +221,26 @@ def measure_utility(
     fixed order (then the pairs are the samples, pooled over the seeds). The baseline is trained once per
     seed and shared by every policy.
 
+    With ``store``, each finished run is written there at once (one JSON file, see
+    :mod:`latent_transforms.evaluation.utility_runs`) and a later call reads it back instead of training
+    again, so a killed study goes on where it stopped. A run is reused only when its whole key matches:
+    ``utility``, ``higher_is_better``, the policy's name and spec, the seed and ``settings``; any other
+    stored run is trained again and overwritten.
+
     Args:
         train_and_score: the user's function.
         policies: ``(name, policy)`` pairs; ``policy`` is passed as it is.
         seeds: training seeds.
         higher_is_better: the direction of the score (``False``: e.g. an MAE).
-        progress: show a progress bar.
+        progress: show a progress bar (reused runs advance it and are counted in its postfix).
+        store: folder of finished runs (``None``: keep nothing).
+        reuse: read finished runs back from ``store``; ``False`` trains every run again and overwrites them.
+        utility: what names ``train_and_score`` in the key (e.g. its ``"module:function"`` spec); default
+            its module and qualified name. A function is known by that name only: after editing it, pass
+            ``reuse=False`` or another ``store``. A lambda or a callable object without a name has no
+            default, and its runs are not stored.
+        settings: JSON-able settings that shape the runs beside the policy and the seed (the data, the
+            generator, ...); a run stored with other settings is trained again.
 
     Returns:
         ``{name: UtilityResult}``; ``gain`` is positive when the policy improves the score.
@@ -233,24 +251,89 @@ def measure_utility(
         >>> r = measure_utility(train_and_score, [("x", "some policy")], seeds=[0, 1])["x"]
         >>> round(r.gain, 6), r.n, r.paired_by
         (0.1, 10, 'sample')
+
+        Kept in a folder, the runs are trained once; a second call reads them back:
+
+        >>> import tempfile
+        >>> calls = []
+        >>> def logged(policy, seed):
+        ...     calls.append(seed)
+        ...     return train_and_score(policy, seed)
+        >>> with tempfile.TemporaryDirectory() as runs:
+        ...     first = measure_utility(logged, [("x", "some policy")], seeds=[0, 1], store=runs)
+        ...     again = measure_utility(logged, [("x", "some policy")], seeds=[0, 1], store=runs)
+        >>> len(calls), again == first
+        (4, True)
     """
     if not seeds:
         raise ConfigError("expected at least one utility seed, got none. Fix: --utility-seeds 0,1,2.")
-    from latent_transforms.metrics.stats import wilcoxon
+    from latent_transforms.evaluation.utility_runs import UtilityRunStore, function_identity, run_key
 
+    identity = utility if utility is not None else function_identity(train_and_score)
+    runs = UtilityRunStore(store, reuse=reuse) if store is not None and identity is not None else None
+    if store is not None and runs is None:
+        _log.warning(
+            "utility runs are not stored in %s: %r has no name to key them by. Fix: a named function, or "
+            "utility='module:function'.",
+            store,
+            train_and_score,
+        )
     total = len(seeds) * (1 + len(policies))
     bar = tqdm(total=total, desc="utility (training)", unit="run", disable=not progress)
-    baseline: dict[int, tuple[bool, list[float]]] = {}
-    for s in seeds:
-        baseline[s] = _scores(train_and_score(None, s), "no augmentation", s)
+    reused = 0
+
+    def run(name: str | None, policy: Any, s: int) -> tuple[bool, list[float]]:
+        """One training run's scores: read back from the store when it holds this run, else trained."""
+        nonlocal reused
+        key = None
+        if runs is not None:
+            assert identity is not None
+            key = run_key(
+                identity,
+                higher_is_better=higher_is_better,
+                settings=settings,
+                name=name,
+                policy=policy,
+                seed=s,
+            )
+            stored = runs.load(key)
+            if stored is not None:
+                reused += 1
+                bar.set_postfix(reused=reused)
+                bar.update(1)
+                return stored
+        scores = _scores(train_and_score(policy, s), "no augmentation" if name is None else name, s)
+        if runs is not None and key is not None:
+            runs.save(key, *scores)
         bar.update(1)
+        return scores
+
+    try:
+        results = _paired_results(run, policies, seeds, higher_is_better)
+    finally:
+        bar.close()
+    if reused and progress:
+        _log.info("utility: reused %d of %d finished runs from %s", reused, total, store)
+    return results
+
+
+def _paired_results(
+    run: Callable[[str | None, Any, int], tuple[bool, list[float]]],
+    policies: Sequence[tuple[str, Any]],
+    seeds: Sequence[int],
+    higher_is_better: bool,
+) -> dict[str, UtilityResult]:
+    """The baseline per seed, then each policy per seed (``run`` gives the scores), and their tests."""
+    from latent_transforms.metrics.stats import wilcoxon
+
+    baseline: dict[int, tuple[bool, list[float]]] = {s: run(None, None, s) for s in seeds}
     results: dict[str, UtilityResult] = {}
     for name, policy in policies:
         a: list[float] = []
         b: list[float] = []
         kinds = set()
         for s in seeds:
-            per_sample, values = _scores(train_and_score(policy, s), name, s)
+            per_sample, values = run(name, policy, s)
             base_kind, base_values = baseline[s]
             kinds.update((per_sample, base_kind))
             if per_sample != base_kind or len(values) != len(base_values):
@@ -265,7 +348,6 @@ def measure_utility(
             else:
                 a.append(values[0])
                 b.append(base_values[0])
-            bar.update(1)
         paired_by = "sample" if kinds == {True} else "seed"
         policy_mean, baseline_mean = sum(a) / len(a), sum(b) / len(b)
         gain = policy_mean - baseline_mean if higher_is_better else baseline_mean - policy_mean
@@ -293,7 +375,6 @@ def measure_utility(
             seeds=[int(s) for s in seeds],
             note=note,
         )
-    bar.close()
     return results
 
 
@@ -419,6 +500,7 @@ def evaluate_policies(
     utility: TrainAndScore | str | None = None,
     utility_seeds: Sequence[int] = (0,),
     lower_is_better: bool = False,
+    reuse_utility: bool = True,
     grid_images: int = 8,
     command: str | None = None,
     progress: bool = True,
@@ -464,6 +546,11 @@ def evaluate_policies(
             utility of Xing et al. 2023, scored on the test split).
         utility_seeds: seeds the utility function is run with.
         lower_is_better: the utility score is better when lower (e.g. MAE).
+        reuse_utility: with ``out``, every finished utility run is kept in ``out/utility-runs/`` and an
+            evaluation run again with the same settings reuses it (a killed one trains only the runs it had
+            not finished); ``False`` trains them all again and overwrites them. A run is reused only when
+            the utility, its direction, the policy's spec, the seed and the settings that shape the samples
+            or the training (generator fingerprint, data, splits, ``n_samples``, ``seed``, ...) match.
         grid_images: images per row of ``samples.png``.
         command: the command line, recorded in the report.
         progress: progress bars, and messages through ``logging`` (logger
@@ -641,8 +728,37 @@ def evaluate_policies(
 
     utility_settings = None
     if train_and_score is not None:
+        from latent_transforms._version import __version__
+        from latent_transforms.evaluation.utility_runs import UTILITY_RUNS
+
+        # everything beside the policy, the seed, the utility and its direction that shapes a run
+        run_settings = {
+            "gan_fingerprint": bundle.fingerprint,
+            "data": str(data),
+            "dataset_options": dict(dataset_options or {}),
+            "reference_split": reference_split,
+            "n_real": n_real,
+            "n_sources": n_sources,
+            "split": {"fractions": list(real.info["split_fractions"]), "seed": split_seed},
+            "n_samples": n_samples,
+            "seed": seed,
+            "batch_size": batch_size,
+            "cache": None if cache is None else str(cache),
+            "inversion_steps": inversion_steps,
+            "perceptual": perceptual if isinstance(perceptual, str) else perceptual.fingerprint,
+            "device": dev.type,
+            "version": __version__,
+        }
         results = measure_utility(
-            train_and_score, evaluated, utility_seeds, higher_is_better=not lower_is_better, progress=progress
+            train_and_score,
+            evaluated,
+            utility_seeds,
+            higher_is_better=not lower_is_better,
+            progress=progress,
+            store=None if folder is None else folder / UTILITY_RUNS,
+            reuse=reuse_utility,
+            utility=utility if isinstance(utility, str) else None,
+            settings=run_settings,
         )
         for row in rows:
             row.utility = results.get(row.policy)

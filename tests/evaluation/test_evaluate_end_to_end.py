@@ -169,3 +169,55 @@ def test_the_cli_parser_runs_the_evaluation(
         "latent-transforms evaluate --gan"
     )
     assert report.settings["efficiency"] is None and report.rows[0].seconds_per_1000 is None
+
+
+def test_the_cli_reuses_finished_utility_runs_unless_told_to_retrain(
+    bundle: GanBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle.save_pretrained(tmp_path / "gan")
+    log = tmp_path / "trained.txt"
+    task = tmp_path / "task.py"
+    task.write_text(
+        "import torch\n"
+        "def train_and_score(policy, seed):\n"
+        f"    with open({str(log)!r}, 'a') as f:\n"
+        "        f.write(f'{None if policy is None else policy.name} {seed}\\n')\n"
+        "    g = torch.Generator().manual_seed(seed)\n"
+        "    bonus = 0.0 if policy is None else float(policy.samples.mean())\n"
+        "    return (torch.rand(4, generator=g) + bonus).tolist()\n"
+    )
+    parser = argparse.ArgumentParser(prog="latent-transforms")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    out = tmp_path / "out"
+
+    def evaluate(*extra: str) -> tuple[list[str], dict]:
+        log.write_text("")
+        argv = [
+            "evaluate",
+            "--gan", str(tmp_path / "gan"),
+            "--real", DATA,
+            "--synthetic", "sg2sample:psi=0.5",
+            "--out", str(out),
+            "--n-samples", "5",
+            "--feature-network", "random",
+            "--efficiency-images", "0",
+            "--k", "2",
+            "--utility", f"{task}:train_and_score",
+            "--utility-seeds", "0,1",
+            "--quiet",
+            *extra,
+        ]  # fmt: skip
+        args = parser.parse_args(argv)
+        assert args.func(args) == 0
+        capsys.readouterr()
+        return log.read_text().split("\n")[:-1], EvaluationReport.load(out).rows[0].utility.to_dict()
+
+    trained, first = evaluate()
+    assert sorted(trained) == ["None 0", "None 1", "SG2Sample ψ=0.5 0", "SG2Sample ψ=0.5 1"]
+    assert len(list((out / "utility-runs").glob("*.json"))) == 4
+    trained, again = evaluate()  # the same command again: every run is reused, the result is the same
+    assert trained == [] and again == first
+    trained, retrained = evaluate("--retrain-utility")
+    assert len(trained) == 4 and retrained == first
+    trained, other = evaluate("--seed", "1")  # other samples: every run is trained again
+    assert len(trained) == 4 and other["policy_mean"] != first["policy_mean"]
