@@ -171,3 +171,44 @@ def test_a_command_whose_arguments_do_not_parse_is_reported():
     ok, said = check(f"{sys.executable} -m benchmarks.training_throughput --device cuda --no-such-flag")
     assert not ok and "unrecognized arguments: --no-such-flag" in said
     assert check(f"{sys.executable} -m benchmarks.training_throughput --device cuda --tag x")[0]
+
+
+def test_diffusion_recipe_report_from_a_tiny_run(tmp_path):
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    toy = tmp_path / "toy.npz"
+    arrays = {}
+    for split, n in (("train", 16), ("val", 12), ("test", 4)):
+        labels = np.arange(n) % 2
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        images[labels == 1, 8:20, 8:20] = 220  # class 1: a bright square
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels[:, None]
+    np.savez(toy, **arrays)
+    run_dir = tmp_path / "run"
+    train = [
+        sys.executable, "-m", "latent_transforms.cli", "train-diffusion", "--data", f"medmnist:{toy}",
+        "--out", str(run_dir), "--resolution", "16", "--channels", "8,16", "--attention", "0,1",
+        "--head-channels", "8", "--norm-groups", "8", "--timesteps", "20", "--kimg", "0.032", "--batch", "4",
+        "--snap", "0.016", "--metric-kimg", "0.016", "--metric-samples", "8", "--metric-steps", "2",
+        "--metric-network", "random", "--quiet",
+    ]  # fmt: skip
+    made = subprocess.run(train, cwd=ROOT, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr[-2000:]
+    out = tmp_path / "report"
+    cmd = [
+        sys.executable, "-m", "benchmarks.diffusion_recipe", "--run", str(run_dir),
+        "--data", f"medmnist:{toy}", "--out", str(out), "--steps", "2", "--feature-network", "random",
+    ]  # fmt: skip
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads((out / "results.json").read_text())
+    assert [r["kimg"] for r in result["training"]["curve"]] == [0.016, 0.032]
+    scores = result["fidelity"]["diffusion"]
+    assert set(scores["per_class"]) == {"0", "1"} and all(c["n"] == 6 for c in scores["per_class"].values())
+    assert 0.0 <= scores["precision"] <= 1.0 and 0.0 <= scores["recall"] <= 1.0
+    for figure in ("fid-curve.png", "samples.png"):
+        assert (out / figure).read_bytes()[:4] == b"\x89PNG"
+    assert "| diffusion | all |" in (out / "report.md").read_text()
