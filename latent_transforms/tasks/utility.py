@@ -442,6 +442,10 @@ def classifier_utility(
     n = len(real[0]) if n_synthetic is None else check_int("n_synthetic", n_synthetic, low=1)
 
     def transform_of(policy: Any) -> Any:
+        # a transform of the library (it has set_random_state, and its own `transform` method) is used
+        # as it is; anything else (what evaluate passes) carries the transform in its `transform` field
+        if hasattr(policy, "set_random_state"):
+            return policy
         return getattr(policy, "transform", policy)
 
     def online(transform: Any, seed: int) -> BatchAugment:

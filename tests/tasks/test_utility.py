@@ -189,6 +189,8 @@ def test_the_built_in_utility_for_evaluate(monkeypatch):
     original = flips.forward
     flips.forward = lambda *a: calls.append(1) or original(*a)  # type: ignore[method-assign]
     assert 0 <= score(Policy(flips), 0) <= 1 and calls  # online augmentation of the real batches
+    calls.clear()
+    assert score(flips, 0) == score(Policy(flips), 0) and calls  # a transform given as it is, too
     with pytest.raises(ConfigError, match="no classes"):
         score(Policy(None), 0)
     extraction = classifier_utility(
