@@ -33,7 +33,7 @@ from latent_transforms import (
     precision_recall,
 )
 from latent_transforms.plotting import agg_figure
-from latent_transforms.training.curve import read_log, scored_records
+from latent_transforms.training import read_log, scored_records
 
 MODULE = "benchmarks.diffusion_recipe"
 

@@ -193,6 +193,7 @@ def test_diffusion_recipe_report_from_a_tiny_run(tmp_path):
         "--out", str(run_dir), "--resolution", "16", "--channels", "8,16", "--attention", "0,1",
         "--head-channels", "8", "--norm-groups", "8", "--timesteps", "20", "--kimg", "0.032", "--batch", "4",
         "--snap", "0.016", "--metric-kimg", "0.016", "--metric-samples", "8", "--metric-steps", "2",
+        "--sample-steps", "2",
         "--metric-network", "random", "--quiet",
     ]  # fmt: skip
     made = subprocess.run(train, cwd=ROOT, capture_output=True, text=True)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     )
     from latent_transforms.training.curve import (
         plot_fid_curve as plot_fid_curve,
+        read_log as read_log,
+        scored_records as scored_records,
     )
     from latent_transforms.training.data import (
         GanImages as GanImages,
@@ -70,6 +72,8 @@ _SOURCES: dict[str, str] = {
     "evaluate_generator": "latent_transforms.training.scoring",
     "load_training_state": "latent_transforms.training.checkpoint",
     "plot_fid_curve": "latent_transforms.training.curve",
+    "read_log": "latent_transforms.training.curve",
+    "scored_records": "latent_transforms.training.curve",
     "r1_gamma_rule": "latent_transforms.training.options",
     "train": "latent_transforms.training.trainer",
     "train_diffusion": "latent_transforms.training.diffusion_trainer",
