@@ -124,6 +124,8 @@ class StudyConfig:
     seed: int = 0
     device: str | None = None
     max_minutes: float | None = None
+    #: which groups of rows to measure (``real``, ``gan``, ``diffusion``); the report needs all three
+    groups: tuple[str, ...] = ("real", "gan", "diffusion")
     progress: bool = True
     quick: bool = False
     command: str = ""
@@ -747,15 +749,24 @@ class Study:
         return images, labels
 
     # the whole study ------------------------------------------------------------------------------------
+    @property
+    def complete(self) -> bool:
+        """Whether this run measures every group of rows (only then is there a report to write)."""
+        return set(self.cfg.groups) >= set(GROUP.values())
+
     def run(self) -> dict[str, Any]:
-        """Every stage; returns what the report needs."""
+        """Every stage of the groups in ``cfg.groups``; returns what the report needs (when complete)."""
         self.task_network()
-        reports = {group: self.fidelity(group) for group in ("real", "gan", "diffusion")}
-        timed = reports["gan"][self.cfg.features].settings.get("efficiency") or {}
-        latent_efficiency = self.latent_efficiency(int(timed.get("images_per_policy", 0)))
-        utility: dict[str, dict[str, list[float] | None]] = {row: {} for row in ROWS}
+        groups = [g for g in ("real", "gan", "diffusion") if g in self.cfg.groups]
+        rows = [r for r in ROWS if GROUP[r] in groups]
+        reports = {group: self.fidelity(group) for group in groups}
+        latent_efficiency = None
+        if "gan" in reports:
+            timed = reports["gan"][self.cfg.features].settings.get("efficiency") or {}
+            latent_efficiency = self.latent_efficiency(int(timed.get("images_per_policy", 0)))
+        utility: dict[str, dict[str, list[float] | None]] = {row: {} for row in rows}
         for seed in range(self.cfg.runs):
-            for row in ROWS:
+            for row in rows:
                 for protocol in PROTOCOLS:
                     score = self.utility(row, protocol, seed)
                     if score is None:
@@ -764,7 +775,7 @@ class Study:
                         runs = utility[row].setdefault(protocol, [])
                         assert runs is not None
                         runs.append(score)
-        grids = {row: self.grid(row) for row in ROWS}
+        grids = {row: self.grid(row) for row in rows}
         return {
             "reports": reports,
             "latent_efficiency": latent_efficiency,

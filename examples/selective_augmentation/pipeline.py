@@ -91,6 +91,9 @@ class GanRecipe:
     ada_kimg: float = 100.0
     snapshot_kimg: float = 20.0
     metric_samples: int = 2000
+    #: Show both classes about equally often (``TrainingOptions.class_balance``); may be switched on when
+    #: a finished run is continued to a larger ``kimg``.
+    class_balance: bool = False
     #: An optional cap in minutes of training steps (summed over resumed runs; contention counts too).
     max_minutes: float | None = None
     seed: int = 0
@@ -296,9 +299,10 @@ class Experiment:
         if self.cfg.gan is not None:
             return load_gan(self.cfg.gan)
         folder = self.work / "gan"
-        if (folder / "done.json").is_file():
-            return GanBundle.from_pretrained(folder / "bundle")
         r = self.cfg.recipe
+        done = _read_json(folder / "done.json") if (folder / "done.json").is_file() else None
+        if done is not None and float(done["kimg"]) >= r.kimg - r.batch_size / 1000:
+            return GanBundle.from_pretrained(folder / "bundle")  # finished (a larger --gan-kimg continues it)
         train = self.splits["train"]
         window = getattr(getattr(train, "dataset", train), "window", IntensityWindow(0.0, 255.0))
         config = GanConfig(
@@ -325,6 +329,7 @@ class Experiment:
             metric_kimg=r.snapshot_kimg,
             metric_samples=r.metric_samples,
             seed=r.seed,
+            class_balance=r.class_balance,
         )
         from latent_transforms.training import TensorImages
 

@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gan", default=None, help="a trained class-conditional bundle (else one is trained)")
     p.add_argument("--gan-kimg", type=float, default=None, help="length of the GAN training (kimg)")
     p.add_argument("--gan-minutes", type=float, default=None, help="stop the GAN training after this long")
+    p.add_argument(
+        "--gan-class-balance",
+        action="store_true",
+        help="train the GAN on class-balanced batches (also when continuing a finished run to more kimg)",
+    )
     p.add_argument("--runs", type=int, default=None, help="runs (seeds) per row (Xue et al.: 5)")
     p.add_argument("--epochs", type=int, default=None, help="classifier epochs")
     p.add_argument("--rows", default=None, help=f"comma list of rows (default all: {','.join(ROW_ORDER)})")
@@ -70,6 +75,8 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> ExperimentCon
         cfg.gan = args.gan
     if args.gan_kimg is not None:
         cfg.recipe.kimg = args.gan_kimg
+    if args.gan_class_balance:
+        cfg.recipe.class_balance = True
     if args.gan_minutes is not None:
         cfg.recipe.max_minutes = args.gan_minutes
     if args.runs is not None:

@@ -182,6 +182,12 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     train.add_argument(
         "--workers", type=int, default=0, help="DataLoader workers when not preloaded (default 0)"
     )
+    p.add_argument(
+        "--class-balance",
+        action="store_true",
+        help="labelled images: show every class about as often as the largest (minority images repeated; "
+        "may be switched on when resuming)",
+    )
     train.add_argument(
         "--no-resume", dest="resume", action="store_false", help="refuse an existing run in --out"
     )
@@ -261,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
         metric_steps=args.metric_steps,
         seed=args.seed,
         num_workers=args.workers,
+        class_balance=args.class_balance,
     )
     trainer = DiffusionTrainer(
         config,

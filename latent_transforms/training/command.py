@@ -131,6 +131,12 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers (when not preloaded)")
+    p.add_argument(
+        "--class-balance",
+        action="store_true",
+        help="labelled images: show every class about as often as the largest (minority images repeated; "
+        "may be switched on when resuming)",
+    )
     p.add_argument("--no-resume", dest="resume", action="store_false", help="refuse an existing run in --out")
     p.set_defaults(func=run)
     return p
@@ -184,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         metric_network=args.metric_network,
         seed=args.seed,
         num_workers=args.workers,
+        class_balance=args.class_balance,
     )
     trainer = Trainer(
         config,

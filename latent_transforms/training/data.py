@@ -90,25 +90,75 @@ class SeededOrder(Sampler[int]):
         True
     """
 
-    def __init__(self, n: int, *, seed: int = 0, rank: int = 0, world_size: int = 1, start: int = 0) -> None:
+    def __init__(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        start: int = 0,
+        repeats: torch.Tensor | None = None,
+    ) -> None:
         self.n, self.seed, self.rank, self.world_size, self.start = n, seed, rank, world_size, start
+        if repeats is not None:
+            repeats = torch.as_tensor(repeats).long()
+            if repeats.shape != (n,) or bool((repeats < 1).any()):
+                raise ConfigError(f"repeats must be {n} integers >= 1; got shape {tuple(repeats.shape)}.")
+        self.repeats = repeats
+        # one epoch: every index ``repeats[i]`` times (each once without repeats)
+        self._epoch = torch.arange(n) if repeats is None else torch.arange(n).repeat_interleave(repeats)
 
     def __iter__(self) -> Iterator[int]:
+        size = len(self._epoch)
         position = self.start * self.world_size + self.rank  # global position of this rank's next index
-        epoch, offset = divmod(position, self.n)
+        epoch, offset = divmod(position, size)
         while True:
-            perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch))
-            while offset < self.n:
-                yield int(perm[offset])
+            perm = torch.randperm(size, generator=torch.Generator().manual_seed(self.seed + epoch))
+            while offset < size:
+                yield int(self._epoch[perm[offset]])
                 offset += self.world_size
-            offset -= self.n
+            offset -= size
             epoch += 1
 
     def __len__(self) -> int:  # endless; DataLoader only needs a number for progress display
         return 2**62
 
     def __repr__(self) -> str:
-        return f"SeededOrder(n={self.n}, seed={self.seed}, rank={self.rank}, world_size={self.world_size})"
+        balanced = "" if self.repeats is None else f", epoch={len(self._epoch)}"
+        return (
+            f"SeededOrder(n={self.n}, seed={self.seed}, rank={self.rank}, world_size={self.world_size}"
+            f"{balanced})"
+        )
+
+
+def class_balance_repeats(labels: torch.Tensor) -> torch.Tensor:
+    """How often each image appears per epoch so that every class is shown about as often as the largest:
+    ``round(n_largest / n_class)`` for an image of class ``class`` (at least 1).
+
+    Args:
+        labels: ``[N]`` integer class labels.
+
+    Returns:
+        ``[N]`` int64 repeat counts.
+
+    Example:
+        >>> class_balance_repeats(torch.tensor([0, 1, 1, 1, 1, 1, 1])).tolist()
+        [6, 1, 1, 1, 1, 1, 1]
+    """
+    labels = torch.as_tensor(labels).long()
+    counts = torch.bincount(labels)
+    largest = int(counts.max())
+    per_class = torch.where(counts > 0, (largest / counts.clamp(min=1).double()).round(), torch.ones(()))
+    return per_class.clamp(min=1).long()[labels]
+
+
+def dataset_labels(dataset: Dataset) -> torch.Tensor:
+    """The ``[N]`` labels of a :class:`TensorImages` (held in memory) or a :class:`GanImages` (read item by
+    item, which renders every image once)."""
+    if isinstance(dataset, TensorImages):
+        return dataset.labels.long()
+    return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.long)
 
 
 class TensorImages(Dataset):
@@ -162,6 +212,7 @@ class BatchStream:
         seed, rank, world_size: see :class:`SeededOrder`.
         start: images this rank has already consumed (resume).
         num_workers: DataLoader workers (ignored for in-memory data).
+        repeats: ``[N]`` times each image appears per epoch (:func:`class_balance_repeats`); ``None`` = once.
     """
 
     def __init__(
@@ -174,8 +225,16 @@ class BatchStream:
         world_size: int = 1,
         start: int = 0,
         num_workers: int = 0,
+        repeats: torch.Tensor | None = None,
     ) -> None:
-        order = SeededOrder(len(dataset), seed=seed, rank=rank, world_size=world_size, start=start)
+        order = SeededOrder(
+            len(dataset),
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+            start=start,
+            repeats=repeats,
+        )
         self._in_memory = isinstance(dataset, TensorImages)
         self._dataset = dataset
         self._batch_size = batch_size

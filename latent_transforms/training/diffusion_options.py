@@ -15,7 +15,15 @@ __all__ = ["DiffusionOptions"]
 PRECISIONS = ("fp32", "bf16")
 #: Options that may change when a run is resumed (they do not change what was trained so far).
 RESUMABLE = frozenset(
-    {"total_kimg", "num_workers", "preload", "metric_kimg", "metric_samples", "snapshot_kimg"}
+    {
+        "total_kimg",
+        "num_workers",
+        "preload",
+        "metric_kimg",
+        "metric_samples",
+        "snapshot_kimg",
+        "class_balance",
+    }
 )
 
 
@@ -52,6 +60,8 @@ class DiffusionOptions:
         seed: seeds everything (weights, data order, noise, timesteps, label dropout).
         num_workers: DataLoader workers (0 = main process).
         preload: keep the training set in memory as a tensor (``"auto"``: when under 2 GiB).
+        class_balance: conditional models: show every class about as often as the largest one (each
+            image repeated ``round(n_largest / n_class)`` times per epoch). May be switched on at resume.
 
     Example:
         >>> opts = DiffusionOptions(total_kimg=50, batch_size=16)
@@ -80,6 +90,7 @@ class DiffusionOptions:
     seed: int = 0
     num_workers: int = 0
     preload: str | bool = "auto"
+    class_balance: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))

@@ -32,7 +32,15 @@ from latent_transforms.files import atomic_write, replace_folder
 from latent_transforms.networks.preview import sample_grid
 from latent_transforms.training.checkpoint import load_training_state, save_training_state
 from latent_transforms.training.curve import can_plot, plot_fid_curve
-from latent_transforms.training.data import BatchStream, GanImages, TensorImages, preload, should_preload
+from latent_transforms.training.data import (
+    BatchStream,
+    GanImages,
+    TensorImages,
+    class_balance_repeats,
+    dataset_labels,
+    preload,
+    should_preload,
+)
 from latent_transforms.training.selection import SmoothedSelection
 
 __all__ = ["GRID_IMAGES", "GRID_SEED", "TrainingLoop", "average_gradients", "distributed", "rank_device"]
@@ -218,6 +226,16 @@ class TrainingLoop:
         if isinstance(images, GanImages) and should_preload(images, self.options.preload):
             images = preload(images, progress=self.progress and self.rank == 0)
         return images
+
+    def _class_repeats(self) -> torch.Tensor | None:
+        """Per-image repeats per epoch when ``options.class_balance`` is on (``None`` otherwise)."""
+        if not self.options.class_balance:
+            return None
+        if self.config.c_dim < 1:
+            raise ConfigError(
+                "class_balance needs a class-conditional model (c_dim >= 1) trained on labelled images."
+            )
+        return class_balance_repeats(dataset_labels(self.images))
 
     # -- state -------------------------------------------------------------------------------------
     def _loop_state(self) -> dict[str, Any]:
@@ -412,6 +430,7 @@ class TrainingLoop:
             world_size=self.world_size,
             start=self.cur_nimg // self.world_size,
             num_workers=opts.num_workers,
+            repeats=self._class_repeats(),
         )
         budget = None if max_minutes is None else 60.0 * max_minutes
         deadline = None if budget is None else call_started + budget

@@ -66,6 +66,10 @@ class TrainingOptions:
         seed: seeds everything (data order, z, noise, augmentation).
         num_workers: DataLoader workers (0 = main process).
         preload: keep the whole training set in memory as a tensor (``"auto"``: when under 2 GiB).
+        class_balance: conditional GANs: show every class about as often as the largest one (each image
+            repeated ``round(n_largest / n_class)`` times per epoch; the generated labels follow the
+            batch's). For imbalanced data, where the minority class is otherwise covered worst. May be
+            switched on when a run is resumed.
 
     Example:
         >>> opts = TrainingOptions(total_kimg=10, batch_size=8)
@@ -102,6 +106,7 @@ class TrainingOptions:
     seed: int = 0
     num_workers: int = 0
     preload: str | bool = "auto"
+    class_balance: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))

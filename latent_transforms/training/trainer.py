@@ -179,7 +179,9 @@ class Trainer(TrainingLoop):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state saved by :meth:`state_dict`; the config must match."""
         self._check_saved_run(
-            state, {"total_kimg", "num_workers", "preload"}, "total_kimg, num_workers and preload"
+            state,
+            {"total_kimg", "num_workers", "preload", "class_balance"},
+            "total_kimg, num_workers, preload and class_balance",
         )
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])

@@ -149,6 +149,22 @@ def test_another_generator_gets_its_own_work_folder_and_the_generator_free_rows_
     assert data["work"]["reused"]["utility runs"] == 5  # real (2), StandardDA (1), DDPM (2)
 
 
+@pytest.mark.slow
+def test_groups_measure_only_their_rows_and_write_no_report(quick, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(quick, out)
+    for folder in (out / "work").glob("gan-*"):
+        shutil.rmtree(folder)
+    report = tmp_path / "report"
+    args = ["--quick", "--out", str(out), "--report", str(report), "--groups", "real,diffusion"]
+    run = _run(args, tmp_path)
+    assert "run without --groups for the report" in run.stdout
+    assert not list((out / "work").glob("gan-*"))  # nothing of the GAN's rows was made
+    assert not report.exists()
+    bad = _run(["--quick", "--out", str(out), "--groups", "gan,vae"], tmp_path, check=False)
+    assert bad.returncode != 0 and "vae" in bad.stderr
+
+
 def test_every_row_lives_in_the_folder_of_what_makes_it(tmp_path):
     cfg = quick_config()
     cfg.out = str(tmp_path)

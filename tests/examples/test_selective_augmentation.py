@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,27 @@ def test_work_that_depends_on_the_gan_is_stored_per_generator_so_another_gan_nev
     assert (quick / "work" / "rows" / "baseline" / "seed0.json").is_file()
     assert not (per_gan / "rows" / "baseline").exists()
     assert not (quick / "work" / "fidelity.json").exists()
+
+
+@pytest.mark.slow
+def test_a_finished_gan_continues_on_class_balanced_batches_to_a_larger_kimg(quick, tmp_path):
+    from examples.selective_augmentation.pipeline import Experiment, quick_config
+    from latent_transforms.training.checkpoint import load_training_state
+
+    shutil.copytree(quick / "work" / "gan", tmp_path / "work" / "gan")
+    shutil.copytree(quick / "work" / "rows" / "baseline", tmp_path / "work" / "rows" / "baseline")
+    done = json.loads((tmp_path / "work" / "gan" / "done.json").read_text())
+    cfg = quick_config()
+    cfg.out, cfg.progress = str(tmp_path), False
+    cfg.recipe.kimg = done["kimg"]  # finished: the bundle is loaded, nothing trains
+    Experiment(cfg).gan()
+    assert load_training_state(tmp_path / "work" / "gan")["cur_nimg"] == round(done["kimg"] * 1000)
+    cfg.recipe.kimg, cfg.recipe.class_balance = done["kimg"] + 0.064, True
+    Experiment(cfg).gan()
+    state = load_training_state(tmp_path / "work" / "gan")
+    assert state["cur_nimg"] >= round((done["kimg"] + 0.064) * 1000)
+    assert json.loads(state["options"])["class_balance"] is True
+    assert json.loads((tmp_path / "work" / "gan" / "done.json").read_text())["kimg"] > done["kimg"]
 
 
 def test_toy_data_has_two_separable_classes_in_the_medmnist_layout(tmp_path):
