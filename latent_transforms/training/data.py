@@ -80,7 +80,8 @@ class SeededOrder(Sampler[int]):
 
     Epoch ``e`` is a permutation drawn from ``seed + e``; with ``world_size > 1`` rank ``r`` takes every
     ``world_size``-th index starting at ``r``. ``start`` skips the first ``start`` indices this rank
-    would yield (resume after ``start`` images).
+    would yield (resume after ``start`` images). ``repeats`` (``[n]`` integers >= 1, e.g. from
+    :func:`class_balance_repeats`) puts index ``i`` ``repeats[i]`` times into every epoch.
 
     Example:
         >>> from itertools import islice
