@@ -10,8 +10,8 @@ The generator is a GAN bundle or a diffusion bundle (``diffusion`` specs sample 
 
 Over a class-conditional generator and labelled data, the drawn samples (``sg2sample``, ``diffusion``)
 follow the training split's class balance (the classes of :func:`~latent_transforms.tasks.resampled_labels`
-with the evaluation's seed, the rule the utility protocols draw their synthetic sets by), as the ``real``
-row and the reference set do, and a transform of sources (``latentaugment``) keeps each source's class.
+with the evaluation's seed, the rule the utility protocols draw their synthetic sets by), the mix of the
+``real`` row's training images, and a transform of sources (``latentaugment``) keeps each source's class.
 
 Outputs (with ``out``): ``report.md``, ``results.json``, ``precision_recall.png`` (Fig. 7 of Tronchin et al.
 2023), ``samples.png`` (rows: the reference set, then each policy, per modality) and, when LatentAugment is
@@ -566,7 +566,7 @@ def evaluate_policies(
     Over a class-conditional generator and labelled ``data`` (items with a ``"label"``), the classes of
     the drawn samples (``sg2sample``, ``diffusion`` rows not fixed to a class ``c``) follow the training
     split's class balance (:func:`~latent_transforms.tasks.resampled_labels`, with ``seed``), the mix of
-    the ``real`` row and the reference set, and ``latentaugment`` keeps each source's class (its
+    the ``real`` row's training images, and ``latentaugment`` keeps each source's class (its
     conditional discriminator is told it); the report's ``settings["class_balance"]`` records the
     per-class counts (``None``: no row chose classes). The efficiency timing draws random classes.
 
