@@ -591,6 +591,8 @@ class Study:
                 "efficiency_images": self.cfg.efficiency_images if index == 0 else 0,
                 "reference": "test",
                 "device": self.device.type,
+                # conditional generators' samples at the train split's class balance (not uniform classes)
+                "class_balance": "train",
             }
             if (
                 read_stored(folder / "study-key.json", key) is not None

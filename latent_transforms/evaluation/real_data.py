@@ -36,6 +36,7 @@ __all__ = [
     "RealData",
     "cache_keys",
     "evenly_spread",
+    "item_labels",
     "open_real_data",
     "prepare_latents",
 ]
@@ -82,6 +83,9 @@ class RealData:
         source_keys: their dataset keys.
         info: sizes and settings for the report.
         reference_items: the reference slices as a dataset (a ``Subset``), e.g. to invert them.
+        reference_labels: the reference slices' classes, ``[N]`` int64 on CPU, when the data's items have
+            a ``"label"`` (labelled images, the phantom's lesion label); else ``None``.
+        source_labels: the sources' classes, ``[S]`` int64 on CPU (``None`` without labels).
 
     Example:
         >>> from latent_transforms import GanBundle, GanConfig
@@ -102,6 +106,8 @@ class RealData:
     source_keys: list[str]
     info: dict[str, Any] = field(default_factory=dict)
     reference_items: Any = None
+    reference_labels: torch.Tensor | None = None
+    source_labels: torch.Tensor | None = None
 
     def training_images(self, bundle: GanBundle, n: int) -> tuple[torch.Tensor, list[str]]:
         """``n`` training slices spread evenly over the train split (the ``real`` policy's samples).
@@ -109,7 +115,23 @@ class RealData:
         Returns:
             ``([n', C, R, R] in [-1, 1] on CPU, keys)``, ``n' = min(n, train slices)``.
         """
-        return _images(self.splits["train"], bundle, n)
+        images, keys, _ = _images(self.splits["train"], bundle, n)
+        return images, keys
+
+    def training_labels(self) -> torch.Tensor | None:
+        """The classes of every slice of the train split, ``[T]`` int64 on CPU (its class balance), or
+        ``None`` when the items have no ``"label"``.
+
+        Read from the dataset's ``labels`` when it holds one per item (labelled images), else item by item.
+
+        Example:
+            >>> from latent_transforms import GanBundle, GanConfig
+            >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
+            >>> real = open_real_data(bundle, "phantom:patients=10,slices=2", n_sources=2)
+            >>> real.training_labels().shape, real.source_labels.shape  # the phantom's lesion labels
+            (torch.Size([14]), torch.Size([2]))
+        """
+        return item_labels(self.splits["train"])
 
     def __repr__(self) -> str:
         return (
@@ -122,14 +144,54 @@ def _key(item: dict[str, Any], index: int) -> str:
     return str(item.get("key", index))
 
 
-def _images(subset: Any, bundle: GanBundle, n: int) -> tuple[torch.Tensor, list[str]]:
-    """``min(n, len(subset))`` items spread evenly over ``subset``, stacked in the bundle's channels."""
+def _label(item: Any) -> int | None:
+    label = item.get("label") if isinstance(item, Mapping) else None
+    if isinstance(label, torch.Tensor) and label.numel() == 1:
+        label = label.item()
+    return int(label) if isinstance(label, int) and not isinstance(label, bool) else None
+
+
+def _labels(items: Sequence[Any]) -> torch.Tensor | None:
+    """The items' ``"label"`` as ``[N]`` int64, or ``None`` unless every item has an integer one."""
+    labels = [_label(item) for item in items]
+    if not labels or any(label is None for label in labels):
+        return None
+    return torch.tensor(labels, dtype=torch.int64)
+
+
+def item_labels(data: Any) -> torch.Tensor | None:
+    """The ``"label"`` of every item of ``data`` as ``[N]`` int64 on CPU (``None`` when an item has none).
+
+    A dataset with one ``labels`` entry per item (a :class:`~latent_transforms.data.LabelledImages`), or a
+    ``Subset`` of one, is read without loading its images; any other dataset item by item.
+
+    Example:
+        >>> import numpy as np
+        >>> from torch.utils.data import Subset
+        >>> from latent_transforms.data import LabelledImages
+        >>> item_labels(Subset(LabelledImages(np.zeros((4, 8, 8), np.uint8), [0, 1, 1, 0]), [1, 3])).tolist()
+        [1, 0]
+    """
+    base, indices = data, None
+    while isinstance(base, Subset):  # nested subsets: map the indices down to the base dataset
+        indices = list(base.indices) if indices is None else [base.indices[i] for i in indices]
+        base = base.dataset
+    labels = getattr(base, "labels", None)
+    if isinstance(labels, torch.Tensor) and labels.ndim == 1 and len(labels) == len(base):
+        out = labels.long().cpu()
+        return out[indices] if indices is not None else out.clone()
+    return _labels([data[i] for i in range(len(data))])
+
+
+def _images(subset: Any, bundle: GanBundle, n: int) -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
+    """``min(n, len(subset))`` items spread evenly over ``subset``, stacked in the bundle's channels, their
+    keys and their labels (``None`` without)."""
     from latent_transforms.inversion.job import item_image
 
     picks = evenly_spread(len(subset), n)
     items = [subset[i] for i in picks]
     images = torch.stack([item_image(item, bundle) for item in items]).float()
-    return images, [_key(item, i) for item, i in zip(items, picks, strict=True)]
+    return images, [_key(item, i) for item, i in zip(items, picks, strict=True)], _labels(items)
 
 
 def open_real_data(
@@ -217,13 +279,14 @@ def open_real_data(
         reference_picks: list[int] = []
         reference = torch.empty(0, len(bundle.modalities), bundle.resolution, bundle.resolution)
         reference_keys: list[str] = []
+        reference_labels = None
     else:
         reference_picks = evenly_spread(len(reference_set), n_real or len(reference_set))
-        reference, reference_keys = _images(reference_set, bundle, len(reference_picks))
+        reference, reference_keys, reference_labels = _images(reference_set, bundle, len(reference_picks))
     train = splits["train"]
     picks = evenly_spread(len(train), len(train) if n_sources is None else n_sources)
     source_items = Subset(train, picks)
-    sources, source_keys = _images(source_items, bundle, len(picks))
+    sources, source_keys, source_labels = _images(source_items, bundle, len(picks))
     patients = getattr(reference_set, "patients", None)
     info = {
         "data": str(data),
@@ -250,6 +313,8 @@ def open_real_data(
         source_keys,
         info,
         reference_items=Subset(reference_set, reference_picks),
+        reference_labels=reference_labels,
+        source_labels=source_labels,
     )
 
 

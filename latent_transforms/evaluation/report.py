@@ -213,7 +213,8 @@ class EvaluationReport:
         modalities: the names of the per-modality columns (e.g. ``["mri", "ct"]``, or ``["mri+ct"]`` for
             a joint feature network).
         settings: GAN, data, sizes, feature network name and fingerprint, ``k``, seeds, device, command,
-            commit, library version.
+            commit, library version, and ``class_balance``: the classes of the drawn samples over a
+            class-conditional generator (``None`` when no row chose them).
 
     Example:
         >>> row = PolicyResult("real", "real", "real", "real", 10, fid={"ct": 1.0, "mean": 1.0},
@@ -300,6 +301,7 @@ class EvaluationReport:
             ("device", "device"),
             ("efficiency", "efficiency"),
             ("utility", "utility"),
+            ("class_balance", "classes of the drawn samples"),
             ("inversion", "inversion"),
             ("seconds", "wall time (s)"),
             ("command", "command"),

@@ -8,6 +8,11 @@ file size; per policy: the time per 1,000 images and the peak accelerator memory
 ``utility="classifier"``), the downstream utility against no augmentation with a Wilcoxon signed-rank test.
 The generator is a GAN bundle or a diffusion bundle (``diffusion`` specs sample either).
 
+Over a class-conditional generator and labelled data, the drawn samples (``sg2sample``, ``diffusion``)
+follow the training split's class balance (the classes of :func:`~latent_transforms.tasks.resampled_labels`
+with the evaluation's seed, the rule the utility protocols draw their synthetic sets by), the mix of the
+``real`` row's training images, and a transform of sources (``latentaugment``) keeps each source's class.
+
 Outputs (with ``out``): ``report.md``, ``results.json``, ``precision_recall.png`` (Fig. 7 of Tronchin et al.
 2023), ``samples.png`` (rows: the reference set, then each policy, per modality) and, when LatentAugment is
 evaluated and no cache is given, ``cache/`` (the sources' latents, reused by later runs).
@@ -40,7 +45,7 @@ from latent_transforms.evaluation.real_data import (
     prepare_latents,
 )
 from latent_transforms.evaluation.report import EvaluationReport, PolicyResult, UtilityResult, git_commit
-from latent_transforms.evaluation.sampling import augment_all, generate_samples
+from latent_transforms.evaluation.sampling import augment_all, class_count, generate_samples
 
 if TYPE_CHECKING:
     from latent_transforms.features.extractor import FeatureExtractor
@@ -385,9 +390,11 @@ def _batch_maker(
     seed: int,
     device: torch.device,
     source_keys: Sequence[str] | None = None,
+    source_labels: torch.Tensor | None = None,
 ) -> Callable[[int], torch.Tensor]:
     """``b -> b samples`` of ``transform`` on ``device`` (what the efficiency measurement times);
-    ``source_keys``: the sources' dataset keys for a cache keyed by them."""
+    ``source_keys``: the sources' dataset keys for a cache keyed by them; ``source_labels``: the sources'
+    classes (LatentAugment over a conditional GAN needs them). Drawn samples take random classes."""
     from latent_transforms.evaluation.sampling import SAMPLING_TRANSFORMS
 
     g = torch.Generator().manual_seed(seed)
@@ -407,9 +414,56 @@ def _batch_maker(
             order.extend(torch.randperm(len(sources), generator=g).tolist())
         picks, order = order[:b], order[b:]
         keys = [source_keys[i] for i in picks] if source_keys is not None else None
-        return augment_all(transform, sources[picks], keys=keys, generator=g)
+        labels = source_labels[picks] if source_labels is not None else None
+        return augment_all(transform, sources[picks], keys=keys, labels=labels, generator=g)
 
     return augment
+
+
+class _ClassBalance:
+    """The classes of the drawn samples of an evaluation: the training split's class balance, drawn once
+    (:func:`~latent_transforms.tasks.resampled_labels`, the evaluation's seed) when a policy's generator
+    can choose classes and the data has labels; what the report records of it."""
+
+    def __init__(self, real: RealData, n: int, seed: int) -> None:
+        self.real, self.n, self.seed = real, n, seed
+        self._labels: torch.Tensor | None = None
+        self._train: torch.Tensor | None = None
+        self.rule: str | None = None  # "train" or "uniform" once a conditional sampler ran
+
+    def labels(self, transform: Any) -> torch.Tensor | None:
+        """``[n]`` int64 classes for a sampling ``transform`` (``None``: it cannot choose, or no labels)."""
+        if class_count(transform) == 0:
+            return None
+        if self.rule is None:
+            self._train = self.real.training_labels()
+            if self._train is not None:
+                from latent_transforms.tasks.synthetic import resampled_labels
+
+                self._labels = resampled_labels(self._train, self.n, self.seed)
+            self.rule = "train" if self._labels is not None else "uniform"
+        if self._train is not None and int(self._train.max()) >= class_count(transform):
+            raise ConfigError(
+                f"the data has {int(self._train.max()) + 1} classes but the generator of "
+                f"{type(transform).__name__} {class_count(transform)}. Fix: evaluate the generator on the "
+                "data it was trained on."
+            )
+        return self._labels
+
+    def settings(self) -> dict[str, Any] | None:
+        """What the report records: ``None`` when no sampler chose classes, else the rule and, for the
+        training balance, the per-class counts of the train split and of the drawn classes."""
+        if self.rule is None:
+            return None
+        if self.rule == "uniform":
+            return {"from": "uniform (the data has no labels)"}
+        assert self._train is not None and self._labels is not None
+        classes = int(self._train.max()) + 1
+        return {
+            "from": "train split",
+            "train_counts": torch.bincount(self._train, minlength=classes).tolist(),
+            "sample_counts": torch.bincount(self._labels, minlength=classes).tolist(),
+        }
 
 
 def _embed(extractor: FeatureExtractor, images: torch.Tensor, chunk: int = 256) -> torch.Tensor:
@@ -508,6 +562,13 @@ def evaluate_policies(
 ) -> EvaluationReport:
     """Evaluate augmentation policies against held-out real data: the table of Xing et al. 2023, plots,
     samples.
+
+    Over a class-conditional generator and labelled ``data`` (items with a ``"label"``), the classes of
+    the drawn samples (``sg2sample``, ``diffusion`` rows not fixed to a class ``c``) follow the training
+    split's class balance (:func:`~latent_transforms.tasks.resampled_labels`, with ``seed``), the mix of
+    the ``real`` row's training images, and ``latentaugment`` keeps each source's class (its
+    conditional discriminator is told it); the report's ``settings["class_balance"]`` records the
+    per-class counts (``None``: no row chose classes). The efficiency timing draws random classes.
 
     Args:
         policies: specs (``"sg2sample:psi=0.7"``, ``"latentaugment:preset=f1"``, ``"standardda"``,
@@ -658,9 +719,22 @@ def evaluate_policies(
 
     grid_sets: list[tuple[str, torch.Tensor]] = [("reference", spread(real.reference))]
     evaluated: list[tuple[str, EvaluatedPolicy]] = []
+    balance = _ClassBalance(real, n_samples, seed)
     for spec in tqdm(specs_list, desc="policies", unit="policy", disable=not progress):
         say(f"{spec.name}: {n_samples} samples")
         transform = spec.build(bundle, cache=cache_folder, seed=seed, device=dev)
+        source_labels = real.source_labels if spec.needs_sources else None
+        if (
+            spec.needs_latents
+            and class_count(transform) > 0
+            and source_labels is None
+            and float(getattr(transform, "alpha_f", 0.0)) > 0
+        ):
+            raise ConfigError(
+                f"{spec.name}: the GAN is class-conditional, and LatentAugment's fidelity term tells its "
+                f"discriminator each source's class, but {data!r} has no labels. Fix: labelled data "
+                "(medmnist:FILE.npz, a folder of class folders), or alpha_f=0 in the spec."
+            )
         t0 = time.perf_counter()
         if spec.kind == "real":
             samples, _ = real.training_images(bundle, n_samples)
@@ -674,6 +748,8 @@ def evaluate_policies(
                 n_samples,
                 sources=sources_dev if spec.needs_sources else None,
                 source_keys=source_keys if spec.needs_sources and spec.needs_latents else None,
+                labels=None if spec.needs_sources else balance.labels(transform),
+                source_labels=source_labels,
                 batch_size=batch_size,
                 seed=seed,
                 device=dev,
@@ -698,6 +774,7 @@ def evaluate_policies(
                 seed + 1,
                 dev,
                 source_keys if spec.needs_latents else None,
+                source_labels,
             )
             efficiency = measure_efficiency(
                 maker, batch_size=batch_size, n_images=n_eff, device=dev, warmup=1, progress=False, rss=True
@@ -749,6 +826,8 @@ def evaluate_policies(
             "device": dev.type,
             "version": __version__,
         }
+        if balance.rule is not None:  # the drawn samples' classes (absent: as before the class balance)
+            run_settings["class_balance"] = balance.rule
         results = measure_utility(
             train_and_score,
             evaluated,
@@ -799,6 +878,7 @@ def evaluate_policies(
         if n_eff > 0
         else None,
         "utility": utility_settings,
+        "class_balance": balance.settings(),
         "inversion": inversion,
         "policies": [s.to_dict() for s in specs_list],
         "command": command,

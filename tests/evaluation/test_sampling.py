@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from latent_transforms import LatentAugment, SG2Sample, StandardDA
+from latent_transforms import GanBundle, GanConfig, LatentAugment, SG2Sample, StandardDA
 from latent_transforms.errors import ConfigError
 from latent_transforms.evaluation.sampling import augment_all, generate_samples, iter_samples
+from latent_transforms.inversion.cache import LatentCache, image_key
 from tests.transforms.conftest import make_tiny_setup
 
 
@@ -62,3 +64,72 @@ def test_transforming_policies_need_sources() -> None:
         generate_samples(StandardDA(), 2)
     with pytest.raises(ConfigError, match="n must be"):
         generate_samples(StandardDA(), 0, sources=torch.zeros(1, 1, 4, 4))
+
+
+# -- the classes of the samples over a class-conditional generator --------------------------------------
+def _cgan() -> GanBundle:
+    return GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32, c_dim=2), seed=0)
+
+
+def test_labels_choose_each_samples_class_and_keep_the_draws_seeded() -> None:
+    policy = SG2Sample(_cgan(), p=0.0)
+    labels = torch.tensor([0, 1, 1, 0, 1])
+    a = generate_samples(policy, 5, labels=labels, batch_size=2, seed=3)
+    assert torch.equal(a, generate_samples(policy, 5, labels=labels, batch_size=2, seed=3))
+    all0 = generate_samples(policy, 5, labels=torch.zeros(5, dtype=torch.long), batch_size=2, seed=3)
+    all1 = generate_samples(policy, 5, labels=torch.ones(5, dtype=torch.long), batch_size=2, seed=3)
+    assert not torch.equal(all0, all1)  # the class changes the image
+    for i, c in enumerate(labels.tolist()):  # each sample is its class's image of the same draws
+        assert torch.equal(a[i], (all1 if c else all0)[i])
+    # the images of class 0 are the transform's own sample(..., labels=0) of the same seeded draws
+    direct = policy.sample(5, 0, generator=torch.Generator().manual_seed(3), value_range="generator")
+    assert torch.allclose(generate_samples(policy, 5, labels=0, batch_size=5, seed=3), direct.clamp(-1, 1))
+    # without labels the classes are drawn (the draws stay those of the seed)
+    drawn = generate_samples(policy, 5, batch_size=2, seed=3)
+    assert torch.equal(drawn, generate_samples(policy, 5, batch_size=2, seed=3))
+
+
+def test_labels_are_refused_where_they_cannot_choose_a_class(tmp_path: Path) -> None:
+    setup = make_tiny_setup(tmp_path, n=2)
+    with pytest.raises(ConfigError, match="cannot choose"):  # an unconditional generator
+        generate_samples(SG2Sample(setup.bundle), 2, labels=torch.tensor([0, 1]))
+    with pytest.raises(ConfigError, match="cannot choose"):  # fixed to one class
+        generate_samples(SG2Sample(_cgan(), c=1), 2, labels=torch.tensor([0, 1]))
+    with pytest.raises(ConfigError, match="3 entries for 2 images"):
+        generate_samples(SG2Sample(_cgan()), 2, labels=torch.tensor([0, 1, 1]))
+    with pytest.raises(ConfigError, match=r"in \[0, 2\)"):
+        generate_samples(SG2Sample(_cgan()), 2, labels=torch.tensor([0, 2]))
+    with pytest.raises(ConfigError, match="source_labels"):  # a transform of sources keeps their classes
+        generate_samples(StandardDA(), 2, sources=setup.images, labels=torch.tensor([0, 1]))
+    with pytest.raises(ConfigError, match="source_labels"):
+        generate_samples(StandardDA(), 2, sources=setup.images, source_labels=torch.tensor([0, 1, 1]))
+    # a transform that cannot choose classes ignores the sources' labels
+    plain = generate_samples(StandardDA(), 3, sources=setup.images, seed=1)
+    assert torch.equal(
+        plain,
+        generate_samples(StandardDA(), 3, sources=setup.images, source_labels=torch.tensor([1, 0]), seed=1),
+    )
+
+
+def test_latent_augment_over_a_conditional_gan_tells_its_discriminator_each_sources_class(
+    tmp_path: Path,
+) -> None:
+    bundle = _cgan()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        z = bundle.generator.sample_z(1, generator=g)
+        w = bundle.generator.mapping(z, F.one_hot(torch.tensor([1]), 2).float())[:, 0]
+        image = bundle.generator.synthesis(w[:, None].expand(-1, bundle.generator.num_ws, -1))
+    image = (image.clamp(-1, 1) * 2**10).round() / 2**10
+    cache = LatentCache(tmp_path / "cache", fingerprint=bundle.fingerprint, settings={"space": "w"})
+    cache.put_batch([image_key(image[0])], w)
+    cache.flush()
+    policy = LatentAugment(bundle, cache, None, alpha_pix=0, alpha_perc=0, alpha_lat=0, alpha_f=1.0, steps=3)
+    with pytest.raises(ConfigError, match="conditional"):  # the fidelity term needs the class
+        generate_samples(policy, 2, sources=image)
+    out = generate_samples(policy, 2, sources=image, source_labels=torch.tensor([1]), batch_size=2)
+    one_hot = F.one_hot(torch.tensor([1, 1]), 2).float()
+    expected = policy.augment(image.expand(2, -1, -1, -1), c=one_hot)
+    assert torch.allclose(out, expected.clamp(-1, 1), atol=1e-6)
+    other = policy.augment(image.expand(2, -1, -1, -1), c=1 - one_hot)
+    assert not torch.allclose(out, other.clamp(-1, 1), atol=1e-6)  # the class reached the discriminator
