@@ -39,6 +39,7 @@ __all__ = [
     "item_labels",
     "open_real_data",
     "prepare_latents",
+    "prepare_training_latents",
 ]
 
 #: The phantom the built-in bundle was trained on (its ``training.data``); its val patients are held out.
@@ -410,7 +411,6 @@ def prepare_latents(
     """
     from latent_transforms.features.perceptual import perceptual_network
     from latent_transforms.inversion.job import invert_to_cache
-    from latent_transforms.inversion.projector import Projector
 
     folder = Path(folder)
     started = time.perf_counter()
@@ -427,16 +427,7 @@ def prepare_latents(
     # invert_to_cache computes the statistics on the CPU: keep their network there.
     net = perceptual if not isinstance(perceptual, str) else perceptual_network(perceptual)
     if projector is None:
-        projector = Projector(
-            bundle,
-            steps=steps,
-            perceptual=None,
-            patience=None,
-            batch_size=batch_size,
-            device=torch.device(device) if device is not None else bundle.device,
-            progress=False,
-            seed=seed,
-        )
+        projector = _default_projector(bundle, steps, batch_size, seed, device)
     folder.mkdir(parents=True, exist_ok=True)
     summary = invert_to_cache(bundle, real.source_items, folder, projector, perceptual=net, progress=progress)
     return {
@@ -446,4 +437,121 @@ def prepare_latents(
         "seconds": round(time.perf_counter() - started, 2),
         "steps": projector.steps,
         "keys": "content",
+    }
+
+
+def _default_projector(
+    bundle: GanBundle, steps: int, batch_size: int, seed: int, device: torch.device | str | None
+) -> Projector:
+    """The evaluation's projector: ``steps`` steps of pixel loss in W, no early stop."""
+    from latent_transforms.inversion.projector import Projector
+
+    return Projector(
+        bundle,
+        steps=steps,
+        perceptual=None,
+        patience=None,
+        batch_size=batch_size,
+        device=torch.device(device) if device is not None else bundle.device,
+        progress=False,
+        seed=seed,
+    )
+
+
+def prepare_training_latents(
+    bundle: GanBundle,
+    images: torch.Tensor,
+    folder: str | Path,
+    *,
+    steps: int = 150,
+    batch_size: int = 32,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+    projector: Projector | None = None,
+) -> dict[str, Any]:
+    """Invert every training image the latent cache at ``folder`` lacks, so that LatentAugment can
+    augment any of them (the task classifier's online augmentation sees the whole training split, not
+    only the sources). Expensive: ``steps`` generator passes per image not yet in the cache; a later run
+    reuses them.
+
+    The images are looked up and stored by content key (:func:`~latent_transforms.image_key` of exactly
+    these tensors, the ones the classifier trains on), with :func:`prepare_latents`' projector (unless
+    ``projector`` is given), so the cache's projector settings must be that projector's. The cache's
+    statistics (``stats.safetensors``, the sources') are left as they are.
+
+    Args:
+        bundle: the GAN bundle.
+        images: the training images ``[N, C, R, R]`` float in ``[-1, 1]`` (any device).
+        folder: the cache folder (it exists: :func:`prepare_latents` made it).
+        steps, batch_size, seed, device: the projector's (as :func:`prepare_latents`).
+        progress: a progress bar over the images.
+        projector: a projector of your own instead.
+
+    Returns:
+        ``{"images": N, "inverted": n, "seconds": s}`` (``n`` = 0: the cache held them all).
+
+    Raises:
+        ConfigError: the cache was made with other projector settings (and lacks some images).
+
+    Example:
+        >>> import tempfile
+        >>> from latent_transforms import GanBundle, GanConfig
+        >>> from latent_transforms.features.perceptual import perceptual_network
+        >>> bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32))
+        >>> real = open_real_data(bundle, "phantom:patients=10,slices=2", n_real=2, n_sources=2)
+        >>> train, _ = real.training_images(bundle, 100)  # the whole train split
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = prepare_latents(bundle, real, d, steps=2, perceptual=perceptual_network("random"))
+        ...     first = prepare_training_latents(bundle, train, d, steps=2)
+        ...     again = prepare_training_latents(bundle, train, d, steps=2)
+        >>> len(train), first["inverted"], again["inverted"]  # the 2 sources were inverted already
+        (14, 12, 0)
+    """
+    from latent_transforms.errors import CacheMismatchError
+    from latent_transforms.inversion.cache import LatentCache, image_key
+
+    started = time.perf_counter()
+    folder = Path(folder)
+    images = images.detach().float().cpu()
+    keys = [image_key(x) for x in images]
+    with LatentCache.open(folder) as cache:
+        present = {k for k in keys if k in cache}
+    missing: list[int] = []
+    for i, key in enumerate(keys):
+        if key not in present:
+            present.add(key)  # each image once, however often it occurs
+            missing.append(i)
+    if missing:
+        if projector is None:
+            projector = _default_projector(bundle, steps, batch_size, seed, device)
+        try:
+            cache = LatentCache(folder, fingerprint=bundle.fingerprint, settings=projector.settings())
+        except CacheMismatchError as exc:
+            raise ConfigError(
+                f"{exc} The classifier utility augments every training image with LatentAugment, so "
+                f"{len(missing)} training images not in this cache must be inverted into it with the "
+                "evaluation's projector. Fix: let the evaluation make its own cache (drop --cache), or "
+                "invert the whole train split into it by content first (latent-transforms invert ... "
+                "--split train)."
+            ) from exc
+        from tqdm.auto import tqdm
+
+        with (
+            cache,
+            tqdm(total=len(missing), desc="inverting the training split", disable=not progress) as bar,
+        ):
+            for start in range(0, len(missing), projector.batch_size):
+                chunk = missing[start : start + projector.batch_size]
+                result = projector.project(images[chunk])
+                extras = {"psnr": result.psnr.cpu(), "ssim": result.ssim.cpu(), "steps": result.steps.cpu()}
+                if cache.fields:
+                    extras = {k: v for k, v in extras.items() if k in cache.fields}
+                cache.put_batch([keys[i] for i in chunk], result.w.detach().float().cpu(), **extras)
+                cache.flush()
+                bar.update(len(chunk))
+    return {
+        "images": len(images),
+        "inverted": len(missing),
+        "seconds": round(time.perf_counter() - started, 2),
     }

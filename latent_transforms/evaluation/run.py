@@ -43,9 +43,15 @@ from latent_transforms.evaluation.real_data import (
     evenly_spread,
     open_real_data,
     prepare_latents,
+    prepare_training_latents,
 )
 from latent_transforms.evaluation.report import EvaluationReport, PolicyResult, UtilityResult, git_commit
-from latent_transforms.evaluation.sampling import augment_all, class_count, generate_samples
+from latent_transforms.evaluation.sampling import (
+    apply_with_labels,
+    augment_all,
+    class_count,
+    generate_samples,
+)
 
 if TYPE_CHECKING:
     from latent_transforms.features.extractor import FeatureExtractor
@@ -508,7 +514,7 @@ def _builtin_utility(spec: str, real: RealData, device: torch.device, progress: 
     ``test``."""
     from latent_transforms.tasks.utility import PROTOCOLS, classifier_utility
 
-    protocol = spec.partition(":")[2] or "augmentation"
+    protocol = _utility_protocol(spec)
     if protocol not in PROTOCOLS:
         raise ConfigError(f"--utility {spec!r}: the protocol must be one of {PROTOCOLS}, got {protocol!r}.")
     train, val, test = (real.splits.get(k) for k in ("train", "val", "test"))
@@ -524,8 +530,46 @@ def _builtin_utility(spec: str, real: RealData, device: torch.device, progress: 
         test,
         protocol=protocol,
         val=val if val is not None and len(val) else None,
+        apply=apply_with_labels,  # LatentAugment over a conditional GAN gets each image's class
         device=device,
         progress=progress,
+    )
+
+
+def _utility_protocol(spec: str) -> str:
+    """The protocol of a built-in utility spec (``"classifier"``: the augmentation protocol)."""
+    return spec.partition(":")[2] or "augmentation"
+
+
+def _check_builtin_utility(spec: str, specs: Sequence[PolicySpec]) -> None:
+    """Refuse, before any work, policies the built-in utility's protocol cannot train with."""
+    if _utility_protocol(spec) != "feature-extraction":
+        return
+    transforming = [s.spec for s in specs if s.needs_sources]
+    if transforming:
+        raise ConfigError(
+            f"--utility {spec!r}: feature-extraction utility pretrains on synthetic images only; "
+            f"{transforming} transform real images. Fix: --utility classifier (the augmentation protocol, "
+            "which augments the real training images online), or evaluate them without this utility."
+        )
+
+
+def _training_latents(
+    real: RealData,
+    bundle: GanBundle,
+    folder: Path,
+    steps: int,
+    seed: int,
+    device: torch.device,
+    progress: bool,
+) -> dict[str, Any]:
+    """Invert every training image the task classifier trains on into the LatentAugment cache (its online
+    augmentation may pick any of them), skipping those already there."""
+    from latent_transforms.tasks.training import as_image_labels
+
+    images, _ = as_image_labels(real.splits["train"])
+    return prepare_training_latents(
+        bundle, images, folder, steps=steps, seed=seed, device=device, progress=progress
     )
 
 
@@ -678,6 +722,7 @@ def evaluate_policies(
     if builtin_utility:
         assert isinstance(utility, str)
         train_and_score = _builtin_utility(utility, real, dev, progress)
+        _check_builtin_utility(utility, specs_list)
     inversion: dict[str, Any] | None = None
     cache_folder: Path | None = None
     if any(s.needs_latents for s in specs_list):
@@ -703,6 +748,16 @@ def evaluate_policies(
             if inversion["reused"]
             else f"  inverted {inversion['inverted']} images in {inversion['seconds']:.0f} s"
         )
+        if builtin_utility and any(s.kind == "latentaugment" for s in specs_list):
+            # the task classifier's online augmentation may pick any training image, not only a source
+            say(
+                f"the classifier utility augments every training image with LatentAugment: inverting the "
+                f"{len(real.splits['train'])} images of the train split that {cache_folder} lacks "
+                f"({inversion_steps} projector steps each; reused by later runs)"
+            )
+            training = _training_latents(real, bundle, cache_folder, inversion_steps, seed, dev, progress)
+            inversion["training_split"] = training
+            say(f"  inverted {training['inverted']} of {training['images']} in {training['seconds']:.0f} s")
     # a cache keyed by dataset key (latent-transforms invert --key dataset) is looked up by those keys
     source_keys = real.source_keys if inversion is not None and inversion["keys"] == "dataset" else None
 

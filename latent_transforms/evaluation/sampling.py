@@ -28,7 +28,14 @@ from latent_transforms.transforms.labels import ConditionalTransform
 from latent_transforms.transforms.latent_augment import LatentAugment
 from latent_transforms.transforms.sg2sample import SG2Sample
 
-__all__ = ["SAMPLING_TRANSFORMS", "augment_all", "class_count", "generate_samples", "iter_samples"]
+__all__ = [
+    "SAMPLING_TRANSFORMS",
+    "apply_with_labels",
+    "augment_all",
+    "class_count",
+    "generate_samples",
+    "iter_samples",
+]
 
 #: The transforms whose samples are drawn from nothing (their ``sample``), not made from source images.
 SAMPLING_TRANSFORMS = (SG2Sample, DiffusionSample)
@@ -107,6 +114,42 @@ def augment_all(
     with torch.no_grad():
         out = transform.apply_batch(images.float(), params, "image")
     return out.detach().float().clamp(-1.0, 1.0)
+
+
+def apply_with_labels(
+    transform: RandomTransform, images: torch.Tensor, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``transform(images)`` (its ``p``, its range, its generator) with each image's class told to a
+    transform that can use it: the online augmentation of a labelled training batch.
+
+    Over a class-conditional GAN ``LatentAugment``'s discriminator gets each image's class as one-hot ``c``
+    (its fidelity term needs it), as :func:`augment_all` does; a transform that cannot choose classes
+    (:func:`class_count` 0: ``StandardDA``, an unconditional GAN) is simply called, so its draws are those
+    of ``transform(images)``. The labels do not change the random draws.
+
+    Args:
+        transform: any :class:`~latent_transforms.RandomTransform`.
+        images: ``[B, C, H, W]`` in the transform's ``value_range``, on any device (the result comes back
+            there).
+        labels: their classes, ``[B]`` int64 in ``[0, c_dim)`` (``None``: none told).
+
+    Returns:
+        ``[B, C, H, W]``: the images, each chosen one (probability ``p``) augmented, like
+        ``transform(images)``.
+
+    Example:
+        >>> from latent_transforms import StandardDA
+        >>> x = torch.rand(3, 1, 16, 16) * 2 - 1
+        >>> out = apply_with_labels(StandardDA(p=1.0, seed=0), x, torch.tensor([0, 1, 1]))
+        >>> torch.equal(out, StandardDA(p=1.0, seed=0)(x))  # StandardDA cannot use classes
+        True
+    """
+    if labels is None or class_count(transform) == 0:
+        return transform(images)
+    transform.check_image(images)
+    params = transform.params_for(images)
+    params = _with_labels(transform, params, torch.as_tensor(labels), int(params["batch"]))
+    return transform.transform(images, params)
 
 
 def _with_labels(

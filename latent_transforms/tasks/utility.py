@@ -411,6 +411,7 @@ def classifier_utility(
     metric: str = "auc",
     fraction: float = 0.5,
     finetune_epochs: int = 20,
+    apply: Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     device: torch.device | str | None = None,
     progress: bool = False,
 ) -> Callable[[Any, int], float]:
@@ -423,10 +424,17 @@ def classifier_utility(
     - ``protocol="augmentation"``: ``None`` trains on ``train`` alone; a transform that draws new images
       (``SG2Sample``, ``DiffusionSample``: it has ``sample``) adds ``n_synthetic`` labelled samples; a
       transform of real images (``StandardDA``, ``LatentAugment``) augments each real training batch online,
-      each image with probability ``augment_p``.
+      each image with probability ``augment_p``: ``apply(transform, chosen images [n, C, R, R] in
+      [-1, 1], their classes [n] int64)`` gives the augmented images (default ``transform(images)``, which
+      tells the transform no classes; :func:`~latent_transforms.evaluate_policies` passes
+      :func:`~latent_transforms.evaluation.sampling.apply_with_labels`, so LatentAugment over a
+      class-conditional GAN gets each image's class). The draws are seeded by the run's seed.
     - ``protocol="feature-extraction"``: ``None`` pretrains on ``train``; a generator transform pretrains on
       its samples (:func:`extraction_utility`); then the last layer is fine-tuned on ``fraction`` of
       ``train``.
+
+    LatentAugment augments every real training image it is given, so its cache must hold the latents of
+    the whole training split (``evaluate_policies`` inverts it when the built-in utility needs it).
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -438,6 +446,10 @@ def classifier_utility(
     check_choice("protocol", protocol, PROTOCOLS)
     check_choice("metric", metric, CLASSIFICATION_METRICS)
     check_number("augment_p", augment_p, low=0.0, high=1.0)
+    if apply is not None and not callable(apply):
+        raise ConfigError(
+            f"apply must be a callable (transform, images, labels) -> images, got {type(apply).__name__}."
+        )
     real = as_image_labels(train)
     n = len(real[0]) if n_synthetic is None else check_int("n_synthetic", n_synthetic, low=1)
 
@@ -457,7 +469,10 @@ def classifier_utility(
                 return images
             out = images.clone()
             with torch.no_grad():
-                out[chosen] = transform(images[chosen]).to(images.dtype)
+                if apply is None:
+                    out[chosen] = transform(images[chosen]).to(images.dtype)
+                else:
+                    out[chosen] = apply(transform, images[chosen], labels[chosen]).to(images.dtype)
             return out
 
         return augment

@@ -115,3 +115,89 @@ def test_unconditional_and_unlabelled_runs_record_no_class_balance(tmp_path):
     )
     assert report.settings["class_balance"] is None
     assert "classes of the drawn samples" not in report.to_markdown()
+
+
+# -- the built-in classifier utility with LatentAugment ----------------------------------------------------
+def _small_gan(c_dim: int) -> GanBundle:
+    config = GanConfig(
+        resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16, c_dim=c_dim, modalities=XRAY
+    )
+    return GanBundle.random(config, seed=0)
+
+
+UTILITY_RUN = dict(
+    reference_split="test",
+    n_sources=4,
+    inversion_steps=2,
+    perceptual="random",
+    n_samples=8,
+    feature_network="random",
+    efficiency_images=0,
+    batch_size=4,
+    progress=False,
+    utility="classifier",
+)
+
+
+def test_the_classifier_utility_augments_every_training_image_with_its_class(tmp_path, monkeypatch):
+    from latent_transforms import LatentAugment
+    from latent_transforms.evaluation.real_data import open_real_data
+    from latent_transforms.inversion.cache import image_key
+    from latent_transforms.tasks.training import as_image_labels
+
+    path, gan = _imbalanced(tmp_path), _small_gan(2)
+    x, y = as_image_labels(open_real_data(gan, f"medmnist:{path}", reference_split="test").splits["train"])
+    label_of = {image_key(image): int(label) for image, label in zip(x, y, strict=True)}
+    seen: list[tuple[str, int | None]] = []  # (image, the class its discriminator was told)
+    original = LatentAugment.apply_batch
+
+    def spy(self, images, params, kind):  # type: ignore[no-untyped-def]
+        c = params.get("c")
+        for i, image in enumerate(images.cpu()):
+            seen.append((image_key(image), None if c is None else int(c[i].argmax())))
+        return original(self, images, params, kind)
+
+    monkeypatch.setattr(LatentAugment, "apply_batch", spy)
+    report = evaluate_policies(
+        ["latentaugment:preset=f1,steps=2"],
+        gan=gan,
+        data=f"medmnist:{path}",
+        out=tmp_path / "out",
+        **UTILITY_RUN,
+    )
+    utility = report.rows[0].utility
+    assert utility is not None and utility.n == 1
+    assert np.isfinite(utility.policy_mean) and np.isfinite(utility.baseline_mean)
+    assert report.settings["inversion"]["training_split"]["images"] == len(x) == 32
+    # the online augmentation walked training images beyond the 4 sources, each told its own class
+    walked = {key for key, _ in seen}
+    assert len(walked) > 4 and walked <= set(label_of)
+    assert all(c == label_of[key] for key, c in seen)
+    assert {c for _, c in seen} == {0, 1}
+
+
+def test_the_classifier_utility_with_latent_augment_over_an_unconditional_gan(tmp_path):
+    report = evaluate_policies(
+        ["latentaugment:preset=f1,steps=2"],
+        gan=_small_gan(0),
+        data=f"medmnist:{_imbalanced(tmp_path)}",
+        out=tmp_path / "out",
+        **UTILITY_RUN,
+    )
+    utility = report.rows[0].utility
+    assert utility is not None and np.isfinite(utility.policy_mean) and np.isfinite(utility.baseline_mean)
+    assert report.settings["inversion"]["training_split"]["inverted"] == 32 - 4  # the sources were there
+
+
+def test_feature_extraction_utility_refuses_transforms_of_real_images_before_any_work(tmp_path):
+    from latent_transforms.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pretrains on synthetic images only"):
+        evaluate_policies(
+            ["latentaugment:preset=f1,steps=2"],
+            gan=_small_gan(2),
+            data=f"medmnist:{_imbalanced(tmp_path)}",
+            out=tmp_path / "out",
+            **{**UTILITY_RUN, "utility": "classifier:feature-extraction"},
+        )
+    assert not (tmp_path / "out" / "cache").exists()  # nothing was inverted

@@ -133,3 +133,35 @@ def test_latent_augment_over_a_conditional_gan_tells_its_discriminator_each_sour
     assert torch.allclose(out, expected.clamp(-1, 1), atol=1e-6)
     other = policy.augment(image.expand(2, -1, -1, -1), c=1 - one_hot)
     assert not torch.allclose(out, other.clamp(-1, 1), atol=1e-6)  # the class reached the discriminator
+
+
+def test_apply_with_labels_is_the_transforms_call_with_each_images_class(tmp_path: Path) -> None:
+    from latent_transforms.evaluation.sampling import apply_with_labels
+
+    bundle = _cgan()
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        z = bundle.generator.sample_z(2, generator=g)
+        w = bundle.generator.mapping(z, F.one_hot(torch.tensor([0, 1]), 2).float())[:, 0]
+        images = bundle.generator.synthesis(w[:, None].expand(-1, bundle.generator.num_ws, -1))
+    images = (images.clamp(-1, 1) * 2**10).round() / 2**10
+    cache = LatentCache(tmp_path / "cache", fingerprint=bundle.fingerprint, settings={"space": "w"})
+    cache.put_batch([image_key(x) for x in images], w)
+    cache.flush()
+    policy = LatentAugment(
+        bundle, cache, None, alpha_pix=0, alpha_perc=0, alpha_lat=0, alpha_f=1.0, steps=3,
+        p=1.0, value_range="generator", seed=0,
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="conditional"):  # a plain call tells no class
+        policy(images)
+    labels = torch.tensor([1, 0])
+    out = apply_with_labels(policy, images, labels)
+    expected = policy.augment(images, c=F.one_hot(labels, 2).float()).clamp(-1, 1)
+    assert torch.allclose(out, expected, atol=1e-6)
+    other = apply_with_labels(policy, images, 1 - labels)
+    assert not torch.allclose(out, other, atol=1e-6)  # the class reached the discriminator
+    # a transform that cannot use classes is just called: the same draws as transform(images)
+    x = torch.rand(3, 2, 16, 16, generator=g) * 2 - 1
+    assert torch.equal(
+        apply_with_labels(StandardDA(p=0.5, seed=4), x, torch.tensor([0, 1, 0])), StandardDA(p=0.5, seed=4)(x)
+    )

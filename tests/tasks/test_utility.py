@@ -199,3 +199,26 @@ def test_the_built_in_utility_for_evaluate(monkeypatch):
     with pytest.raises(ConfigError, match="protocol='augmentation'"):
         extraction(Policy(flips), 0)
     assert 0 <= extraction(None, 0) <= 1
+
+
+def test_the_online_augmentation_hands_apply_each_chosen_images_class():
+    real, test = _noise_labelled(16, 0), _separable_test()
+    label_of = {tuple(image.flatten()[:4].tolist()): int(label) for image, label in zip(*real, strict=True)}
+    calls: list[tuple[list[int], list[int]]] = []
+
+    def apply(transform, images, labels):  # what evaluate passes: the transform's call with the classes
+        truth = [label_of[tuple(image.flatten()[:4].tolist())] for image in images]
+        calls.append((truth, labels.tolist()))
+        return transform(images)
+
+    flips = StandardDA(p=1.0, rotate=0, translate=0, elastic=None, seed=0)
+    score = classifier_utility(real, test, options=QUICK, augment_p=0.5, apply=apply)
+    first = score(flips, 0)
+    assert 0 <= first <= 1 and calls
+    assert all(truth == labels for truth, labels in calls)  # each image with its own class
+    assert 0 < sum(len(labels) for _, labels in calls) < QUICK.epochs * 16  # about half of them chosen
+    drawn = list(calls)
+    calls.clear()
+    assert score(flips, 0) == first and calls == drawn  # seeded: the same images, the same score
+    with pytest.raises(ConfigError, match="apply must be a callable"):
+        classifier_utility(real, test, apply="labels")  # type: ignore[arg-type]
