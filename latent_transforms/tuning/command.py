@@ -258,6 +258,7 @@ def run_tune(args: argparse.Namespace) -> int:
     from latent_transforms.evaluation.real_data import open_real_data
     from latent_transforms.evaluation.run import load_utility
     from latent_transforms.networks.bundle import load_gan
+    from latent_transforms.tasks.synthetic import resampled_labels
     from latent_transforms.tuning.grid import (
         latent_augment_p_grid,
         run_grid,
@@ -307,6 +308,13 @@ def run_tune(args: argparse.Namespace) -> int:
         dataset_options=data_options(args),
     )
     needs_latents = args.policy in ("latentaugment", "latentaugment-p")
+    conditional = bundle.config.c_dim > 0
+    if needs_latents and conditional and real.source_labels is None:
+        raise ConfigError(
+            f"the GAN is class-conditional, and LatentAugment's fidelity term tells its discriminator each "
+            f"source's class, but {args.data!r} has no labels. Fix: labelled data (medmnist:FILE.npz, a "
+            "folder of class folders), or an unconditional GAN."
+        )
     cache_folder, stats = _latents(args, bundle, real, device) if needs_latents else (None, None)
     fn: Any = (  # the user's validate(transform) -> float
         load_utility(args.downstream, option="--downstream", signature="validate(transform) -> float")
@@ -323,12 +331,18 @@ def run_tune(args: argparse.Namespace) -> int:
             reference, _ = _reconstructions(args, bundle, real, device)
         else:
             reference = real.reference
+        train_labels = real.training_labels() if conditional else None
         f1 = F1Objective(
             bundle,
             cache_folder,
             stats,
             reference,
             real.sources,
+            # over a conditional GAN: each source keeps its class, drawn samples follow the training balance
+            source_labels=real.source_labels if conditional else None,
+            labels=None
+            if train_labels is None
+            else resampled_labels(train_labels, args.n_samples, args.seed),
             n_samples=args.n_samples,
             feature_network=args.feature_network,
             k=args.k,

@@ -23,9 +23,15 @@ from typing import Any, ClassVar
 import torch
 from tqdm.auto import tqdm
 
-from latent_transforms.checks import check_choice, check_image_batch, check_int, default_device
+from latent_transforms.checks import (
+    check_choice,
+    check_class_labels,
+    check_image_batch,
+    check_int,
+    default_device,
+)
 from latent_transforms.errors import ConfigError
-from latent_transforms.evaluation.sampling import iter_samples
+from latent_transforms.evaluation.sampling import SAMPLING_TRANSFORMS, class_count, iter_samples
 from latent_transforms.features.extractor import FeatureExtractor
 from latent_transforms.features.perceptual import PerceptualNetwork, perceptual_network
 from latent_transforms.features.registry import feature_network as build_feature_network
@@ -131,6 +137,12 @@ class F1Objective(Objective):
         sources: the images LatentAugment augments ``[S, C, R, R]`` in ``[-1, 1]`` (their latents in
             ``cache``).
         source_keys: their cache keys (default: content keys, :func:`~latent_transforms.image_key`).
+        source_labels: their classes, ``[S]`` int64: over a class-conditional GAN LatentAugment's
+            discriminator is told each source's class (its fidelity term needs it); ignored by an
+            unconditional GAN.
+        labels: the classes of the drawn samples of a policy that draws them (``SG2Sample`` over a
+            conditional GAN, in :meth:`measure`), ``[n_samples]`` int64, e.g. the training split's class
+            balance (:func:`~latent_transforms.tasks.resampled_labels`); default: uniform classes.
         n_samples: samples per trial.
         feature_network: a :func:`~latent_transforms.features.feature_network` name or a
             :class:`~latent_transforms.features.FeatureExtractor` (default ``"efficientnet-lite0"``, offline).
@@ -177,6 +189,8 @@ class F1Objective(Objective):
         sources: torch.Tensor,
         *,
         source_keys: Sequence[str] | None = None,
+        source_labels: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
         n_samples: int = 50_000,
         feature_network: str | FeatureExtractor = "efficientnet-lite0",
         k: int = 3,
@@ -208,6 +222,18 @@ class F1Objective(Objective):
         if source_keys is not None and len(source_keys) != len(self.sources):
             raise ConfigError(f"expected {len(self.sources)} source_keys, got {len(source_keys)}.")
         self.source_keys = list(source_keys) if source_keys is not None else None
+        classes = int(self.bundle.config.c_dim)
+        if source_labels is not None:
+            source_labels = torch.as_tensor(source_labels)
+            if source_labels.ndim != 1 or len(source_labels) != len(self.sources):
+                raise ConfigError(
+                    f"expected source_labels [{len(self.sources)}], one class per source, got shape "
+                    f"{tuple(source_labels.shape)}."
+                )
+            if classes > 0:  # an unconditional GAN ignores them
+                check_class_labels(source_labels, len(self.sources), classes, who="source_labels")
+        self.source_labels = source_labels.long().cpu() if source_labels is not None else None
+        self.labels = check_class_labels(labels, n_samples, classes)
         if cache is not None and not isinstance(cache, LatentCache):
             cache = LatentCache.open(cache)
         self.cache = cache
@@ -286,14 +312,20 @@ class F1Objective(Objective):
     def measure(self, policy: RandomTransform) -> tuple[float, dict[str, Any]]:
         """The objective for any policy's samples (``SG2Sample``, ``StandardDA``, ...; ``p`` ignored).
 
+        A transform of the sources keeps each source's class (``source_labels``); a policy that draws
+        samples over a conditional GAN draws the classes ``labels`` (uniform ones without).
+
         Returns ``(mean F1, details)`` with ``details`` = ``{"f1", "precision", "recall"}``, each a dict
         per modality, and ``"f1_mean"``, ``"precision_mean"``, ``"recall_mean"``.
         """
+        draws = isinstance(policy, SAMPLING_TRANSFORMS)
         batches = iter_samples(
             policy,
             self.n_samples,
             sources=self.sources,
             source_keys=self.source_keys,
+            labels=self.labels if draws and class_count(policy) > 0 else None,
+            source_labels=None if draws else self.source_labels,
             batch_size=self.batch_size,
             seed=self.seed,
             device=self.device,

@@ -110,3 +110,55 @@ def test_reference_points_score_the_sources_and_their_reconstructions(tiny):
     # drawn in the seeded order (8 of 8, a permutation).
     assert points["reconstructions"]["f1"] == pytest.approx(points["sources"]["f1"])
     assert 0.0 < points["sources"]["f1"] <= 1.0
+
+
+# -- over a class-conditional GAN ------------------------------------------------------------------------
+def test_a_trial_over_a_conditional_gan_tells_each_source_its_class(tmp_path, monkeypatch):
+    import torch
+    import torch.nn.functional as F
+
+    from latent_transforms import DatasetStats, GanBundle, GanConfig, LatentCache, image_key
+    from latent_transforms.features.perceptual import perceptual_network
+
+    cgan = GanBundle.random(
+        GanConfig(resolution=16, channel_base=256, channel_max=32, z_dim=16, w_dim=16, c_dim=2), seed=0
+    )
+    g = torch.Generator().manual_seed(1)
+    classes = torch.arange(10) % 2
+    with torch.no_grad():
+        w = cgan.generator.mapping(cgan.generator.sample_z(10, generator=g), F.one_hot(classes, 2).float())
+        images = cgan.generator.synthesis(w).clamp(-1, 1)
+    sources, reference, source_labels = images[:6], images[6:], classes[:6]
+    cache = LatentCache(tmp_path / "cache", fingerprint=cgan.fingerprint, settings={"space": "w"})
+    cache.put_batch([image_key(x) for x in sources], w[:6, 0])
+    cache.flush()
+    stats = DatasetStats.compute(
+        [(sources, w[:6, 0])], perceptual=perceptual_network("random"), patch_size=8, progress=False
+    )
+    settings = dict(n_samples=6, feature_network="random", batch_size=3, seed=0)
+    labels = torch.tensor([1, 1, 1, 1, 1, 0])
+    objective = F1Objective(
+        cgan, cache, stats, reference, sources, source_labels=source_labels, labels=labels, **settings
+    )
+    value, details = objective.evaluate(PARAMS)
+    assert 0.0 <= value <= 1.0 and details["f1"]
+    # the trial's samples are the walks of each source with its own class (what generate_samples gives)
+    scored: list[torch.Tensor] = []
+    monkeypatch.setattr(objective, "score_features", lambda fake: scored.append(fake) or (0.0, {}))
+    trial = objective.transform(PARAMS)
+    objective.measure(trial)
+    expected = generate_samples(trial, 6, sources=sources, source_labels=source_labels, batch_size=3, seed=0)
+    assert torch.equal(scored[-1], objective._embed(expected.split(3)))
+    # a policy that draws its samples draws the classes asked for
+    drawn = SG2Sample(cgan, p=1.0)
+    objective.measure(drawn)
+    asked = generate_samples(drawn, 6, labels=labels, batch_size=3, seed=0)
+    assert torch.equal(scored[-1], objective._embed(asked.split(3)))
+    uniform = generate_samples(drawn, 6, batch_size=3, seed=0)
+    assert not torch.equal(scored[-1], objective._embed(uniform.split(3)))
+    # without the sources' classes the fidelity term cannot run: a clear error, not a crash deep inside
+    unlabelled = F1Objective(cgan, cache, stats, reference, sources, **settings)
+    with pytest.raises(ConfigError, match="conditional"):
+        unlabelled.evaluate(PARAMS)
+    with pytest.raises(ConfigError, match="source_labels"):
+        F1Objective(cgan, cache, stats, reference, sources, source_labels=classes, **settings)
