@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from latent_transforms.evaluation import commit_label
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -55,25 +55,7 @@ def device_name(device: torch.device) -> str:
 def git_commit() -> str:
     """The checkout's commit (``+dirty`` with local changes); ``LATENT_TRANSFORMS_COMMIT`` when set
     (a copy of the tree without ``.git``, e.g. on a remote GPU machine)."""
-    if os.environ.get("LATENT_TRANSFORMS_COMMIT"):
-        return os.environ["LATENT_TRANSFORMS_COMMIT"]
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return commit_label(Path(__file__).resolve().parent, short=False)
 
 
 def provenance(device: torch.device, module: str) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from latent_transforms.evaluation import commit_label
 from latent_transforms.metrics import friedman, nemenyi
 
 from .config import ROW_MEANING, StudyConfig
@@ -31,14 +31,6 @@ TASKS = {
 }
 
 
-def _commit() -> str:
-    try:
-        run = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        return run.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def collect(config: StudyConfig, splits: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``results.json`` document."""
     key = config.metric
@@ -51,7 +43,7 @@ def collect(config: StudyConfig, splits: list[dict[str, Any]]) -> dict[str, Any]
         "methods": methods,
         "translation": translation,
         "command": config.command,
-        "commit": _commit(),
+        "commit": commit_label(Path(__file__).resolve().parent, short=False),
         "task": TASKS[config.task],
         "splits": [{"seed": s["seed"], "patients": s["patients"]} for s in splits],
         "config": config.to_dict(),

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # makes `genera
 
 from generator_study import report
 from generator_study.pipeline import GROUP, MissingInput, Stopped, Study, StudyConfig, quick_config
+from latent_transforms.evaluation import commit_label
 from latent_transforms.tasks import CLASSIFICATION_METRICS
 
 
@@ -117,18 +117,6 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> StudyConfig:
     return cfg
 
 
-def _commit() -> str:
-    try:
-        root = Path(__file__).resolve().parents[2]
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True)
-        return sha + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -146,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measured the groups {', '.join(cfg.groups)}; run without --groups for the report ({cfg.out})")
         return 0
     out = Path(args.report) if args.report else Path(cfg.out)
-    report.write(out, study, results, commit=_commit(), command=cfg.command)
+    report.write(
+        out, study, results, commit=commit_label(Path(__file__).resolve().parent), command=cfg.command
+    )
     print(f"wrote {out / 'report.md'} and {out / 'results.json'}")
     return 0
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # makes `selective_augmentation` importable
 
+from latent_transforms.evaluation import commit_label
 from selective_augmentation import report
 from selective_augmentation.pipeline import ROW_ORDER, Experiment, ExperimentConfig, Stopped, quick_config
 
@@ -107,18 +107,6 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> ExperimentCon
     return cfg
 
 
-def _commit() -> str:
-    try:
-        root = Path(__file__).resolve().parents[2]
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True)
-        return sha + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -130,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped after --max-minutes; rerun the same command to resume ({cfg.out})")
         return 3
     out = Path(args.report) if args.report else Path(cfg.out)
-    report.write(out, experiment, results, commit=_commit(), command=cfg.command)
+    report.write(
+        out, experiment, results, commit=commit_label(Path(__file__).resolve().parent), command=cfg.command
+    )
     print(f"wrote {out / 'report.md'} and {out / 'results.json'}")
     return 0
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         EvaluationReport as EvaluationReport,
         PolicyResult as PolicyResult,
         UtilityResult as UtilityResult,
+        commit_label as commit_label,
     )
     from latent_transforms.evaluation.run import (
         EvaluatedPolicy as EvaluatedPolicy,
@@ -62,6 +63,7 @@ _SOURCES: dict[str, str] = {
     "RealData": "latent_transforms.evaluation.real_data",
     "UtilityResult": "latent_transforms.evaluation.report",
     "augment_all": "latent_transforms.evaluation.sampling",
+    "commit_label": "latent_transforms.evaluation.report",
     "evaluate_policies": "latent_transforms.evaluation.run",
     "evenly_spread": "latent_transforms.evaluation.real_data",
     "generate_samples": "latent_transforms.evaluation.sampling",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -88,6 +89,25 @@ def git_commit(folder: str | Path | None = None) -> dict[str, Any] | None:
     if len(sha) != 40:
         return None
     return {"commit": sha, "dirty": bool(status)}
+
+
+def commit_label(folder: str | Path | None = None, *, short: bool = True) -> str:
+    """The commit of :func:`git_commit` as one string for a report: ``"1a2b3c4"`` (``short``) or the whole
+    sha, ``"+dirty"`` appended with uncommitted changes to tracked files; ``LATENT_TRANSFORMS_COMMIT`` when
+    set (a copy of the tree without ``.git``, e.g. on a remote GPU machine); ``"unknown"`` without git.
+
+    Example:
+        >>> label = commit_label()
+        >>> label == "unknown" or len(label.removesuffix("+dirty")) >= 7
+        True
+    """
+    if os.environ.get("LATENT_TRANSFORMS_COMMIT"):
+        return os.environ["LATENT_TRANSFORMS_COMMIT"]
+    info = git_commit(folder)
+    if info is None:
+        return "unknown"
+    sha = info["commit"][:7] if short else info["commit"]
+    return sha + ("+dirty" if info["dirty"] else "")
 
 
 @dataclass
