@@ -128,6 +128,9 @@ class UtilityResult:
         higher_is_better: the direction of the score.
         seeds: the training seeds.
         note: why no test was made, if it was not.
+        policy_runs: the score of each run (seed) with the policy, in ``seeds`` order (per-sample scores:
+            their mean per seed).
+        baseline_runs: the same without augmentation.
 
     Example:
         >>> u = UtilityResult(0.02, 0.01, 3.0, 10, "seed", 0.82, 0.80, True, list(range(10)))
@@ -145,6 +148,27 @@ class UtilityResult:
     higher_is_better: bool = True
     seeds: list[int] = field(default_factory=list)
     note: str | None = None
+    policy_runs: list[float] = field(default_factory=list)
+    baseline_runs: list[float] = field(default_factory=list)
+
+    @staticmethod
+    def _spread(runs: list[float], mean: float) -> str:
+        """``mean`` with `` ± std (k runs)`` when there are several runs (sample standard deviation)."""
+        if len(runs) < 2:
+            return f"{mean:.4f}"
+        centre = sum(runs) / len(runs)
+        std = math.sqrt(sum((r - centre) ** 2 for r in runs) / (len(runs) - 1))
+        return f"{mean:.4f} ± {std:.4f}"
+
+    @property
+    def policy_text(self) -> str:
+        """The policy's mean score with the spread over runs, e.g. ``"0.8512 ± 0.0071"``."""
+        return self._spread(self.policy_runs, self.policy_mean)
+
+    @property
+    def baseline_text(self) -> str:
+        """The baseline's mean score with the spread over runs."""
+        return self._spread(self.baseline_runs, self.baseline_mean)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -377,15 +401,15 @@ class EvaluationReport:
             lines += [
                 "## Utility",
                 "",
-                "| policy | score with policy | score without augmentation | gain | n pairs | paired by "
-                "| Wilcoxon statistic | p |",
+                "| policy | score with policy (± std over runs) | score without augmentation | gain "
+                "| n pairs | paired by | Wilcoxon statistic | p |",
                 "|---|---|---|---|---|---|---|---|",
             ]
             for r in with_utility:
                 u = r.utility
                 assert u is not None
                 lines.append(
-                    f"| {r.policy} | {u.policy_mean:.4f} | {u.baseline_mean:.4f} | {u.gain:+.4f} | {u.n} "
+                    f"| {r.policy} | {u.policy_text} | {u.baseline_text} | {u.gain:+.4f} | {u.n} "
                     f"| {u.paired_by} | {_fmt(u.statistic, 1)} | {_p(u.pvalue)} |"
                 )
             notes = [f"- {r.policy}: {r.utility.note}" for r in with_utility if r.utility and r.utility.note]

@@ -342,6 +342,8 @@ def _paired_results(
     for name, policy in policies:
         a: list[float] = []
         b: list[float] = []
+        a_runs: list[float] = []
+        b_runs: list[float] = []
         kinds = set()
         for s in seeds:
             per_sample, values = run(name, policy, s)
@@ -353,6 +355,8 @@ def _paired_results(
                     f"{len(base_values)} without augmentation (seed {s}); expected the same kind and number "
                     "(one per seed, or one per validation sample in a fixed order)."
                 )
+            a_runs.append(sum(values) / len(values))
+            b_runs.append(sum(base_values) / len(base_values))
             if per_sample:
                 a.extend(values)
                 b.extend(base_values)
@@ -385,6 +389,8 @@ def _paired_results(
             higher_is_better=higher_is_better,
             seeds=[int(s) for s in seeds],
             note=note,
+            policy_runs=a_runs,
+            baseline_runs=b_runs,
         )
     return results
 

@@ -45,6 +45,8 @@ def test_per_sample_scores_are_paired_by_sample_and_pooled_over_seeds() -> None:
         expected.statistic
     )
     assert result.policy_mean == pytest.approx(a.mean()) and result.baseline_mean == pytest.approx(b.mean())
+    # one score per run: the mean of the run's per-sample scores
+    assert result.policy_runs == pytest.approx([task.values("good", s).mean() for s in (0, 1, 2)])
 
 
 def test_scalar_scores_are_paired_by_seed_and_the_baseline_is_trained_once_per_seed() -> None:
@@ -58,6 +60,10 @@ def test_scalar_scores_are_paired_by_seed_and_the_baseline_is_trained_once_per_s
     assert results["good"].paired_by == "seed" and results["good"].n == len(seeds)
     assert results["good"].pvalue == pytest.approx(scipy_stats.wilcoxon(a, b).pvalue)
     assert results["good"].gain > 0
+    good = results["good"]
+    assert good.policy_runs == pytest.approx(a) and good.baseline_runs == pytest.approx(b)
+    std = float(np.std(a, ddof=1))
+    assert results["good"].policy_text == f"{np.mean(a):.4f} ± {std:.4f}"
     same = results["same"]  # identical scores: no test, said why
     assert same.gain == 0 and same.pvalue is None and "zero" in (same.note or "")
 
