@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,11 @@ import torch
 from benchmarks.common import provenance
 from latent_transforms import (
     LabelledImages,
+    class_fidelity,
     feature_network,
-    fid,
     load_diffusion,
     load_gan,
     plot_fid_curve,
-    precision_recall,
 )
 from latent_transforms.plotting import agg_figure
 from latent_transforms.training import read_log, scored_records
@@ -56,34 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
 def real_images(data: str, split: str, resolution: int) -> LabelledImages:
     path = data.removeprefix("medmnist:")
     return LabelledImages.from_medmnist(path, split, resolution=resolution)
-
-
-@torch.no_grad()
-def fidelity(
-    sample: Any, real: torch.Tensor, labels: torch.Tensor, net: Any, *, k: int, seed: int
-) -> dict[str, Any]:
-    """FID / precision / recall per class (as many samples as real images of the class) and overall, and
-    the seconds spent sampling."""
-    per_class: dict[str, Any] = {}
-    all_real, all_fake = [], []
-    seconds = 0.0
-    for label in sorted(set(labels.tolist())):
-        x = real[labels == label]
-        start = time.perf_counter()
-        fake = sample(len(x), label, seed + label).clamp(-1, 1)
-        seconds += time.perf_counter() - start
-        fr, ff = net.embed(x)[:, 0], net.embed(fake)[:, 0]
-        per_class[str(label)] = {"fid": fid(fr, ff), **precision_recall(fr, ff, k=k), "n": len(x)}
-        all_real.append(fr)
-        all_fake.append(ff)
-    fr, ff = torch.cat(all_real), torch.cat(all_fake)
-    n = len(fr)
-    return {
-        "fid": fid(fr, ff),
-        **precision_recall(fr, ff, k=k),
-        "per_class": per_class,
-        "seconds_per_1000": 1000 * seconds / n,
-    }
 
 
 def samples_figure(rows: list[tuple[str, torch.Tensor]], path: Path) -> Path:
@@ -127,7 +97,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         generators["gan"] = gan_sample
     scores = {
-        name: fidelity(sample, real, labels, net, k=args.k, seed=10_000 * args.seed + 1000)
+        name: class_fidelity(sample, real, labels, net, k=args.k, seed=10_000 * args.seed + 1000)
         for name, sample in generators.items()
     }
     title = "diffusion training: FID against the training images"

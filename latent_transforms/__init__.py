@@ -100,6 +100,9 @@ if TYPE_CHECKING:
         mean_image_size as mean_image_size,
         measure_efficiency as measure_efficiency,
     )
+    from latent_transforms.metrics.class_fidelity import (
+        class_fidelity as class_fidelity,
+    )
     from latent_transforms.metrics.fid import (
         fid as fid,
     )
@@ -264,6 +267,7 @@ _SOURCES: dict[str, str] = {
     "cross_modal_training_set": "latent_transforms.transforms",
     "evaluate_policies": "latent_transforms.evaluation",
     "feature_network": "latent_transforms.features",
+    "class_fidelity": "latent_transforms.metrics",
     "fid": "latent_transforms.metrics",
     "frechet_distance": "latent_transforms.metrics",
     "generate_samples": "latent_transforms.evaluation",

@@ -36,7 +36,7 @@ from latent_transforms import GanBundle, GanConfig, LatentAugment, Modality, Sel
 from latent_transforms.data import IntensityWindow, LabelledImages, stratified_split
 from latent_transforms.features import feature_network
 from latent_transforms.inversion import Projector, invert_to_cache
-from latent_transforms.metrics import fid, precision_recall
+from latent_transforms.metrics import class_fidelity
 from latent_transforms.tasks import (
     ClassifierOptions,
     ResNetClassifier,
@@ -378,23 +378,16 @@ class Experiment:
             else feature_network("random"),
             "task-resnet": classifier_features(self.task_network()),
         }
+
+        def sample(n: int, label: int, seed: int) -> torch.Tensor:
+            c = F.one_hot(torch.full((n,), label), self.num_classes).float()
+            return bundle.sample(n, seed=seed, c=c, noise_mode=NOISE)
+
         result: dict[str, Any] = {}
         for name, net in networks.items():
-            per_class: dict[str, Any] = {}
-            all_real, all_fake = [], []
-            for label in range(self.num_classes):
-                real = test_x[test_y == label]
-                n = len(real)
-                c = F.one_hot(torch.full((n,), label), self.num_classes).float()
-                fake = bundle.sample(n, seed=10_000 + label, c=c, noise_mode=NOISE).clamp(-1, 1)
-                fr, ff = net.embed(real)[:, 0], net.embed(fake)[:, 0]
-                pr = precision_recall(fr, ff, k=self.cfg.fidelity_k)
-                per_class[str(label)] = {"fid": fid(fr, ff), **pr, "n": n}
-                all_real.append(fr)
-                all_fake.append(ff)
-            real_f, fake_f = torch.cat(all_real), torch.cat(all_fake)
-            overall = precision_recall(real_f, fake_f, k=self.cfg.fidelity_k)
-            result[name] = {"fid": fid(real_f, fake_f), **overall, "per_class": per_class}
+            scores = class_fidelity(sample, test_x, test_y, net, k=self.cfg.fidelity_k, seed=10_000)
+            scores.pop("seconds_per_1000")
+            result[name] = scores
         result["reference"] = "test split"
         _write_json(path, result)
         return result

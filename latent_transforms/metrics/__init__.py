@@ -12,6 +12,7 @@ Every feature-based number depends on the feature network; record ``extractor.na
 ``extractor.fingerprint`` with it and compare only values made with the same one.
 """
 
+from latent_transforms.metrics.class_fidelity import ClassSampler, class_fidelity
 from latent_transforms.metrics.efficiency import Efficiency, measure_efficiency
 from latent_transforms.metrics.fid import FID, FeatureStatistics, fid, frechet_distance, modality_names
 from latent_transforms.metrics.lpips import (
@@ -48,6 +49,7 @@ __all__ = [
     "LPIPS_BACKBONES",
     "MANIFOLD_METRICS",
     "PAIRED_METRICS",
+    "ClassSampler",
     "Efficiency",
     "FeatureStatistics",
     "FriedmanResult",
@@ -58,6 +60,7 @@ __all__ = [
     "PrecisionRecall",
     "WilcoxonResult",
     "body_mae",
+    "class_fidelity",
     "clear_lpips_cache",
     "compare_methods",
     "density_coverage",
