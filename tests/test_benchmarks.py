@@ -173,20 +173,25 @@ def test_a_command_whose_arguments_do_not_parse_is_reported():
     assert check(f"{sys.executable} -m benchmarks.training_throughput --device cuda --tag x")[0]
 
 
-def test_diffusion_recipe_report_from_a_tiny_run(tmp_path):
-    import json
-
+def _toy_medmnist(path, seed: int):
+    """Two classes in the MedMNIST layout (28 px; class 1 has a bright square): 16 / 12 / 4 images."""
     import numpy as np
 
-    rng = np.random.default_rng(0)
-    toy = tmp_path / "toy.npz"
+    rng = np.random.default_rng(seed)
     arrays = {}
     for split, n in (("train", 16), ("val", 12), ("test", 4)):
         labels = np.arange(n) % 2
         images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        images[labels == 1, 8:20, 8:20] = 220  # class 1: a bright square
+        images[labels == 1, 8:20, 8:20] = 220
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels[:, None]
-    np.savez(toy, **arrays)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_diffusion_recipe_report_from_a_tiny_run(tmp_path):
+    import json
+
+    toy = _toy_medmnist(tmp_path / "toy.npz", seed=0)
     run_dir = tmp_path / "run"
     train = [
         sys.executable, "-m", "latent_transforms.cli", "train-diffusion", "--data", f"medmnist:{toy}",
@@ -213,3 +218,35 @@ def test_diffusion_recipe_report_from_a_tiny_run(tmp_path):
     for figure in ("fid-curve.png", "samples.png"):
         assert (out / figure).read_bytes()[:4] == b"\x89PNG"
     assert "| diffusion | all |" in (out / "report.md").read_text()
+
+
+def test_gan_checkpoints_scores_a_bundle_and_a_training_state_per_class(tmp_path):
+    import json
+
+    toy = _toy_medmnist(tmp_path / "toy.npz", seed=1)
+    run_dir = tmp_path / "gan"
+    train = [
+        sys.executable, "-m", "latent_transforms.cli", "train", "--data", f"medmnist:{toy}",
+        "--out", str(run_dir), "--resolution", "16", "--z-dim", "8", "--w-dim", "8", "--channel-base", "128",
+        "--channel-max", "16", "--batch", "4", "--kimg", "0.008", "--snap", "0.008", "--metric-kimg", "0",
+        "--metric-network", "none", "--workers", "0",
+    ]  # fmt: skip
+    made = subprocess.run(train, cwd=ROOT, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr[-2000:]
+    out = tmp_path / "report"
+    cmd = [
+        sys.executable, "-m", "benchmarks.gan_checkpoints", "--data", f"medmnist:{toy}", "--out", str(out),
+        "--checkpoints", str(run_dir / "bundle"), str(run_dir / "training-state.pt"),
+        "--feature-network", "random", "--draws", "2",
+    ]  # fmt: skip
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads((out / "results.json").read_text())
+    bundle, state = result["checkpoints"]
+    assert state["kimg"] == 0.008 and result["split"] == "val" and result["draws"] == 2
+    scores = state["scores"]["random"]
+    assert set(scores["per_class"]) == {"0", "1"} and all(c["n"] == 6 for c in scores["per_class"].values())
+    assert all(0.0 <= c["recall"] <= 1.0 for c in scores["per_class"].values())
+    # the bundle of an unscored run is the EMA generator of its last state: the same samples, the same scores
+    assert bundle["scores"] == state["scores"]
+    assert "| 0.008 | random | 1 | 6 |" in (out / "report.md").read_text()
