@@ -9,8 +9,9 @@ each class, on EfficientNet-Lite0 features and (optionally) on a task classifier
 A checkpoint is a GAN bundle folder (or ``builtin:`` / Hub id) or a ``training-state.pt`` (its EMA
 generator). Each is scored by :func:`latent_transforms.class_fidelity` with ``--draws`` independent sample
 draws (as many samples per class as real images of the split), and the mean over draws is reported.
-Writes ``results.json`` and ``report.md`` into ``--out``. The split defaults to validation: the test split
-is for the studies' reports.
+Writes ``results.json`` and ``report.md`` into ``--out``; a checkpoint already measured there with the same
+settings is not measured again (list it again to keep it in the table). The split defaults to validation:
+the test split is for the studies' reports.
 """
 
 from __future__ import annotations
@@ -79,8 +80,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     networks: dict[str, Any] = {args.feature_network: feature_network(args.feature_network)}
     if args.task_network:
         networks["task-resnet"] = classifier_features(load_task_network(args.task_network))
+    settings = {
+        "data": args.data,
+        "split": args.split,
+        "k": args.k,
+        "draws": args.draws,
+        "psi": args.psi,
+        "seed": args.seed,
+        "feature_network": args.feature_network,
+        "task_network": args.task_network,
+    }
+    out = Path(args.out)
+    earlier = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
+    measured = {r["checkpoint"]: r for r in earlier.get("checkpoints", [])}
+    if earlier.get("settings") != settings:
+        measured = {}
     rows = []
     for source in args.checkpoints:
+        if source in measured:
+            rows.append(measured[source])
+            print(f"{source}: measured before, kept", flush=True)
+            continue
         bundle, kimg = load_checkpoint(source)
 
         def sample(n: int, label: int, seed: int, bundle: GanBundle = bundle) -> torch.Tensor:
@@ -104,13 +124,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{source}: {json.dumps(scores)}", flush=True)
     result = {
         **provenance(torch.device("cpu"), MODULE),
+        "settings": settings,
         "split": args.split,
         "k": args.k,
         "draws": args.draws,
         "psi": args.psi,
         "checkpoints": rows,
     }
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (out / "report.md").write_text(markdown(result), encoding="utf-8")

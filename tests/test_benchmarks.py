@@ -250,3 +250,9 @@ def test_gan_checkpoints_scores_a_bundle_and_a_training_state_per_class(tmp_path
     # the bundle of an unscored run is the EMA generator of its last state: the same samples, the same scores
     assert bundle["scores"] == state["scores"]
     assert "| 0.008 | random | 1 | 6 |" in (out / "report.md").read_text()
+    # listed again with the same settings, a measured checkpoint is kept, not measured again
+    again = subprocess.run([*cmd[:-2], "--draws", "2"], cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout.count("measured before, kept") == 2, again.stderr[-2000:]
+    assert json.loads((out / "results.json").read_text())["checkpoints"] == result["checkpoints"]
+    other = subprocess.run([*cmd[:-2], "--draws", "1"], cwd=ROOT, capture_output=True, text=True)
+    assert other.returncode == 0 and "measured before" not in other.stdout  # other settings: measured anew
