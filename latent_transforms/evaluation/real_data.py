@@ -484,7 +484,10 @@ def prepare_training_latents(
         bundle: the GAN bundle.
         images: the training images ``[N, C, R, R]`` float in ``[-1, 1]`` (any device).
         folder: the cache folder (it exists: :func:`prepare_latents` made it).
-        steps, batch_size, seed, device: the projector's (as :func:`prepare_latents`).
+        steps: the projector's steps per image (as :func:`prepare_latents`).
+        batch_size: images inverted together.
+        seed: the projector's seed.
+        device: where the projector runs (default: the bundle's device).
         progress: a progress bar over the images.
         projector: a projector of your own instead.
 

@@ -63,9 +63,10 @@ def class_fidelity(
         >>> g = torch.Generator().manual_seed(0)
         >>> real = torch.rand(24, 1, 16, 16, generator=g) * 2 - 1
         >>> labels = torch.arange(24) % 2
-        >>> same = lambda n, label, seed: real[labels == label][:n]  # a "generator" that copies the data
+        >>> same = lambda n, label, seed: real[labels == label]  # a "generator" that copies the data
         >>> out = class_fidelity(same, real, labels, feature_network("random"), k=3)
-        >>> out["per_class"]["1"]["precision"], out["per_class"]["1"]["recall"], out["per_class"]["1"]["n"]
+        >>> scores = out["per_class"].get("1")
+        >>> scores["precision"], scores["recall"], scores["n"]
         (1.0, 1.0, 12)
     """
     labels = torch.as_tensor(labels).long().flatten()
