@@ -108,17 +108,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         scores: dict[str, Any] = {}
         for name, net in networks.items():
-            draws = [
-                class_fidelity(sample, images, labels, net, k=args.k, seed=args.seed + 10 * d)
-                for d in range(args.draws)
-            ]
+            mean = class_fidelity(sample, images, labels, net, k=args.k, seed=args.seed, draws=args.draws)
             scores[name] = {
                 "per_class": {
-                    c: {s: sum(d["per_class"][c][s] for d in draws) / len(draws) for s in SCORES}
-                    | {"n": draws[0]["per_class"][c]["n"]}
-                    for c in draws[0]["per_class"]
+                    c: {s: v[s] for s in SCORES} | {"n": v["n"]} for c, v in mean["per_class"].items()
                 },
-                **{s: sum(d[s] for d in draws) / len(draws) for s in SCORES},
+                **{s: mean[s] for s in SCORES},
             }
         rows.append({"checkpoint": source, "kimg": kimg, "scores": scores})
         print(f"{source}: {json.dumps(scores)}", flush=True)

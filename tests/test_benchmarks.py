@@ -256,3 +256,34 @@ def test_gan_checkpoints_scores_a_bundle_and_a_training_state_per_class(tmp_path
     assert json.loads((out / "results.json").read_text())["checkpoints"] == result["checkpoints"]
     other = subprocess.run([*cmd[:-2], "--draws", "1"], cwd=ROOT, capture_output=True, text=True)
     assert other.returncode == 0 and "measured before" not in other.stdout  # other settings: measured anew
+
+
+def test_state_snapshots_turns_saved_training_states_into_kept_snapshot_bundles(tmp_path):
+    from latent_transforms import GanBundle
+    from latent_transforms.training import snapshot_bundles
+
+    toy = _toy_medmnist(tmp_path / "toy.npz", seed=2)
+    run_dir = tmp_path / "gan"
+    train = [
+        sys.executable, "-m", "latent_transforms.cli", "train", "--data", f"medmnist:{toy}",
+        "--out", str(run_dir), "--resolution", "16", "--z-dim", "8", "--w-dim", "8", "--channel-base", "128",
+        "--channel-max", "16", "--batch", "4", "--kimg", "0.008", "--snap", "0.008", "--metric-kimg", "0",
+        "--metric-network", "none", "--workers", "0",
+    ]  # fmt: skip
+    made = subprocess.run(train, cwd=ROOT, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr[-2000:]
+    copy = tmp_path / "state-8.pt"
+    copy.write_bytes((run_dir / "training-state.pt").read_bytes())
+    cmd = [
+        sys.executable, "-m", "benchmarks.state_snapshots", "--run", str(run_dir),
+        "--data", f"medmnist:{toy}", "--states", str(copy),
+    ]  # fmt: skip
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    (kimg, folder), *rest = snapshot_bundles(run_dir)
+    assert kimg == 0.008 and not rest
+    snapshot, final = GanBundle.from_pretrained(folder), GanBundle.from_pretrained(run_dir / "bundle")
+    # the run's last state: the same EMA generator and discriminator as the run's own bundle
+    assert snapshot.fingerprint == final.fingerprint and snapshot.discriminator is not None
+    assert snapshot.config.training["snapshot_kimg"] == 0.008
+    assert snapshot.config.training["data"] == f"medmnist:{toy} (train split)"

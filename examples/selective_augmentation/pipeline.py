@@ -44,7 +44,13 @@ from latent_transforms.tasks import (
     evaluate_classifier,
     train_classifier,
 )
-from latent_transforms.training import FidScorer, Trainer, TrainingOptions, load_training_state
+from latent_transforms.training import (
+    FidScorer,
+    Trainer,
+    TrainingOptions,
+    load_training_state,
+    snapshot_bundles,
+)
 
 from . import policies
 
@@ -61,6 +67,10 @@ ROW_ORDER = (
     "latent_augment",
 )
 ONLINE = {"standard_da", "sg2sample", "latent_augment"}
+#: The GAN checkpoint rules (:attr:`GanRecipe.select`).
+SELECTIONS = ("smoothed-fid", "class-recall")
+#: Base seed of the validation draws of the ``"class-recall"`` checkpoint choice.
+SELECT_SEED = 500
 #: Rows whose results do not depend on the GAN (stored once, whichever GAN the experiment uses).
 NO_GAN = {"baseline", "standard_da"}
 #: Samples are drawn with fresh noise maps, as the GAN was trained (and as StyleGAN2's metrics sample).
@@ -97,6 +107,15 @@ class GanRecipe:
     #: An optional cap in minutes of training steps (summed over resumed runs; contention counts too).
     max_minutes: float | None = None
     seed: int = 0
+    #: How the checkpoint is chosen: ``"smoothed-fid"`` (Xue et al. 2021: the lowest smoothed FID on the
+    #: task network's features, while training) or ``"class-recall"`` (after training, among the kept
+    #: snapshots: the highest smallest per-class recall on the validation split, EfficientNet-Lite0
+    #: features, k = 3, mean of ``select_draws`` draws; ties go to the lower FID). The FID weighs classes
+    #: by their size, so on imbalanced data it can prefer a checkpoint that covers the minority class
+    #: worse; the recall rule looks at the worst-covered class. It keeps every snapshot
+    #: (``TrainingOptions.keep_snapshots``, about 27 MB each for this recipe).
+    select: str = "smoothed-fid"
+    select_draws: int = 3
 
 
 @dataclass
@@ -301,8 +320,11 @@ class Experiment:
         folder = self.work / "gan"
         r = self.cfg.recipe
         done = _read_json(folder / "done.json") if (folder / "done.json").is_file() else None
+        if r.select not in SELECTIONS:
+            raise ValueError(f"unknown GAN checkpoint rule {r.select!r}; known: {', '.join(SELECTIONS)}")
         if done is not None and float(done["kimg"]) >= r.kimg - r.batch_size / 1000:
-            return GanBundle.from_pretrained(folder / "bundle")  # finished (a larger --gan-kimg continues it)
+            # finished (a larger --gan-kimg continues it)
+            return self.chosen_gan(folder, GanBundle.from_pretrained(folder / "bundle"))
         train = self.splits["train"]
         window = getattr(getattr(train, "dataset", train), "window", IntensityWindow(0.0, 255.0))
         config = GanConfig(
@@ -330,6 +352,7 @@ class Experiment:
             metric_samples=r.metric_samples,
             seed=r.seed,
             class_balance=r.class_balance,
+            keep_snapshots=r.select == "class-recall",
         )
         from latent_transforms.training import TensorImages
 
@@ -362,7 +385,66 @@ class Experiment:
         if not (finished or out_of_budget):
             raise Stopped
         _write_json(folder / "done.json", {"kimg": trainer.cur_nimg / 1000, "seconds": trainer.elapsed})
-        return bundle
+        return self.chosen_gan(folder, bundle)
+
+    def chosen_gan(self, folder: Path, smoothed_fid: GanBundle) -> GanBundle:
+        """The GAN of the experiment: the trainer's smoothed-FID choice, or the kept snapshot that the
+        ``"class-recall"`` rule picks on the validation split (scores kept in ``gan/selection.json``)."""
+        r = self.cfg.recipe
+        if r.select == "smoothed-fid":
+            return smoothed_fid
+        snapshots = snapshot_bundles(folder)
+        if not snapshots:
+            raise ValueError(
+                f"{folder} kept no snapshots to choose from; the class-recall rule needs a run trained with "
+                "it (or continued with it: snapshots are kept from then on)."
+            )
+        settings = {
+            "rule": r.select,
+            "split": "val",
+            "features": self.cfg.perceptual,
+            "k": self.cfg.fidelity_k,
+            "draws": r.select_draws,
+            "seed": SELECT_SEED,
+        }
+        path = folder / "selection.json"
+        stored = _read_json(path) or {}
+        scores: dict[str, Any] = stored.get("snapshots", {}) if stored.get("settings") == settings else {}
+        net = feature_network(self.cfg.perceptual)
+        val_x, val_y = self.val_xy
+        for kimg, snapshot in snapshots:
+            if snapshot.name in scores:
+                continue
+            bundle = GanBundle.from_pretrained(snapshot)
+
+            def sample(n: int, label: int, seed: int, bundle: GanBundle = bundle) -> torch.Tensor:
+                return bundle.sample(n, labels=label, seed=seed, noise_mode=NOISE)
+
+            self.log(f"scoring the GAN snapshot at {kimg} kimg on the validation split")
+            out = class_fidelity(
+                sample, val_x, val_y, net, k=self.cfg.fidelity_k, seed=SELECT_SEED, draws=r.select_draws
+            )
+            out.pop("seconds_per_1000")
+            scores[snapshot.name] = {"kimg": kimg, **out}
+            _write_json(path, {"settings": settings, "snapshots": scores})
+            self.check_time()
+        present = {s.name for _, s in snapshots}
+        candidates = {name: v for name, v in scores.items() if name in present}
+        chosen = max(
+            candidates,
+            key=lambda name: (
+                min(c["recall"] for c in candidates[name]["per_class"].values()),
+                -candidates[name]["fid"],
+            ),
+        )
+        _write_json(path, {"settings": settings, "snapshots": scores, "chosen": chosen})
+        return GanBundle.from_pretrained(folder / "snapshots" / chosen)
+
+    def gan_selection(self) -> dict[str, Any] | None:
+        """The ``"class-recall"`` choice's validation scores (``None`` for the smoothed-FID rule)."""
+        if self.cfg.gan is not None or self.cfg.recipe.select == "smoothed-fid":
+            return None
+        return _read_json(self.work / "gan" / "selection.json")
 
     # 4. fidelity on the test split -------------------------------------------------------------------
     @torch.no_grad()

@@ -185,6 +185,7 @@ def write(out: Path, exp: Any, results: dict[str, Any], *, commit: str, command:
         "data": exp.cfg.data,
         "gan": gan,
         "gan_training": training,
+        "gan_selection": exp.gan_selection(),
         "methods": methods,
         "wilcoxon_vs_baseline": tests,
         "paper_pattern": paper_pattern(methods),
@@ -197,6 +198,31 @@ def write(out: Path, exp: Any, results: dict[str, Any], *, commit: str, command:
     (out / "results.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     (out / "report.md").write_text(render(data, comparison), encoding="utf-8")
     return data
+
+
+def selection_lines(selection: dict[str, Any] | None) -> list[str]:
+    """The class-recall checkpoint choice as a Markdown table (nothing for the smoothed-FID rule)."""
+    if not selection or "chosen" not in selection:
+        return []
+    s = selection["settings"]
+    lines = [
+        "## The checkpoint choice (validation split)",
+        "",
+        "The kept snapshot with the highest smallest per-class recall "
+        f"({s['features']} features, k = {s['k']}, mean of {s['draws']} draws; ties to the lower FID) is the "
+        "experiment's GAN.",
+        "",
+        "| snapshot | kimg | FID | smallest class recall | per class (precision / recall) | chosen |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, v in sorted(selection["snapshots"].items(), key=lambda kv: kv[1]["kimg"]):
+        per_class = ", ".join(
+            f"{c}: {x['precision']:.3f} / {x['recall']:.3f}" for c, x in v["per_class"].items()
+        )
+        worst = min(x["recall"] for x in v["per_class"].values())
+        mark = "yes" if name == selection["chosen"] else ""
+        lines.append(f"| {name} | {v['kimg']} | {v['fid']:.2f} | {worst:.3f} | {per_class} | {mark} |")
+    return [*lines, ""]
 
 
 def render(data: dict[str, Any], comparison: Any) -> str:
@@ -228,6 +254,7 @@ def render(data: dict[str, Any], comparison: Any) -> str:
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += selection_lines(data.get("gan_selection"))
     lines += ["## Classification on the test split (mean ± std over runs)", ""]
     lines += ["| row | accuracy | AUC | sensitivity | specificity | p | synthetic | Xue et al. (acc / AUC) |"]
     lines += ["|---|---|---|---|---|---|---|---|"]

@@ -5,7 +5,8 @@
         --data medmnist:../shared/data/pneumoniamnist.npz --out runs/pneumoniamnist
 
 It trains the task classifier on the real training images, trains (or loads, --gan) a class-conditional
-StyleGAN2 whose checkpoints are chosen by the smoothed FID on the classifier's features, scores the GAN
+StyleGAN2 whose checkpoints are chosen by the smoothed FID on the classifier's features (or, with
+--gan-select class-recall, by the worst-covered class's recall on the validation split), scores the GAN
 on the held-out test split (FID, per-class precision / recall), filters 4·r·N_i synthetic samples per
 class with SelectiveFilter, and trains the classifier with every augmentation row (runs seeds each):
 baseline, StandardDA, unfiltered GAN, entropy-only, centroid-only and selective augmentation at
@@ -25,7 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # makes `select
 
 from latent_transforms.evaluation import commit_label
 from selective_augmentation import report
-from selective_augmentation.pipeline import ROW_ORDER, Experiment, ExperimentConfig, Stopped, quick_config
+from selective_augmentation.pipeline import (
+    ROW_ORDER,
+    SELECTIONS,
+    Experiment,
+    ExperimentConfig,
+    Stopped,
+    quick_config,
+)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -50,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--gan-class-balance",
         action="store_true",
         help="train the GAN on class-balanced batches (also when continuing a finished run to more kimg)",
+    )
+    p.add_argument(
+        "--gan-select",
+        choices=SELECTIONS,
+        default=None,
+        help="checkpoint rule: smoothed-fid (Xue et al., default) or class-recall (the kept snapshot with "
+        "the highest smallest per-class recall on the validation split)",
     )
     p.add_argument("--runs", type=int, default=None, help="runs (seeds) per row (Xue et al.: 5)")
     p.add_argument("--epochs", type=int, default=None, help="classifier epochs")
@@ -77,6 +92,8 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> ExperimentCon
         cfg.recipe.kimg = args.gan_kimg
     if args.gan_class_balance:
         cfg.recipe.class_balance = True
+    if args.gan_select is not None:
+        cfg.recipe.select = args.gan_select
     if args.gan_minutes is not None:
         cfg.recipe.max_minutes = args.gan_minutes
     if args.runs is not None:

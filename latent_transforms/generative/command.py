@@ -182,11 +182,17 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
     train.add_argument(
         "--workers", type=int, default=0, help="DataLoader workers when not preloaded (default 0)"
     )
-    p.add_argument(
+    train.add_argument(
         "--class-balance",
         action="store_true",
         help="labelled images: show every class about as often as the largest (minority images repeated; "
         "may be switched on when resuming)",
+    )
+    train.add_argument(
+        "--keep-snapshots",
+        action="store_true",
+        help="also keep every snapshot's model as a bundle in OUT/snapshots (a checkpoint choice after "
+        "training)",
     )
     train.add_argument(
         "--no-resume", dest="resume", action="store_false", help="refuse an existing run in --out"
@@ -268,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_workers=args.workers,
         class_balance=args.class_balance,
+        keep_snapshots=args.keep_snapshots,
     )
     trainer = DiffusionTrainer(
         config,

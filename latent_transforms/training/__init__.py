@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     )
     from latent_transforms.training.checkpoint import (
         load_training_state as load_training_state,
+        snapshot_bundles as snapshot_bundles,
     )
     from latent_transforms.training.curve import (
         plot_fid_curve as plot_fid_curve,
@@ -74,6 +75,7 @@ _SOURCES: dict[str, str] = {
     "plot_fid_curve": "latent_transforms.training.curve",
     "read_log": "latent_transforms.training.curve",
     "scored_records": "latent_transforms.training.curve",
+    "snapshot_bundles": "latent_transforms.training.checkpoint",
     "r1_gamma_rule": "latent_transforms.training.options",
     "train": "latent_transforms.training.trainer",
     "train_diffusion": "latent_transforms.training.diffusion_trainer",

@@ -1,4 +1,5 @@
-"""Resumable training state on disk: written atomically, read back with ``weights_only=True``."""
+"""Resumable training state on disk (written atomically, read back with ``weights_only=True``) and the
+snapshot bundles a run keeps with ``keep_snapshots``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,45 @@ from latent_transforms.errors import ConfigError
 from latent_transforms.files import atomic_write
 
 CHECKPOINT_NAME = "training-state.pt"
+#: The folder of a run's kept snapshot bundles (``TrainingOptions(keep_snapshots=True)``).
+SNAPSHOTS = "snapshots"
+
+
+def snapshot_name(kimg: float) -> str:
+    """The folder name of the snapshot bundle at ``kimg`` under ``out/snapshots`` (sorts by kimg).
+
+    Example:
+        >>> snapshot_name(260), snapshot_name(1.5)
+        ('kimg-000260.000', 'kimg-000001.500')
+    """
+    return f"kimg-{float(kimg):010.3f}"
+
+
+def snapshot_bundles(folder: str | Path) -> list[tuple[float, Path]]:
+    """The snapshot bundles a run kept in ``folder/snapshots``: ``(kimg, bundle folder)`` by kimg.
+
+    A folder without kept snapshots gives ``[]``. Load one with
+    :meth:`~latent_transforms.GanBundle.from_pretrained` (or ``DiffusionBundle.from_pretrained``).
+
+    Example:
+        >>> import tempfile
+        >>> run = Path(tempfile.mkdtemp())
+        >>> for kimg in (20, 40):
+        ...     (run / SNAPSHOTS / snapshot_name(kimg)).mkdir(parents=True)
+        >>> [(kimg, path.name) for kimg, path in snapshot_bundles(run)]
+        [(20.0, 'kimg-000020.000'), (40.0, 'kimg-000040.000')]
+    """
+    root = Path(folder) / SNAPSHOTS
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        if path.is_dir() and path.name.startswith("kimg-"):
+            try:
+                found.append((float(path.name.removeprefix("kimg-")), path))
+            except ValueError:
+                continue
+    return sorted(found)
 
 
 def save_training_state(state: dict[str, Any], folder: str | Path) -> Path:

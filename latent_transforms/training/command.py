@@ -137,6 +137,12 @@ def add_parser(sub: Any, parents: CommonFlags | None = None) -> argparse.Argumen
         help="labelled images: show every class about as often as the largest (minority images repeated; "
         "may be switched on when resuming)",
     )
+    p.add_argument(
+        "--keep-snapshots",
+        action="store_true",
+        help="also keep every snapshot's generator as a bundle in OUT/snapshots (a checkpoint choice after "
+        "training)",
+    )
     p.add_argument("--no-resume", dest="resume", action="store_false", help="refuse an existing run in --out")
     p.set_defaults(func=run)
     return p
@@ -191,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_workers=args.workers,
         class_balance=args.class_balance,
+        keep_snapshots=args.keep_snapshots,
     )
     trainer = Trainer(
         config,

@@ -23,6 +23,7 @@ RESUMABLE = frozenset(
         "metric_samples",
         "snapshot_kimg",
         "class_balance",
+        "keep_snapshots",
     }
 )
 
@@ -62,6 +63,9 @@ class DiffusionOptions:
         preload: keep the training set in memory as a tensor (``"auto"``: when under 2 GiB).
         class_balance: conditional models: show every class about as often as the largest one (each
             image repeated ``round(n_largest / n_class)`` times per epoch). May be switched on at resume.
+        keep_snapshots: also write the EMA model of every snapshot as a bundle to
+            ``out/snapshots/kimg-NNNNNN.NNN`` (:func:`~latent_transforms.training.snapshot_bundles`). May
+            change when a run is resumed.
 
     Example:
         >>> opts = DiffusionOptions(total_kimg=50, batch_size=16)
@@ -91,6 +95,7 @@ class DiffusionOptions:
     num_workers: int = 0
     preload: str | bool = "auto"
     class_balance: bool = False
+    keep_snapshots: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))

@@ -30,7 +30,12 @@ from latent_transforms.checks import default_device
 from latent_transforms.errors import ConfigError
 from latent_transforms.files import atomic_write, replace_folder
 from latent_transforms.networks.preview import sample_grid
-from latent_transforms.training.checkpoint import load_training_state, save_training_state
+from latent_transforms.training.checkpoint import (
+    SNAPSHOTS,
+    load_training_state,
+    save_training_state,
+    snapshot_name,
+)
 from latent_transforms.training.curve import can_plot, plot_fid_curve
 from latent_transforms.training.data import (
     BatchStream,
@@ -318,13 +323,24 @@ class TrainingLoop:
     def _save_bundle(self, bundle: Any, name: str = "bundle") -> Path:
         """Write ``bundle`` to ``out/name``, replacing the folder whole (a staging folder, then a rename)."""
         target = self.out / name
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.out))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
             self._write_bundle(bundle, staging)
             replace_folder(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
+
+    def save_snapshot_bundle(self, *, scored: bool = True) -> Path:
+        """Write the EMA model as it is now to ``out/snapshots/kimg-NNNNNN.NNN`` and return that folder.
+
+        What ``keep_snapshots`` keeps at every snapshot; also a way to turn a saved training state into a
+        bundle (:meth:`load_state_dict` first). ``scored``: put the last scores into its training summary.
+        """
+        kimg = round(self.cur_nimg / 1000, 3)
+        extra = {"snapshot_kimg": kimg, **(self._score_summary() if scored else {})}
+        return self._save_bundle(self._result_bundle(extra), f"{SNAPSHOTS}/{snapshot_name(kimg)}")
 
     def _log(self, record: dict[str, Any]) -> None:
         with open(self.out / "log.jsonl", "a", encoding="utf-8") as handle:
@@ -361,6 +377,8 @@ class TrainingLoop:
                 record["score/smoothed"] = self.selection.smoothed
                 if is_best:
                     self._save_bundle(self._result_bundle({"selected_kimg": kimg, **self._score_summary()}))
+        if self.rank == 0 and self.options.keep_snapshots:
+            self.save_snapshot_bundle(scored="score/fid" in record)
         state = self.state_dict()  # collective under torchrun: every rank takes part
         if self.rank == 0:
             self._log(record)

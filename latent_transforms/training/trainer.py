@@ -180,8 +180,8 @@ class Trainer(TrainingLoop):
         """Restore a state saved by :meth:`state_dict`; the config must match."""
         self._check_saved_run(
             state,
-            {"total_kimg", "num_workers", "preload", "class_balance"},
-            "total_kimg, num_workers, preload and class_balance",
+            {"total_kimg", "num_workers", "preload", "class_balance", "keep_snapshots"},
+            "total_kimg, num_workers, preload, class_balance and keep_snapshots",
         )
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])

@@ -108,6 +108,45 @@ def test_a_finished_gan_continues_on_class_balanced_batches_to_a_larger_kimg(qui
     assert json.loads((tmp_path / "work" / "gan" / "done.json").read_text())["kimg"] > done["kimg"]
 
 
+@pytest.mark.slow
+def test_the_class_recall_rule_picks_the_kept_snapshot_whose_worst_class_is_best_covered(quick, tmp_path):
+    from examples.selective_augmentation.pipeline import Experiment, quick_config
+    from examples.selective_augmentation.report import selection_lines
+    from latent_transforms import GanBundle
+    from latent_transforms.training import snapshot_bundles
+
+    shutil.copytree(quick / "work" / "gan", tmp_path / "work" / "gan")
+    shutil.copytree(quick / "work" / "rows" / "baseline", tmp_path / "work" / "rows" / "baseline")
+    done = json.loads((tmp_path / "work" / "gan" / "done.json").read_text())
+    cfg = quick_config()
+    cfg.out, cfg.progress = str(tmp_path), False
+    cfg.recipe.kimg, cfg.recipe.select = done["kimg"], "class-recall"
+    with pytest.raises(ValueError, match="kept no snapshots"):  # trained without them: nothing to choose
+        Experiment(cfg).gan()
+    cfg.recipe.kimg = done["kimg"] + 0.256  # continued with the rule: snapshots are kept from now on
+    chosen = Experiment(cfg).gan()
+    kept = snapshot_bundles(tmp_path / "work" / "gan")
+    assert len(kept) == 2
+    selection = json.loads((tmp_path / "work" / "gan" / "selection.json").read_text())
+    assert selection["settings"]["split"] == "val"
+    assert set(selection["snapshots"]) == {path.name for _, path in kept}
+
+    def worst(name: str) -> float:
+        return min(c["recall"] for c in selection["snapshots"][name]["per_class"].values())
+
+    best = max(selection["snapshots"], key=lambda n: (worst(n), -selection["snapshots"][n]["fid"]))
+    assert selection["chosen"] == best
+    snapshots = {path.name: GanBundle.from_pretrained(path).fingerprint for _, path in kept}
+    assert chosen.fingerprint == snapshots[best] and len(set(snapshots.values())) == 2
+    # a rerun reuses the stored scores and makes the same choice
+    stamp = (tmp_path / "work" / "gan" / "selection.json").read_text()
+    again = Experiment(cfg).gan()
+    assert again.fingerprint == chosen.fingerprint
+    assert json.loads((tmp_path / "work" / "gan" / "selection.json").read_text()) == json.loads(stamp)
+    table = "\n".join(selection_lines(selection))
+    assert "checkpoint choice" in table and table.count("| yes |") == 1 and best in table
+
+
 def test_toy_data_has_two_separable_classes_in_the_medmnist_layout(tmp_path):
     path = make_toy_medmnist(tmp_path / "toy.npz", per_class=(10, 4, 6))
     splits = open_splits(ExperimentConfig(data=f"medmnist:{path}", resolution=16, out=str(tmp_path)))

@@ -9,6 +9,7 @@ import numpy as np
 
 from latent_transforms import load_diffusion
 from latent_transforms.cli import build_parser, main
+from latent_transforms.training import snapshot_bundles
 
 TINY = [
     "--resolution", "16", "--channels", "8,16", "--attention", "0,1", "--head-channels", "8",
@@ -55,9 +56,10 @@ def test_labelled_images_train_a_class_conditional_bundle_and_rerunning_resumes(
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in records] == [0.004, 0.008] and "score/fid" in records[-1]
     assert "DiffusionTrainer(" in capsys.readouterr().out
-    assert main(argv("0.012")) == 0  # the same folder: resumes from 8 images
+    assert main([*argv("0.012"), "--keep-snapshots"]) == 0  # the same folder: resumes from 8 images
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in records] == [0.004, 0.008, 0.012]
+    assert [kimg for kimg, _ in snapshot_bundles(out)] == [0.012]  # kept from the resumed part on
 
 
 def test_paired_slices_train_on_their_modalities_as_channels(tmp_path):

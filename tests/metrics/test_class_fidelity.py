@@ -80,3 +80,29 @@ def test_wrong_shapes_and_too_small_classes_are_refused():
     few = torch.tensor([0, 0, 1] + [1] * 10)
     with pytest.raises(ConfigError, match="class 0 has 2 real images"):
         class_fidelity(lambda n, c, s: real[:n], real[:13], few, Identity())
+
+
+def test_draws_average_independent_draws_with_their_own_seeds():
+    real, labels = two_classes()
+
+    def noisy(n: int, label: int, seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        centre = -0.5 if label == 0 else 0.5
+        return centre + 0.15 * torch.randn(n, 1, 2, 2, generator=g)
+
+    calls = []
+
+    def logged(n: int, label: int, seed: int) -> torch.Tensor:
+        calls.append((label, seed))
+        return noisy(n, label, seed)
+
+    out = class_fidelity(logged, real, labels, Identity(), k=3, seed=5, draws=3)
+    assert calls == [(0, 5), (1, 6), (0, 15), (1, 16), (0, 25), (1, 26)]  # seed + 10 * draw + class
+    singles = [class_fidelity(noisy, real, labels, Identity(), k=3, seed=5 + 10 * d) for d in range(3)]
+    assert out["draws"] == 3 and singles[0]["draws"] == 1
+    for key in ("fid", "precision", "recall", "f1"):
+        assert out[key] == pytest.approx(sum(s[key] for s in singles) / 3)
+        assert out["per_class"]["1"][key] == pytest.approx(sum(s["per_class"]["1"][key] for s in singles) / 3)
+    assert len({s["recall"] for s in singles}) > 1  # the draws differ, so the mean is not one of them
+    with pytest.raises(ConfigError, match="draws"):
+        class_fidelity(noisy, real, labels, Identity(), draws=0)

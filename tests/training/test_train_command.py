@@ -12,6 +12,7 @@ from latent_transforms import GanBundle
 from latent_transforms.cli import main
 from latent_transforms.data.open import open_paired_dataset, parse_phantom_spec
 from latent_transforms.errors import ConfigError
+from latent_transforms.training import snapshot_bundles
 from latent_transforms.training.checkpoint import load_training_state
 
 TINY = [
@@ -95,9 +96,11 @@ def test_train_command_trains_a_class_conditional_gan_on_labelled_images(tmp_pat
     assert training["augment"] == "bgc" and training["augment_strength"] == "ada"
     # a finished run continues, on class-balanced batches, to a larger --kimg
     more = ["--kimg", "0.012", "--augment", "bgc", "--augment-strength", "ada", "--class-balance"]
-    assert main([*args, *more]) == 0
+    assert main([*args, *more, "--keep-snapshots"]) == 0
     state = load_training_state(out)
     assert json.loads(state["options"])["class_balance"] is True and state["cur_nimg"] >= 12
+    assert json.loads(state["options"])["keep_snapshots"] is True
+    assert [kimg for kimg, _ in snapshot_bundles(out)] == [state["cur_nimg"] / 1000]
     out2 = tmp_path / "uncond"
     args2 = ["train", "--data", f"medmnist:{data}", "--unconditional", "--out", str(out2), *TINY]
     assert main([*args2, "--kimg", "0.004"]) == 0
