@@ -15,10 +15,10 @@ that generator's own folder (``gan-<fingerprint[:12]>/``, ``diffusion-<fingerpri
 1. the inputs are checked before any work (the data, the GAN bundle, the diffusion bundle);
 2. the task network: the ResNet classifier trained on the real training split, seed 0
    (``task-network/``), the feature network of the second fidelity column;
-3. LatentAugment's latents: every real training image inverted into the GAN (``gan-<fp>/latents/``) and
-   ``n_samples`` walks of them (``gan-<fp>/LatentAugment/``);
+3. LatentAugment's latents: every real training image inverted into the GAN (``gan-<fp>/latents/``);
 4. fidelity, variety and efficiency: one ``evaluate_policies`` run per group of rows (``real/``,
-   ``gan-<fp>/``, ``diffusion-<fp>/``) and feature network (``fidelity-<network>/``);
+   ``gan-<fp>/``, ``diffusion-<fp>/``) and feature network (``fidelity-<network>/``); its ``latentaugment``
+   policy walks the inverted training images, each with its own class;
 5. utility: each (row, protocol, seed) run of the task classifier (``classifier_utility``), one JSON file
    each (``<group>/utility/<protocol>/<row>-seed<k>.json``);
 6. the sample grids of the report (``<group>/grid/<row>.safetensors``).
@@ -50,7 +50,6 @@ from latent_transforms import (
     GanBundle,
     GanConfig,
     IntensityWindow,
-    LatentAugment,
     Modality,
     evaluate_policies,
     open_splits,
@@ -65,12 +64,11 @@ from latent_transforms.tasks import (
     as_image_labels,
     classifier_features,
     classifier_utility,
-    sampling_efficiency,
     train_classifier,
 )
 
 from .draws import RememberedDraws
-from .latent_augment import InvertedTrainingImages, write_sample_folder
+from .latent_augment import InvertedTrainingImages
 
 #: The rows, in the order of the report.
 ROWS = ("real", "standard_da", "sg2sample", "latent_augment", "ddpm")
@@ -415,7 +413,7 @@ class Study:
             return f"sg2sample:psi={self.cfg.psi}"
         if row == "ddpm":
             return f"diffusion:bundle={self.diffusion_source},steps={self.cfg.steps}"
-        return f"dir:{self.folder('gan') / 'LatentAugment'}"
+        return f"latentaugment:preset={self.cfg.preset}"
 
     def identity(self, row: str) -> dict[str, Any]:
         """What makes a row's images: its policy and the fingerprint of its generator (not its path)."""
@@ -437,11 +435,13 @@ class Study:
         return who
 
     def transform(self, row: str) -> Any:
-        """The transform ``evaluate`` builds from a row's spec (StandardDA, SG2Sample, DiffusionSample)."""
+        """The transform ``evaluate`` builds from a row's spec (StandardDA, SG2Sample, DiffusionSample,
+        LatentAugment over ``latents_folder()``)."""
         if row not in self._transforms:
             bundle = self.diffusion if row == "ddpm" else self.gan
+            cache = self.latents_folder() if row == "latent_augment" else None
             self._transforms[row] = parse_policy(self.spec(row)).build(
-                bundle, seed=self.cfg.seed, device=self.device
+                bundle, cache=cache, seed=self.cfg.seed, device=self.device
             )
         return self._transforms[row]
 
@@ -507,16 +507,16 @@ class Study:
 
     # 3. LatentAugment ------------------------------------------------------------------------------
     def latent_source(self) -> InvertedTrainingImages:
-        """LatentAugment over every real training image, inverted once into ``latents_folder()``."""
+        """LatentAugment's walks of every real training image, inverted once into ``latents_folder()``,
+        with a generator's face for the utility protocols and the sample grid."""
         if self._latent is not None:
             return self._latent
         self.check_time()
         real = open_real_data(self.gan, self.data, reference_split=None, n_sources=None)
-        folder = self.latents_folder()
         self.inversion = prepare_latents(
             self.gan,
             real,
-            folder,
+            self.latents_folder(),
             steps=self.cfg.inversion_steps,
             perceptual=self.cfg.perceptual,
             seed=self.cfg.seed,
@@ -530,45 +530,17 @@ class Study:
             self.log(
                 f"inverted {self.inversion['inverted']} training images in {self.inversion['seconds']:.0f} s"
             )
-        transform = LatentAugment(
-            self.gan,
-            folder,
-            preset=self.cfg.preset,
-            p=1.0,
-            value_range="generator",
-            on_missing="raise",
-            seed=self.cfg.seed,
-            device=self.device,
-        )
-        items = real.source_items
-        labels = torch.tensor([int(items[i]["label"]) for i in range(len(items))])
-        keys = real.source_keys if self.inversion["keys"] == "dataset" else None
+        if real.source_labels is None:
+            raise MissingInput(f"the training images of {self.data!r} have no classes.")
         self._latent = InvertedTrainingImages(
-            transform,
-            self.gan,
+            self.transform("latent_augment"),
             real.sources,
-            labels,
-            keys=keys,
+            real.source_labels,
+            keys=real.source_keys if self.inversion["keys"] == "dataset" else None,
             batch_size=self.cfg.batch_size,
             device=self.device,
         )
         return self._latent
-
-    def latent_samples(self) -> Path:
-        """``n_samples`` LatentAugment walks written as the ``dir:`` policy ``evaluate`` measures."""
-        folder = self.folder("gan") / "LatentAugment"
-        key = {**self.base, "row": self.identity("latent_augment"), "n": self.cfg.n_samples}
-        if read_stored(folder / "augment.json", key) is not None:
-            self.reused["LatentAugment samples"] += 1
-            return folder
-        images = self.latent_source().sample(self.cfg.n_samples, seed=self.cfg.seed)
-        note = {
-            "key": canonical(key),
-            "policy": f"LatentAugment (preset {self.cfg.preset}) of the training images",
-        }
-        write_sample_folder(images, self.gan, folder, note)
-        self.made["LatentAugment samples"] += 1
-        return folder
 
     # 4. fidelity, variety, efficiency -----------------------------------------------------------------
     def feature_networks(self) -> tuple[str, str]:
@@ -602,7 +574,7 @@ class Study:
                 self.reused["fidelity"] += 1
                 continue
             if "latent_augment" in rows:
-                self.latent_samples()
+                self.latent_source()  # the training images inverted (evaluate reuses the cache)
             self.check_time()
             extractor: Any = net
             if net == TASK_FEATURES:
@@ -615,6 +587,9 @@ class Study:
                 n_samples=self.cfg.n_samples,
                 n_sources=len(self.train_xy[1]),
                 reference_split="test",
+                cache=self.latents_folder() if "latent_augment" in rows else None,
+                inversion_steps=self.cfg.inversion_steps,
+                perceptual=self.cfg.perceptual,
                 feature_network=extractor,
                 k=self.cfg.k,
                 batch_size=self.cfg.batch_size,
@@ -628,34 +603,6 @@ class Study:
             self.made["fidelity"] += 1
             self.log(f"fidelity of {', '.join(rows)} on {net} features")
         return reports
-
-    def latent_efficiency(self, images: int) -> dict[str, Any] | None:
-        """Seconds per 1,000 LatentAugment walks and peak memory, timed as ``evaluate`` times the others."""
-        if images <= 0:
-            return None
-        path = self.folder("gan") / "latent-augment-efficiency.json"
-        key = {
-            **self.base,
-            "row": self.identity("latent_augment"),
-            "images": images,
-            "batch_size": self.cfg.batch_size,
-            "device": self.device.type,
-        }
-        stored = read_stored(path, key)
-        if stored is not None:
-            self.reused["efficiency"] += 1
-            return dict(stored["efficiency"])
-        self.check_time()
-        measured = sampling_efficiency(
-            self.latent_source(),
-            n_images=images,
-            batch_size=self.cfg.batch_size,
-            device=self.device,
-            seed=self.cfg.seed + 1,
-        ).to_dict()
-        store(path, key, efficiency=measured)
-        self.made["efficiency"] += 1
-        return measured
 
     # 5. utility ---------------------------------------------------------------------------------------
     def utility_function(self, protocol: str) -> Callable[[Any, int], float]:
@@ -762,10 +709,6 @@ class Study:
         groups = [g for g in ("real", "gan", "diffusion") if g in self.cfg.groups]
         rows = [r for r in ROWS if GROUP[r] in groups]
         reports = {group: self.fidelity(group) for group in groups}
-        latent_efficiency = None
-        if "gan" in reports:
-            timed = reports["gan"][self.cfg.features].settings.get("efficiency") or {}
-            latent_efficiency = self.latent_efficiency(int(timed.get("images_per_policy", 0)))
         utility: dict[str, dict[str, list[float] | None]] = {row: {} for row in rows}
         for seed in range(self.cfg.runs):
             for row in rows:
@@ -780,7 +723,6 @@ class Study:
         grids = {row: self.grid(row) for row in rows}
         return {
             "reports": reports,
-            "latent_efficiency": latent_efficiency,
             "utility": utility,
             "grids": grids,
             "work": {"made": dict(self.made), "reused": dict(self.reused)},

@@ -268,15 +268,11 @@ def collect(study: Study, results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         measured = {net: results["reports"][group][net].rows[index] for net in (lite, task)}
         first = measured[lite]
         efficiency = first.efficiency
-        if row == "latent_augment":
-            efficiency = results["latent_efficiency"]
         peak, peak_kind = _peak(efficiency)
         utility = results["utility"][row]
         rows[row] = {
             "label": LABELS[row],
-            "policy": study.spec(row)
-            if row != "latent_augment"
-            else "LatentAugment walks (dir: in evaluate)",
+            "policy": study.spec(row),
             "fid": first.fid["mean"],
             "precision": first.precision["mean"],
             "recall": first.recall["mean"],
@@ -536,16 +532,15 @@ def render(data: dict[str, Any]) -> str:
         "## How the rows were made",
         "",
         "- Fidelity, variety and efficiency: `latent_transforms.evaluate_policies` on each group of rows "
-        "(`real`, `standardda`; `sg2sample:psi=...` with the GAN; `diffusion:bundle=...,steps=...`), against "
-        "the whole test split, once per feature network. The conditional generators draw the class of each "
-        "fidelity sample uniformly (evaluate's default without labels); the real and StandardDA rows follow "
-        "the training split's class balance.",
-        "- LatentAugment: `evaluate` walks its sources without their classes, which a class-conditional "
-        "discriminator needs, so this row walks every inverted training image with its own class (preset "
-        f"`{data['config']['preset']}`) and hands the walks to `evaluate` as a `dir:` row; its efficiency is "
-        "timed with `sampling_efficiency` on the same walks (the one-off inversion is not counted).",
+        "(`real`, `standardda`; `sg2sample:psi=...` and `latentaugment:preset=...` with the GAN; "
+        "`diffusion:bundle=...,steps=...`), against the whole test split, once per feature network. The "
+        "conditional generators' samples follow the training split's class balance, as the real and "
+        f"StandardDA rows do. LatentAugment (preset `{data['config']['preset']}`) walks inverted training "
+        "images, each from its own latent and with its own class, which the conditional discriminator is "
+        "told; the one-off inversion of the training split is not counted in its efficiency.",
         "- Utility: `latent_transforms.tasks.classifier_utility`. Augmentation: the generators (and "
-        "LatentAugment) add as many labelled images as there are training images, with the real class "
+        "LatentAugment, walking training images of the drawn classes) add as many labelled images as there "
+        "are training images, with the real class "
         f"balance; StandardDA augments each training batch online (p = {data['config']['augment_p']}). "
         "Feature extraction: pretrain on the synthetic images only, then fine-tune the last layer on "
         f"{data['config']['fraction']:.0%} of the real training images for "

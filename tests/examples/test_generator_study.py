@@ -1,6 +1,6 @@
 """``examples/generator_study/run.py`` (Xing et al. 2023's study of generators) end to end on toy data (what
 CI runs), resuming, one work folder per generator, and the pieces: the pattern of their Table II, the
-LatentAugment walks with the class kept, the folder ``evaluate`` reads them from, the early failures."""
+LatentAugment walks with the class kept, the LatentAugment row handed to ``evaluate``, the early failures."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from examples.generator_study.latent_augment import InvertedTrainingImages, write_sample_folder
+from examples.generator_study.latent_augment import InvertedTrainingImages
 from examples.generator_study.pipeline import (
     GROUP,
     ROWS,
@@ -90,6 +90,7 @@ def test_quick_run_writes_every_row_and_column_with_one_value_per_run(quick):
         == f"diffusion:bundle={data['generators']['diffusion']['source']},steps=3"
     )
     assert data["rows"]["sg2sample"]["policy"] == "sg2sample:psi=1.0"
+    assert data["rows"]["latent_augment"]["policy"] == "latentaugment:preset=f1"
     # the pattern section is computed from the measured numbers
     assert data["paper_pattern"] == json.loads(json.dumps(paper_pattern(data["rows"])))
     assert len(data["paper_pattern"]) == len(PAPER_PATTERN)
@@ -271,30 +272,40 @@ def test_the_pattern_leaves_out_statements_whose_rows_were_not_measured():
 # -- LatentAugment with the class kept -----------------------------------------------------------------
 
 
-class _Recorder:
-    """A stand-in for LatentAugment that returns its input and records the labels it was told."""
+def _recorder(c_dim: int = 2):
+    """A LatentAugment over a random conditional GAN that returns ``-x`` instead of walking, and records each
+    batch and the labels its discriminator was told."""
+    from latent_transforms import GanBundle, GanConfig, LatentAugment
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+    class Recorder(LatentAugment):
+        calls: list[tuple[torch.Tensor, torch.Tensor]]
 
-    def augment(self, x, *, keys=None, generator=None, c=None):
-        self.calls.append((x.clone(), c.clone()))
-        return -x
+        def apply_batch(self, x, params, kind):
+            self.calls.append((x.clone(), params["c"].clone()))
+            return -x
+
+    bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32, c_dim=c_dim))
+    walker = Recorder(bundle, alpha_pix=0, alpha_perc=0, alpha_lat=0, p=1.0, value_range="generator", seed=0)
+    walker.calls = []
+    return walker
 
 
 def test_inverted_training_images_walk_each_image_with_its_own_class():
-    from latent_transforms import GanBundle, GanConfig
-
-    bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32, c_dim=2))
     labels = torch.tensor([0, 1, 1, 0, 1, 1])
     images = torch.arange(6.0)[:, None, None, None].expand(6, 2, 16, 16) / 10
-    walker = _Recorder()
-    source = InvertedTrainingImages(walker, bundle, images, labels, batch_size=4)
+    walker = _recorder()
+    source = InvertedTrainingImages(walker, images, labels, batch_size=4)
+
+    def picks(out: torch.Tensor) -> torch.Tensor:  # which training image each output is (the walk is -x)
+        return (-out[:, 0, 0, 0] * 10).round().long()
+
     # the requested classes are honoured, each image of a class once before any repeats
-    picks = source.pick(6, torch.tensor([1, 1, 1, 1, 0, 0]), seed=3)
-    assert labels[picks].tolist() == [1, 1, 1, 1, 0, 0] and set(picks[:4].tolist()) == {1, 2, 4, 5}
-    assert torch.equal(picks, source.pick(6, torch.tensor([1, 1, 1, 1, 0, 0]), seed=3))
-    assert sorted(source.pick(6, None, seed=0).tolist()) == list(range(6))
+    wanted = torch.tensor([1, 1, 1, 1, 0, 0])
+    first = picks(source.sample(6, wanted, seed=3))
+    assert labels[first].tolist() == [1, 1, 1, 1, 0, 0] and set(first[:4].tolist()) == {1, 2, 4, 5}
+    assert torch.equal(first, picks(source.sample(6, wanted, seed=3)))
+    assert sorted(picks(source.sample(6, None, seed=0)).tolist()) == list(range(6))
+    walker.calls.clear()
     out = source.sample(5, 1, seed=0)
     assert out.shape == (5, 2, 16, 16)
     for x, c in walker.calls:  # the discriminator is told the class of the image it walks
@@ -303,16 +314,35 @@ def test_inverted_training_images_walk_each_image_with_its_own_class():
     assert all(int(c.argmax(1).min()) == 1 for _, c in walker.calls)
 
 
-def test_the_walks_reach_evaluate_unchanged_through_the_sample_folder(tmp_path):
-    from latent_transforms import GanBundle, GanConfig
-    from latent_transforms.evaluation import load_sample_folder
+def test_the_latent_augment_row_reaches_evaluate_as_its_policy_over_the_inverted_training_images(
+    tmp_path, monkeypatch
+):
+    from examples.generator_study import pipeline
+    from latent_transforms.evaluation import parse_policy
 
-    bundle = GanBundle.random(GanConfig(resolution=16, channel_base=256, channel_max=32, c_dim=2))
-    images = torch.rand(5, 2, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    folder = write_sample_folder(images, bundle, tmp_path / "LatentAugment", {"key": {"n": 5}})
-    assert torch.allclose(load_sample_folder(folder, bundle), images, atol=1e-5)
-    write_sample_folder(images[:2], bundle, folder, {})  # replaced, not mixed with the earlier files
-    assert len(load_sample_folder(folder, bundle)) == 2
+    cfg = quick_config()
+    cfg.out = str(tmp_path)
+    study = Study(cfg)
+    calls = []
+
+    class Recorded(Exception):
+        pass
+
+    def evaluate(policies, **options):
+        calls.append((policies, options))
+        raise Recorded
+
+    monkeypatch.setattr(pipeline, "evaluate_policies", evaluate)
+    monkeypatch.setattr(study, "latent_source", lambda: calls.append("inverted"))
+    with pytest.raises(Recorded):
+        study.fidelity("gan")
+    assert calls[0] == "inverted"  # the training images are inverted before evaluate runs
+    policies, options = calls[1]
+    assert policies == [study.spec("sg2sample"), study.spec("latent_augment")]
+    spec = parse_policy(policies[1])
+    assert spec.kind == "latentaugment" and spec.options == {"preset": cfg.preset}
+    assert options["cache"] == study.latents_folder() and options["n_sources"] == len(study.train_xy[1])
+    assert (options["inversion_steps"], options["perceptual"]) == (cfg.inversion_steps, cfg.perceptual)
 
 
 def test_both_protocols_of_a_run_draw_its_synthetic_set_once():
