@@ -110,12 +110,11 @@ class GanRecipe:
     #: How the checkpoint is chosen: ``"smoothed-fid"`` (Xue et al. 2021: the lowest smoothed FID on the
     #: task network's features, while training) or ``"class-recall"`` (after training, among the kept
     #: snapshots: the highest smallest per-class recall on the validation split, EfficientNet-Lite0
-    #: features, k = 3, mean of ``select_draws`` draws; ties go to the lower FID). The FID weighs classes
-    #: by their size, so on imbalanced data it can prefer a checkpoint that covers the minority class
-    #: worse; the recall rule looks at the worst-covered class. It keeps every snapshot
+    #: features, k = 3, mean of ``ExperimentConfig.fidelity_draws`` draws; ties go to the lower FID).
+    #: The FID weighs classes by their size, so on imbalanced data it can prefer a checkpoint that covers
+    #: the minority class worse; the recall rule looks at the worst-covered class. It keeps every snapshot
     #: (``TrainingOptions.keep_snapshots``, about 27 MB each for this recipe).
     select: str = "smoothed-fid"
-    select_draws: int = 3
 
 
 @dataclass
@@ -137,6 +136,8 @@ class ExperimentConfig:
     inversion_steps: int = 100
     perceptual: str = "efficientnet-lite0"
     fidelity_k: int = 3
+    #: Independent sample draws averaged in the GAN's test-split fidelity (and its class-recall choice).
+    fidelity_draws: int = 3
     device: str = "cpu"
     max_minutes: float | None = None
     progress: bool = True
@@ -404,7 +405,7 @@ class Experiment:
             "split": "val",
             "features": self.cfg.perceptual,
             "k": self.cfg.fidelity_k,
-            "draws": r.select_draws,
+            "draws": self.cfg.fidelity_draws,
             "seed": SELECT_SEED,
         }
         path = folder / "selection.json"
@@ -422,7 +423,13 @@ class Experiment:
 
             self.log(f"scoring the GAN snapshot at {kimg} kimg on the validation split")
             out = class_fidelity(
-                sample, val_x, val_y, net, k=self.cfg.fidelity_k, seed=SELECT_SEED, draws=r.select_draws
+                sample,
+                val_x,
+                val_y,
+                net,
+                k=self.cfg.fidelity_k,
+                seed=SELECT_SEED,
+                draws=self.cfg.fidelity_draws,
             )
             out.pop("seconds_per_1000")
             scores[snapshot.name] = {"kimg": kimg, **out}
@@ -467,7 +474,9 @@ class Experiment:
 
         result: dict[str, Any] = {}
         for name, net in networks.items():
-            scores = class_fidelity(sample, test_x, test_y, net, k=self.cfg.fidelity_k, seed=10_000)
+            scores = class_fidelity(
+                sample, test_x, test_y, net, k=self.cfg.fidelity_k, seed=10_000, draws=self.cfg.fidelity_draws
+            )
             scores.pop("seconds_per_1000")
             result[name] = scores
         result["reference"] = "test split"

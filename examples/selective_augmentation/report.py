@@ -235,7 +235,14 @@ def render(data: dict[str, Any], comparison: Any) -> str:
     ]
     gan = data["gan"]
     if gan:
+        draws = next(iter(gan.values())).get("draws", 1)
         lines += ["## The class-conditional GAN on the held-out test split", ""]
+        lines += [
+            f"k = {data['config'].get('fidelity_k', 3)}, as many samples per class as real test images, "
+            f"mean of {draws} sample draw"
+            f"{'s' if draws > 1 else ''}.",
+            "",
+        ]
         lines += [
             "| features | FID | precision | recall | per class (precision / recall) |",
             "|---|---|---|---|---|",
