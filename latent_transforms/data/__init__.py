@@ -22,6 +22,9 @@ if TYPE_CHECKING:
         body_mask as body_mask,
         stack_modalities as stack_modalities,
     )
+    from latent_transforms.data.labels import (
+        dataset_labels as dataset_labels,
+    )
     from latent_transforms.data.open import (
         open_dataset as open_dataset,
         open_paired_dataset as open_paired_dataset,
@@ -68,6 +71,7 @@ _SOURCES: dict[str, str] = {
     "patient_split": "latent_transforms.data.splits",
     "split_dataset": "latent_transforms.data.splits",
     "stack_modalities": "latent_transforms.data.items",
+    "dataset_labels": "latent_transforms.data.labels",
     "stratified_indices": "latent_transforms.data.stratified",
     "stratified_split": "latent_transforms.data.stratified",
     "subset_by_patients": "latent_transforms.data.splits",

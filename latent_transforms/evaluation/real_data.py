@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import ConcatDataset, Subset
 
+from latent_transforms.data.labels import dataset_labels, items_labels
 from latent_transforms.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ __all__ = [
     "RealData",
     "cache_keys",
     "evenly_spread",
-    "item_labels",
     "open_real_data",
     "prepare_latents",
     "prepare_training_latents",
@@ -132,7 +132,7 @@ class RealData:
             >>> real.training_labels().shape, real.source_labels.shape  # the phantom's lesion labels
             (torch.Size([14]), torch.Size([2]))
         """
-        return item_labels(self.splits["train"])
+        return dataset_labels(self.splits["train"])
 
     def __repr__(self) -> str:
         return (
@@ -145,45 +145,6 @@ def _key(item: dict[str, Any], index: int) -> str:
     return str(item.get("key", index))
 
 
-def _label(item: Any) -> int | None:
-    label = item.get("label") if isinstance(item, Mapping) else None
-    if isinstance(label, torch.Tensor) and label.numel() == 1:
-        label = label.item()
-    return int(label) if isinstance(label, int) and not isinstance(label, bool) else None
-
-
-def _labels(items: Sequence[Any]) -> torch.Tensor | None:
-    """The items' ``"label"`` as ``[N]`` int64, or ``None`` unless every item has an integer one."""
-    labels = [_label(item) for item in items]
-    if not labels or any(label is None for label in labels):
-        return None
-    return torch.tensor(labels, dtype=torch.int64)
-
-
-def item_labels(data: Any) -> torch.Tensor | None:
-    """The ``"label"`` of every item of ``data`` as ``[N]`` int64 on CPU (``None`` when an item has none).
-
-    A dataset with one ``labels`` entry per item (a :class:`~latent_transforms.data.LabelledImages`), or a
-    ``Subset`` of one, is read without loading its images; any other dataset item by item.
-
-    Example:
-        >>> import numpy as np
-        >>> from torch.utils.data import Subset
-        >>> from latent_transforms.data import LabelledImages
-        >>> item_labels(Subset(LabelledImages(np.zeros((4, 8, 8), np.uint8), [0, 1, 1, 0]), [1, 3])).tolist()
-        [1, 0]
-    """
-    base, indices = data, None
-    while isinstance(base, Subset):  # nested subsets: map the indices down to the base dataset
-        indices = list(base.indices) if indices is None else [base.indices[i] for i in indices]
-        base = base.dataset
-    labels = getattr(base, "labels", None)
-    if isinstance(labels, torch.Tensor) and labels.ndim == 1 and len(labels) == len(base):
-        out = labels.long().cpu()
-        return out[indices] if indices is not None else out.clone()
-    return _labels([data[i] for i in range(len(data))])
-
-
 def _images(subset: Any, bundle: GanBundle, n: int) -> tuple[torch.Tensor, list[str], torch.Tensor | None]:
     """``min(n, len(subset))`` items spread evenly over ``subset``, stacked in the bundle's channels, their
     keys and their labels (``None`` without)."""
@@ -192,7 +153,7 @@ def _images(subset: Any, bundle: GanBundle, n: int) -> tuple[torch.Tensor, list[
     picks = evenly_spread(len(subset), n)
     items = [subset[i] for i in picks]
     images = torch.stack([item_image(item, bundle) for item in items]).float()
-    return images, [_key(item, i) for item, i in zip(items, picks, strict=True)], _labels(items)
+    return images, [_key(item, i) for item, i in zip(items, picks, strict=True)], items_labels(items)
 
 
 def open_real_data(

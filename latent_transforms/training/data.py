@@ -154,14 +154,6 @@ def class_balance_repeats(labels: torch.Tensor) -> torch.Tensor:
     return per_class.clamp(min=1).long()[labels]
 
 
-def dataset_labels(dataset: Dataset) -> torch.Tensor:
-    """The ``[N]`` labels of a :class:`TensorImages` (held in memory) or a :class:`GanImages` (read item by
-    item, which renders every image once)."""
-    if isinstance(dataset, TensorImages):
-        return dataset.labels.long()
-    return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.long)
-
-
 class TensorImages(Dataset):
     """Training images held in memory: ``images`` ``[N, C, R, R]`` in ``[-1, 1]`` and ``labels`` ``[N]``
     (int64; zeros for an unconditional GAN). What :class:`GanImages` becomes when preloaded, and the

@@ -27,6 +27,7 @@ from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from latent_transforms.checks import default_device
+from latent_transforms.data.labels import dataset_labels
 from latent_transforms.errors import ConfigError
 from latent_transforms.files import atomic_write, replace_folder
 from latent_transforms.networks.preview import sample_grid
@@ -42,7 +43,6 @@ from latent_transforms.training.data import (
     GanImages,
     TensorImages,
     class_balance_repeats,
-    dataset_labels,
     preload,
     should_preload,
 )
@@ -240,7 +240,9 @@ class TrainingLoop:
             raise ConfigError(
                 "class_balance needs a class-conditional model (c_dim >= 1) trained on labelled images."
             )
-        return class_balance_repeats(dataset_labels(self.images))
+        labels = dataset_labels(self.images)
+        assert labels is not None  # training items are (image, label) pairs
+        return class_balance_repeats(labels)
 
     # -- state -------------------------------------------------------------------------------------
     def _loop_state(self) -> dict[str, Any]:

@@ -7,16 +7,13 @@ from itertools import islice
 import pytest
 import torch
 
-from latent_transforms.data.windows import IntensityWindow
 from latent_transforms.errors import ConfigError
 from latent_transforms.training.checkpoint import load_training_state
 from latent_transforms.training.data import (
     BatchStream,
-    GanImages,
     SeededOrder,
     TensorImages,
     class_balance_repeats,
-    dataset_labels,
 )
 from latent_transforms.training.diffusion_options import DiffusionOptions
 from latent_transforms.training.trainer import Trainer
@@ -83,14 +80,6 @@ def test_batch_stream_with_repeats_balances_the_labels_it_yields():
     plain = BatchStream(data, 8, seed=0)
     labels = torch.cat([next(plain)[1] for _ in range(50)])  # 8 epochs of 50
     assert torch.bincount(labels).tolist() == [80, 320]
-
-
-def test_dataset_labels_reads_tensor_and_item_datasets():
-    data = imbalanced(2, 3)
-    assert dataset_labels(data).tolist() == [0, 0, 1, 1, 1]
-    items = [{"xray": torch.zeros(1, 4, 4), "label": label} for label in (1, 0, 1)]
-    images = GanImages(items, ["xray"], [IntensityWindow(0.0, 1.0)], label_key="label", c_dim=2)
-    assert dataset_labels(images).tolist() == [1, 0, 1]
 
 
 def test_trainer_refuses_class_balance_without_classes(tmp_path):
