@@ -37,8 +37,8 @@ def snapshot_bundles(folder: str | Path) -> list[tuple[float, Path]]:
         >>> run = Path(tempfile.mkdtemp())
         >>> for kimg in (20, 40):
         ...     (run / SNAPSHOTS / snapshot_name(kimg)).mkdir(parents=True)
-        >>> [(kimg, path.name) for kimg, path in snapshot_bundles(run)]
-        [(20.0, 'kimg-000020.000'), (40.0, 'kimg-000040.000')]
+        >>> {kimg: path.name for kimg, path in snapshot_bundles(run)}
+        {20.0: 'kimg-000020.000', 40.0: 'kimg-000040.000'}
     """
     root = Path(folder) / SNAPSHOTS
     if not root.is_dir():
