@@ -127,7 +127,6 @@ def class_fidelity(
 
 def _mean(runs: list[dict[str, Any]]) -> dict[str, float]:
     """The mean over draws of every score (``fid``, ``precision``, ``recall``, ``f1``)."""
-    keys = [
-        key for key, value in runs[0].items() if key not in ("n", "per_class") and isinstance(value, float)
-    ]
-    return {key: sum(run[key] for run in runs) / len(runs) for key in keys}
+    return {
+        key: sum(float(run[key]) for run in runs) / len(runs) for key in ("fid", "precision", "recall", "f1")
+    }
