@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ def item_label(item: Any) -> int | None:
         return None
     if isinstance(label, torch.Tensor) and label.numel() == 1:
         label = label.item()
-    return int(label) if isinstance(label, int) and not isinstance(label, bool) else None
+    return int(label) if isinstance(label, numbers.Integral) and not isinstance(label, bool) else None
 
 
 def items_labels(items: Sequence[Any]) -> torch.Tensor | None:

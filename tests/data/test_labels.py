@@ -41,4 +41,5 @@ def test_items_without_an_integer_label_give_none():
     assert dataset_labels([{"image": 0, "label": 1}, {"image": 0}]) is None
     assert items_labels([{"label": True}]) is None  # a flag is not a class
     assert items_labels([{"label": torch.tensor(3)}]).tolist() == [3]
+    assert items_labels([(None, np.int64(2)), {"label": np.uint8(1)}]).tolist() == [2, 1]  # NumPy integers
     assert items_labels([]) is None
