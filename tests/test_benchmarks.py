@@ -220,11 +220,8 @@ def test_diffusion_recipe_report_from_a_tiny_run(tmp_path):
     assert "| diffusion | all |" in (out / "report.md").read_text()
 
 
-def test_gan_checkpoints_scores_a_bundle_and_a_training_state_per_class(tmp_path):
-    import json
-
-    toy = _toy_medmnist(tmp_path / "toy.npz", seed=1)
-    run_dir = tmp_path / "gan"
+def _train_tiny_gan(toy, run_dir) -> None:
+    """8 images of a 16 px conditional GAN on the toy MedMNIST file, one unscored snapshot."""
     train = [
         sys.executable, "-m", "latent_transforms.cli", "train", "--data", f"medmnist:{toy}",
         "--out", str(run_dir), "--resolution", "16", "--z-dim", "8", "--w-dim", "8", "--channel-base", "128",
@@ -233,6 +230,14 @@ def test_gan_checkpoints_scores_a_bundle_and_a_training_state_per_class(tmp_path
     ]  # fmt: skip
     made = subprocess.run(train, cwd=ROOT, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr[-2000:]
+
+
+def test_gan_checkpoints_scores_a_bundle_and_a_training_state_per_class(tmp_path):
+    import json
+
+    toy = _toy_medmnist(tmp_path / "toy.npz", seed=1)
+    run_dir = tmp_path / "gan"
+    _train_tiny_gan(toy, run_dir)
     out = tmp_path / "report"
     cmd = [
         sys.executable, "-m", "benchmarks.gan_checkpoints", "--data", f"medmnist:{toy}", "--out", str(out),
@@ -264,14 +269,7 @@ def test_state_snapshots_turns_saved_training_states_into_kept_snapshot_bundles(
 
     toy = _toy_medmnist(tmp_path / "toy.npz", seed=2)
     run_dir = tmp_path / "gan"
-    train = [
-        sys.executable, "-m", "latent_transforms.cli", "train", "--data", f"medmnist:{toy}",
-        "--out", str(run_dir), "--resolution", "16", "--z-dim", "8", "--w-dim", "8", "--channel-base", "128",
-        "--channel-max", "16", "--batch", "4", "--kimg", "0.008", "--snap", "0.008", "--metric-kimg", "0",
-        "--metric-network", "none", "--workers", "0",
-    ]  # fmt: skip
-    made = subprocess.run(train, cwd=ROOT, capture_output=True, text=True)
-    assert made.returncode == 0, made.stderr[-2000:]
+    _train_tiny_gan(toy, run_dir)
     copy = tmp_path / "state-8.pt"
     copy.write_bytes((run_dir / "training-state.pt").read_bytes())
     cmd = [

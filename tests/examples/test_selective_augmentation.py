@@ -87,16 +87,24 @@ def test_work_that_depends_on_the_gan_is_stored_per_generator_so_another_gan_nev
     assert not (quick / "work" / "fidelity.json").exists()
 
 
-@pytest.mark.slow
-def test_a_finished_gan_continues_on_class_balanced_batches_to_a_larger_kimg(quick, tmp_path):
-    from examples.selective_augmentation.pipeline import Experiment, quick_config
-    from latent_transforms.training.checkpoint import load_training_state
+def _copy_of_the_quick_gan(quick: Path, tmp_path: Path) -> tuple[ExperimentConfig, dict]:
+    """The quick run's GAN folder and task network copied into ``tmp_path``: a quick config pointing there
+    (no progress) and the GAN's ``done.json``."""
+    from examples.selective_augmentation.pipeline import quick_config
 
     shutil.copytree(quick / "work" / "gan", tmp_path / "work" / "gan")
     shutil.copytree(quick / "work" / "rows" / "baseline", tmp_path / "work" / "rows" / "baseline")
-    done = json.loads((tmp_path / "work" / "gan" / "done.json").read_text())
     cfg = quick_config()
     cfg.out, cfg.progress = str(tmp_path), False
+    return cfg, json.loads((tmp_path / "work" / "gan" / "done.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_finished_gan_continues_on_class_balanced_batches_to_a_larger_kimg(quick, tmp_path):
+    from examples.selective_augmentation.pipeline import Experiment
+    from latent_transforms.training.checkpoint import load_training_state
+
+    cfg, done = _copy_of_the_quick_gan(quick, tmp_path)
     cfg.recipe.kimg = done["kimg"]  # finished: the bundle is loaded, nothing trains
     Experiment(cfg).gan()
     assert load_training_state(tmp_path / "work" / "gan")["cur_nimg"] == round(done["kimg"] * 1000)
@@ -110,16 +118,12 @@ def test_a_finished_gan_continues_on_class_balanced_batches_to_a_larger_kimg(qui
 
 @pytest.mark.slow
 def test_the_class_recall_rule_picks_the_kept_snapshot_whose_worst_class_is_best_covered(quick, tmp_path):
-    from examples.selective_augmentation.pipeline import Experiment, quick_config
+    from examples.selective_augmentation.pipeline import Experiment
     from examples.selective_augmentation.report import selection_lines
     from latent_transforms import GanBundle
     from latent_transforms.training import snapshot_bundles
 
-    shutil.copytree(quick / "work" / "gan", tmp_path / "work" / "gan")
-    shutil.copytree(quick / "work" / "rows" / "baseline", tmp_path / "work" / "rows" / "baseline")
-    done = json.loads((tmp_path / "work" / "gan" / "done.json").read_text())
-    cfg = quick_config()
-    cfg.out, cfg.progress = str(tmp_path), False
+    cfg, done = _copy_of_the_quick_gan(quick, tmp_path)
     cfg.recipe.kimg, cfg.recipe.select = done["kimg"], "class-recall"
     with pytest.raises(ValueError, match="kept no snapshots"):  # trained without them: nothing to choose
         Experiment(cfg).gan()
