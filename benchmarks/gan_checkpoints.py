@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
 from benchmarks.common import provenance
 from latent_transforms import GanBundle, GanConfig, LabelledImages, class_fidelity, feature_network, load_gan
 from latent_transforms.networks import Generator
-from latent_transforms.tasks import ResNetClassifier, as_image_labels, classifier_features
+from latent_transforms.tasks import as_image_labels, classifier_features, load_classifier
 
 MODULE = "benchmarks.gan_checkpoints"
 SCORES = ("fid", "precision", "recall")
@@ -61,16 +60,6 @@ def load_checkpoint(source: str) -> tuple[GanBundle, float | None]:
     return bundle, bundle.config.training.get("kimg")
 
 
-def load_task_network(path: str) -> ResNetClassifier:
-    """A classifier saved as ``NAME.safetensors`` beside ``NAME-network.json`` (the selective example's)."""
-    weights = Path(path)
-    config = json.loads(weights.with_name(weights.stem + "-network.json").read_text(encoding="utf-8"))
-    in_channels, num_classes = config.pop("in_channels"), config.pop("num_classes")
-    model = ResNetClassifier(in_channels, num_classes, **config)
-    model.load_state_dict(load_file(str(weights)))
-    return model.eval()
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     first, _ = load_checkpoint(args.checkpoints[0])
     real = LabelledImages.from_medmnist(
@@ -79,7 +68,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     images, labels = as_image_labels(real)
     networks: dict[str, Any] = {args.feature_network: feature_network(args.feature_network)}
     if args.task_network:
-        networks["task-resnet"] = classifier_features(load_task_network(args.task_network))
+        networks["task-resnet"] = classifier_features(load_classifier(args.task_network))
     settings = {
         "data": args.data,
         "split": args.split,

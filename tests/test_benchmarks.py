@@ -235,20 +235,24 @@ def _train_tiny_gan(toy, run_dir) -> None:
 def test_gan_checkpoints_scores_a_bundle_and_a_training_state_per_class(tmp_path):
     import json
 
+    from latent_transforms.tasks import ResNetClassifier, save_classifier
+
     toy = _toy_medmnist(tmp_path / "toy.npz", seed=1)
     run_dir = tmp_path / "gan"
     _train_tiny_gan(toy, run_dir)
     out = tmp_path / "report"
+    task = save_classifier(ResNetClassifier(1, 2, depth=10, width=4), tmp_path / "task.safetensors")
     cmd = [
         sys.executable, "-m", "benchmarks.gan_checkpoints", "--data", f"medmnist:{toy}", "--out", str(out),
         "--checkpoints", str(run_dir / "bundle"), str(run_dir / "training-state.pt"),
-        "--feature-network", "random", "--draws", "2",
+        "--task-network", str(task), "--feature-network", "random", "--draws", "2",
     ]  # fmt: skip
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads((out / "results.json").read_text())
     bundle, state = result["checkpoints"]
     assert state["kimg"] == 0.008 and result["split"] == "val" and result["draws"] == 2
+    assert set(state["scores"]) == {"random", "task-resnet"}  # the saved task network is loaded and used
     scores = state["scores"]["random"]
     assert set(scores["per_class"]) == {"0", "1"} and all(c["n"] == 6 for c in scores["per_class"].values())
     assert all(0.0 <= c["recall"] <= 1.0 for c in scores["per_class"].values())

@@ -64,6 +64,7 @@ from latent_transforms.tasks import (
     as_image_labels,
     classifier_features,
     classifier_utility,
+    network_from_config,
     train_classifier,
 )
 
@@ -474,8 +475,7 @@ class Study:
         weights, record = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
         stored = read_stored(record, key)
         if stored is not None and weights.is_file():
-            network = dict(stored["network"])
-            model = ResNetClassifier(network.pop("in_channels"), network.pop("num_classes"), **network)
+            model = network_from_config(stored["network"])
             model.load_state_dict(load_file(str(weights)))
             self.reused["task network"] += 1
         else:

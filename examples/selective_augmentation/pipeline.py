@@ -40,8 +40,11 @@ from latent_transforms.metrics import class_fidelity
 from latent_transforms.tasks import (
     ClassifierOptions,
     ResNetClassifier,
+    classifier_config_path,
     classifier_features,
     evaluate_classifier,
+    load_classifier,
+    save_classifier,
     train_classifier,
 )
 from latent_transforms.training import (
@@ -236,20 +239,11 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _save_classifier(model: ResNetClassifier, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    _write_json(path.with_name(path.stem + "-network.json"), model.config())
-
-
 def _load_classifier(path: Path) -> ResNetClassifier | None:
-    config = _read_json(path.with_name(path.stem + "-network.json"))
-    if config is None or not path.is_file():
+    """The classifier saved at ``path``, or None when it is not there yet."""
+    if not (path.is_file() and classifier_config_path(path).is_file()):
         return None
-    in_channels, num_classes = config.pop("in_channels"), config.pop("num_classes")
-    model = ResNetClassifier(in_channels, num_classes, **config)
-    model.load_state_dict(load_file(str(path)))
-    return model.eval()
+    return load_classifier(path)
 
 
 class Deadline:
@@ -326,7 +320,7 @@ class Experiment:
             raise ValueError(f"unknown GAN checkpoint rule {r.select!r}; known: {', '.join(SELECTIONS)}")
         if done is not None and float(done["kimg"]) >= r.kimg - r.batch_size / 1000:
             # finished (a larger --gan-kimg continues it)
-            return self.chosen_gan(folder, GanBundle.from_pretrained(folder / "bundle"))
+            return self.chosen_gan(folder, lambda: GanBundle.from_pretrained(folder / "bundle"))
         train = self.splits["train"]
         window = getattr(getattr(train, "dataset", train), "window", IntensityWindow(0.0, 255.0))
         config = GanConfig(
@@ -387,14 +381,15 @@ class Experiment:
         if not (finished or out_of_budget):
             raise Stopped
         _write_json(folder / "done.json", {"kimg": trainer.cur_nimg / 1000, "seconds": trainer.elapsed})
-        return self.chosen_gan(folder, bundle)
+        return self.chosen_gan(folder, lambda: bundle)
 
-    def chosen_gan(self, folder: Path, smoothed_fid: GanBundle) -> GanBundle:
-        """The GAN of the experiment: the trainer's smoothed-FID choice, or the kept snapshot that the
-        ``"class-recall"`` rule picks on the validation split (scores kept in ``gan/selection.json``)."""
+    def chosen_gan(self, folder: Path, smoothed_fid: Callable[[], GanBundle]) -> GanBundle:
+        """The GAN of the experiment: the trainer's smoothed-FID choice (``smoothed_fid()``, only called
+        for that rule), or the kept snapshot that the ``"class-recall"`` rule picks on the validation
+        split (scores kept in ``gan/selection.json``)."""
         r = self.cfg.recipe
         if r.select == "smoothed-fid":
-            return smoothed_fid
+            return smoothed_fid()
         snapshots = snapshot_bundles(folder)
         if not snapshots:
             raise ValueError(
@@ -615,7 +610,7 @@ class Experiment:
             done[str(p)] = max(h["val_auc"] for h in result.history)
             # the run of seed 0 at the chosen p is this very training: keep it, so it is not repeated
             model_path = sweep / f"{row}-p{p}.safetensors"
-            _save_classifier(result.model, model_path)
+            save_classifier(result.model, model_path)
             _write_json(
                 model_path.with_name(model_path.stem + "-run.json"), {"best_epoch": result.best_epoch}
             )
@@ -650,7 +645,7 @@ class Experiment:
             description=f"{row} seed {seed}",
         )
         if row == "baseline":
-            _save_classifier(result.model, path.with_suffix(".safetensors"))
+            save_classifier(result.model, path.with_suffix(".safetensors"))
         return self._record(path, row, seed, result.model, result.best_epoch, extra, p, started)
 
     def _sweep_run(self, row: str, p: float, bundle: GanBundle | None) -> tuple[ResNetClassifier, int] | None:

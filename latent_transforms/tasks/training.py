@@ -50,7 +50,9 @@ class ClassifierOptions:
         label_smoothing: cross-entropy label smoothing.
         select: the epoch kept: ``"val_auc"`` (default), ``"val_accuracy"``, ``"val_loss"`` (on the
             validation images) or ``"last"``.
-        depth, width, dropout: the :class:`~latent_transforms.tasks.ResNetClassifier`.
+        depth: the :class:`~latent_transforms.tasks.ResNetClassifier`'s depth (10, 18 or 34).
+        width: its first stage's channels.
+        dropout: its dropout rate (MC-dropout).
         seed: seeds the weights, the batch order, dropout and the augmentation generator.
 
     Example:
