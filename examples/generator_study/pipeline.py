@@ -336,6 +336,8 @@ class Study:
         self.end = None if cfg.max_minutes is None else time.monotonic() + 60 * cfg.max_minutes
         self.device = default_device(cfg.device)
         self.made: Counter[str] = Counter()
+        #: seconds each utility run took when it was made (stored with its score): row -> protocol -> seed
+        self.utility_seconds: dict[str, dict[str, dict[int, float]]] = {}
         self.reused: Counter[str] = Counter()
         self.data = cfg.data
         if cfg.data == "toy":
@@ -641,8 +643,11 @@ class Study:
             "device": self.device.type,
         }
         stored = read_stored(path, key)
+        seconds = self.utility_seconds.setdefault(row, {}).setdefault(protocol, {})
         if stored is not None:
             self.reused["utility runs"] += 1
+            if stored.get("seconds") is not None:
+                seconds[seed] = float(stored["seconds"])
             return float(stored["score"])
         self.check_time()
         started = time.perf_counter()
@@ -654,7 +659,8 @@ class Study:
         # classifier_utility reads ``policy.transform``: a v2 transform itself has a ``transform`` method
         wrapped = None if policy is None else SimpleNamespace(transform=policy)
         score = float(self.utility_function(protocol)(wrapped, seed))
-        store(path, key, score=score, seconds=round(time.perf_counter() - started, 1))
+        seconds[seed] = round(time.perf_counter() - started, 1)
+        store(path, key, score=score, seconds=seconds[seed])
         self.made["utility runs"] += 1
         self.log(f"{row} {protocol} seed {seed}: {self.cfg.metric} {score:.4f}")
         return score
@@ -724,6 +730,10 @@ class Study:
         return {
             "reports": reports,
             "utility": utility,
+            "utility_seconds": {
+                row: {protocol: [times[seed] for seed in sorted(times)] for protocol, times in by.items()}
+                for row, by in self.utility_seconds.items()
+            },
             "grids": grids,
             "work": {"made": dict(self.made), "reused": dict(self.reused)},
         }

@@ -287,6 +287,10 @@ def collect(study: Study, results: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "variety": first.mean_image_kb["mean"],
             "augmentation_utility": utility.get("augmentation"),
             "extraction_utility": utility.get("feature-extraction"),
+            "utility_seconds": {
+                protocol: times or None
+                for protocol, times in results.get("utility_seconds", {}).get(row, {}).items()
+            },
             "seconds_per_1000": None if efficiency is None else efficiency["seconds_per_1000"],
             "peak_memory_gb": peak,
             "peak_memory": peak_kind,
@@ -374,6 +378,7 @@ def write(out: Path, study: Study, results: dict[str, Any], *, commit: str, comm
         "reference": some[lite].get("reference"),
         "generators": generators,
         "inversion": study.inversion,
+        "device": study.device.type,
         "work": results["work"],
         "figures": {"samples": figure(out, study, results["grids"])},
         "config": study.cfg.to_dict(),
@@ -401,6 +406,10 @@ def _runs(values: list[float] | None) -> str:
         return "-"
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.fmean(values):.3f} ± {std:.3f}"
+
+
+def _seconds(values: list[float] | None) -> str:
+    return "-" if not values else f"{statistics.fmean(values):.0f} ({len(values)} runs)"
 
 
 def _test(test: dict[str, Any] | None) -> str:
@@ -545,6 +554,19 @@ def render(data: dict[str, Any]) -> str:
         "Feature extraction: pretrain on the synthetic images only, then fine-tune the last layer on "
         f"{data['config']['fraction']:.0%} of the real training images for "
         f"{data['config']['finetune_epochs']} epochs; the real row pretrains on the real images.",
+        "",
+        "Seconds per utility run (mean over the runs; each run trains its classifier and, for a generator's "
+        "row, draws its synthetic set, once for both protocols, so the first protocol's time includes the "
+        f"draw). They are the times measured when each run was made, on `{data['device']}`, "
+        "with whatever else the machine was doing then:",
+        "",
+        "| row | augmentation | feature extraction |",
+        "|---|---|---|",
+        *(
+            f"| {row['label']} | {_seconds(row['utility_seconds'].get('augmentation'))} | "
+            f"{_seconds(row['utility_seconds'].get('feature-extraction'))} |"
+            for row in data["rows"].values()
+        ),
         "",
         "Work done by this invocation: made "
         + (json.dumps(data["work"]["made"]) or "{}")

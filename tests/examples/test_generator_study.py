@@ -80,6 +80,9 @@ def test_quick_run_writes_every_row_and_column_with_one_value_per_run(quick):
         else:
             assert len(row["extraction_utility"]) == runs
         assert all(0.0 <= v <= 1.0 for v in row["augmentation_utility"])
+        times = row["utility_seconds"]  # each run's time, stored with its score
+        assert len(times["augmentation"]) == runs and all(t > 0 for t in times["augmentation"])
+        assert (times.get("feature-extraction") is None) == (name == "standard_da")
         if name == "real":
             assert row["seconds_per_1000"] is None and row["augmentation_utility_vs_real"] is None
         else:
@@ -99,6 +102,7 @@ def test_quick_run_writes_every_row_and_column_with_one_value_per_run(quick):
     for check in data["paper_pattern"]:
         assert check["claim"] in report
     assert "does not hold" in report or all(c["holds"] for c in data["paper_pattern"])
+    assert "| row | augmentation | feature extraction |" in report and f"({runs} runs)" in report
     assert (quick / "samples.png").stat().st_size > 1000
 
 
@@ -118,7 +122,7 @@ def test_rerunning_reuses_every_stage_and_changes_nothing_in_the_work_folder(qui
     )
     assert again["work"]["reused"]["task network"] == 1 and again["work"]["reused"]["fidelity"] == 6
     for name, row in first["rows"].items():
-        for column in (*COLUMNS, "task_network"):
+        for column in (*COLUMNS, "task_network", "utility_seconds"):  # stored times, not the rerun's
             assert again["rows"][name][column] == row[column], (name, column)
 
 
